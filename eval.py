@@ -64,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--score", type=float, default=0.001,
                    help="score threshold; keep it low, mAP integrates over all thresholds")
     p.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold")
-    p.add_argument("--size", type=parse_size, default=416, metavar="N|WxH",
-                   help="network input size (multiple of 32)")
+    p.add_argument("--size", type=parse_size, default=None, metavar="N|WxH",
+                   help="network input size, a multiple of 32 (default: the model's own, e.g. 416)")
     p.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=8, help="images a batch")
     p.add_argument("--max-boxes", "--max_boxes", dest="max_boxes", type=int, default=100,
                    help="detections kept per image (COCO counts at most 100)")
@@ -187,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
                                                         batch_size=args.batch_size, progress=args.progress)
         except ImageReadError as e:
             raise UserError(f"cannot read image {e}") from None
-        source = f"model {args.model} (score > {args.score:g}, NMS IoU {args.iou:g}, size {args.size})"
+        source = f"model {args.model} (score > {args.score:g}, NMS IoU {args.iou:g}, size {detector.net_size[1]}x{detector.net_size[0]})"
     else:
         try:
             loaded = load_detections_json(args.detections, ground_truth, len(class_names), class_names)
