@@ -13,6 +13,8 @@ import argparse
 import os
 import sys
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO/WARNING lines are noise here
+
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(

@@ -13,6 +13,8 @@ import argparse
 import os
 import sys
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO/WARNING lines are noise here
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODEL_DATA = os.path.join(HERE, "model_data")
 
