@@ -8,6 +8,7 @@ original keras-yolo3 did).
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
@@ -82,7 +83,7 @@ def parse_annotation_line(
     if not line.strip():
         raise AnnotationError(source, lineno, "empty line")
     raw_path, tokens = _split_line(line)
-    boxes = np.zeros((len(tokens), 5), np.float32)
+    rows = []
     for i, tok in enumerate(tokens):
         fields = tok.split(",")
         if len(fields) != 5:
@@ -93,7 +94,7 @@ def parse_annotation_line(
             x1, y1, x2, y2 = (float(v) for v in fields[:4])
         except ValueError:
             raise AnnotationError(source, lineno, f"box {i + 1} '{tok}' has a coordinate that is not a number") from None
-        if not all(np.isfinite(v) for v in (x1, y1, x2, y2)):
+        if not (math.isfinite(x1) and math.isfinite(y1) and math.isfinite(x2) and math.isfinite(y2)):
             raise AnnotationError(source, lineno, f"box {i + 1} '{tok}' has a non-finite coordinate")
         try:
             cls_f = float(fields[4])
@@ -109,7 +110,8 @@ def parse_annotation_line(
             raise AnnotationError(source, lineno, f"box {i + 1} '{tok}' has x_max < x_min")
         if y2 < y1:
             raise AnnotationError(source, lineno, f"box {i + 1} '{tok}' has y_max < y_min")
-        boxes[i] = (x1, y1, x2, y2, cls)
+        rows.append((x1, y1, x2, y2, cls))
+    boxes = np.array(rows, np.float32).reshape(len(rows), 5)
     path = raw_path
     if root is not None and not os.path.isabs(raw_path):
         path = os.path.join(root, raw_path)
