@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="display the results in a window (if OpenCV can; pictures wait for a key)")
     ap.add_argument("--backend", choices=("tf", "onnxruntime"), default="tf",
                     help="run the network in TensorFlow (default) or ONNX Runtime (needs onnxruntime + "
-                         "tf2onnx; a Keras model is exported at start-up, an .onnx file is used as is)")
+                         "onnx; a Keras model is exported at start-up, an .onnx file is used as is)")
     ap.add_argument("--max-frames", "--max_frames", dest="max_frames", type=int, default=None,
                     help="video mode: stop after this many frames")
     ap.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-picture lines")

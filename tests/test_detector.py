@@ -229,7 +229,6 @@ def test_coco_results_and_category_ids():
                                                  "score": 0.5}]
 
 
-@pytest.mark.skipif(not HAS_ONNX, reason="onnxruntime and tf2onnx are optional and not installed")
 @pytest.mark.skipif(not HAS_ONNX, reason="onnxruntime and onnx are optional and not installed")
 def test_onnxruntime_backend_matches_tf(pictures, tmp_path):
     from yolo3.onnx_backend import export_onnx, save_onnx

@@ -232,7 +232,7 @@ def test_tflite_int8_same_classes_within_documented_bound(tiny_model_path, image
 
 # -- ONNX ------------------------------------------------------------------------------------
 def test_onnx_in_onnxruntime_matches_detector(tiny_model, images, reference, tmp_path):
-    pytest.importorskip("tf2onnx", reason="optional dependency tf2onnx not installed")
+    pytest.importorskip("onnx", reason="optional dependency onnx not installed")
     pytest.importorskip("onnxruntime", reason="optional dependency onnxruntime not installed")
     from yolo3.detector import Detector
     from yolo3.export import export_onnx_file
@@ -291,7 +291,7 @@ def test_main_rejects_unwritable_outputs(dummy_model, tmp_path, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     formats = [("tflite", "x.tflite"), ("saved_model", "sm")]
-    if importlib.util.find_spec("tf2onnx") and importlib.util.find_spec("onnx"):
+    if importlib.util.find_spec("onnx"):
         formats.append(("onnx", "x.onnx"))  # else the missing package is reported first
     for fmt, name in formats:
         _main_user_error(capsys, ["--model", dummy_model, "--format", fmt, "--output", str(blocker / name)],
@@ -335,14 +335,14 @@ def test_main_rejects_other_bad_input(dummy_model, tmp_path, capsys):
 
 
 def test_cli_missing_optional_onnx_dependency(dummy_model, tmp_path):
-    """Without tf2onnx: one line saying what to install (a stub module that fails to import)."""
+    """Without onnx: one line saying what to install (a stub module that fails to import)."""
     stub = tmp_path / "stubs"
     stub.mkdir()
-    (stub / "tf2onnx.py").write_text("raise ImportError('No module named tf2onnx')\n")
+    (stub / "onnx.py").write_text("raise ImportError('No module named onnx')\n")
     result = run_script("export.py", "--model", dummy_model, "--format", "onnx",
                         "--output", str(tmp_path / "m.onnx"),
                         env={"PYTHONPATH": f"{stub}{os.pathsep}{ROOT}"})
-    _assert_user_error(result, "tf2onnx", "pip install")
+    _assert_user_error(result, "onnx", "pip install")
 
 
 def test_default_output_names():

@@ -22,7 +22,8 @@
   activations with a representative data set read from an annotation file.
 
 - **ONNX** (:func:`export_onnx_file`): the bare network with the head metadata, through
-  :mod:`yolo3.onnx_backend` (tf2onnx); run it with ``Detector(path, backend="onnxruntime")``.
+  :mod:`yolo3.onnx_backend` (written from the Keras layers; tf2onnx only as a fallback for layers
+  it does not know); run it with ``Detector(path, backend="onnxruntime")``.
 
 ``python export.py --help`` is the command line (:func:`main`).
 """
@@ -328,9 +329,9 @@ def _finish_tflite(output: str, flatbuffer: bytes) -> str:
 # ---------------------------------------------------------------------------------------------
 def export_onnx_file(model, output: str, size: Sequence[int] | None = None, opset: int | None = None,
                      fixed_size: bool = True) -> str:
-    """Write the bare network to ``output`` as ONNX (tf2onnx, through :mod:`yolo3.onnx_backend`,
+    """Write the bare network to ``output`` as ONNX (:func:`yolo3.onnx_backend.export_onnx`,
     head metadata included), input fixed to ``size`` (default the model's) unless ``fixed_size``
-    is False; batch dynamic. Raises :class:`ExportError` when tf2onnx/onnx are missing."""
+    is False; batch dynamic. Raises :class:`ExportError` when the ``onnx`` package is missing."""
     from .onnx_backend import DEFAULT_OPSET, OnnxUnavailableError, export_onnx, save_onnx
 
     net_size = _net_size(model, size)
@@ -487,12 +488,11 @@ def _validate(args) -> None:
             raise ExportError(f"--calibration-count must be at least 1, got {args.calibration_count}")
         _check_calibration(args.calibration)
     if args.format == "onnx":
-        for name in ("tf2onnx", "onnx"):
-            try:
-                __import__(name)
-            except ImportError:
-                raise ExportError(f"ONNX export needs the optional package '{name}': "
-                                  "pip install tf2onnx onnx onnxruntime") from None
+        try:
+            __import__("onnx")
+        except ImportError:
+            raise ExportError("ONNX export needs the optional package 'onnx': "
+                              "pip install onnx onnxruntime (onnxruntime to run the file)") from None
     _check_output(args.output, args.format)
 
 

@@ -40,7 +40,7 @@ DEFAULT_OPSET = 17
 
 
 class OnnxUnavailableError(ImportError):
-    """onnxruntime or tf2onnx is not installed (the message says what to install)."""
+    """onnx, onnxruntime or (for the fallback route) tf2onnx is not installed; the message says what to install."""
 
 
 def _import(name: str, purpose: str):
@@ -48,7 +48,7 @@ def _import(name: str, purpose: str):
         return __import__(name)
     except ImportError:
         raise OnnxUnavailableError(
-            f"{purpose} needs the optional package '{name}': pip install onnxruntime tf2onnx onnx") from None
+            f"{purpose} needs the optional package '{name}': pip install {name}") from None
 
 
 def head_specs_to_json(specs: Sequence[HeadSpec]) -> str:
