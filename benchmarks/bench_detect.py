@@ -5,7 +5,7 @@ against ONNX Runtime running the bare network (the same network written as ONNX 
 already letterboxed float batch: the floor for any pipeline built on it).
 
     python benchmarks/bench_detect.py                   # yolov3-tiny and yolov3 at 416, batch 1 and 8
-    python benchmarks/bench_detect.py --models yolov3-tiny --reps 5 --out docs/benchmarks_detection.md
+    python benchmarks/bench_detect.py --models yolov3-tiny --reps 5 --out docs/benchmarks.md
 
 All contenders run in one process with interleaved repetitions (A B C D A B C D ...), and the
 best time per call is reported (the least disturbed one on a shared machine); ratios are what to read.
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", nargs="+", type=int, default=[416])
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     ap.add_argument("--reps", type=int, default=7, help="interleaved repetitions per cell (default 7)")
-    ap.add_argument("--out", default=None, help="markdown file for the table (e.g. docs/benchmarks_detection.md)")
+    ap.add_argument("--out", default=None, help="markdown file for the table (e.g. docs/benchmarks.md)")
     args = ap.parse_args(argv)
     images = sample_images()
     rows = []

@@ -2,7 +2,7 @@
 """Video loop speed: frames per second of yolo_video.py's whole loop (read, detect, draw, encode)
 against the detector's own rate on the same, already decoded frames.
 
-    python benchmarks/bench_video.py --out docs/benchmarks_detection.md
+    python benchmarks/bench_video.py --out docs/benchmarks.md
 
 A test video is generated (sample pictures panning, MJPG .avi). Three measurements, interleaved
 over the repetitions: ``model`` = Detector.detect on pre-decoded RGB frames in the same batches;
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 4])
     ap.add_argument("--backend", choices=("tf", "onnxruntime"), default="tf")
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--out", default=None, help="markdown file to update (e.g. docs/benchmarks_detection.md)")
+    ap.add_argument("--out", default=None, help="markdown file to update (e.g. docs/benchmarks.md)")
     args = ap.parse_args(argv)
 
     from yolo3.darknet import convert
