@@ -64,6 +64,21 @@ COCO_CATEGORY_IDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 
                      78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90)
 
 
+def detect_images(run_batch, images: Sequence[np.ndarray], pad_multiple: int = PAD_MULTIPLE) -> list[Detections]:
+    """Stack uint8 (H, W, 3) RGB ``images`` of any sizes into one zero-padded batch, run
+    ``run_batch(batch, sizes)`` (padded NMS results: boxes (B, K, 4), scores (B, K), class_ids
+    (B, K), count (B,)) and cut it into one :class:`Detections` an image."""
+    from .letterbox import stack_images
+
+    if len(images) == 0:
+        return []
+    batch, sizes = stack_images([np.asarray(im) for im in images], multiple=pad_multiple)
+    boxes, scores, class_ids, count = run_batch(batch, sizes)
+    return [Detections(boxes[b, :n].astype(np.float32), scores[b, :n].astype(np.float32),
+                       class_ids[b, :n].astype(np.int64))
+            for b, n in enumerate(count.astype(int))]
+
+
 def coco_category_ids(class_names: Sequence[str]) -> list[int]:
     """COCO category id per class: COCO's own ids for the 80 COCO classes (person ... toothbrush),
     else class id + 1 (as ``yolo3.coco`` numbers categories without a sidecar)."""
@@ -319,15 +334,7 @@ class Detector:
 
         ``pad_multiple``: see :data:`PAD_MULTIPLE`; 1 suits a stream of same-size video frames.
         """
-        from .letterbox import stack_images
-
-        if len(images) == 0:
-            return []
-        batch, sizes = stack_images([np.asarray(im) for im in images], multiple=pad_multiple)
-        boxes, scores, class_ids, count = self.run_batch(batch, sizes)
-        return [Detections(boxes[b, :n].astype(np.float32), scores[b, :n].astype(np.float32),
-                           class_ids[b, :n].astype(np.int64))
-                for b, n in enumerate(count.astype(int))]
+        return detect_images(self.run_batch, images, pad_multiple)
 
     def detect_one(self, image: np.ndarray) -> Detections:
         return self.detect([image])[0]

@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .detector import Detections
+from .detector import Detections, detect_images
 
 __all__ = ["TFLiteDetector", "make_interpreter"]
 
@@ -119,15 +119,7 @@ class TFLiteDetector:
 
     def detect(self, images: Sequence[np.ndarray], pad_multiple: int = 128) -> list[Detections]:
         """uint8 (H, W, 3) RGB images of any sizes -> one :class:`Detections` each."""
-        from .letterbox import stack_images
-
-        if len(images) == 0:
-            return []
-        batch, sizes = stack_images([np.asarray(im) for im in images], multiple=pad_multiple)
-        boxes, scores, class_ids, count = self.run_batch(batch, sizes)
-        return [Detections(boxes[b, :n].astype(np.float32), scores[b, :n].astype(np.float32),
-                           class_ids[b, :n].astype(np.int64))
-                for b, n in enumerate(count.astype(int))]
+        return detect_images(self.run_batch, images, pad_multiple)
 
     def detect_one(self, image: np.ndarray) -> Detections:
         return self.detect([image])[0]
