@@ -231,13 +231,16 @@ def test_tflite_int8_same_classes_within_documented_bound(tiny_model_path, image
 
 
 # -- ONNX ------------------------------------------------------------------------------------
-def test_onnx_in_onnxruntime_matches_detector(tiny_model, images, reference, tmp_path):
+@pytest.mark.parametrize("method", ["auto", pytest.param("tf2onnx", marks=pytest.mark.slow)])
+def test_onnx_in_onnxruntime_matches_detector(tiny_model, images, reference, tmp_path, method):
     pytest.importorskip("onnx", reason="optional dependency onnx not installed")
     pytest.importorskip("onnxruntime", reason="optional dependency onnxruntime not installed")
+    if method == "tf2onnx":
+        pytest.importorskip("tf2onnx", reason="optional dependency tf2onnx not installed")
     from yolo3.detector import Detector
     from yolo3.export import export_onnx_file
 
-    path = export_onnx_file(tiny_model, str(tmp_path / "tiny.onnx"))
+    path = export_onnx_file(tiny_model, str(tmp_path / "tiny.onnx"), method=method)
     detector = Detector(path, backend="onnxruntime")
     got = dict(zip(images, detector.detect(list(images.values()))))
     for name in images:
@@ -331,6 +334,8 @@ def test_main_rejects_other_bad_input(dummy_model, tmp_path, capsys):
                      "--quantize")
     _main_user_error(capsys, ["--model", dummy_model, "--format", "onnx", "--quantize", "int8",
                               "--output", str(tmp_path / "m.onnx")], "tflite only")
+    _main_user_error(capsys, ["--model", dummy_model, "--format", "tflite", "--onnx-method", "tf2onnx",
+                              "--output", str(tmp_path / "m.tflite")], "onnx only")
     _main_user_error(capsys, ["--model", dummy_model] + out, "cannot load model")
 
 

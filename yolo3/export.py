@@ -328,16 +328,18 @@ def _finish_tflite(output: str, flatbuffer: bytes) -> str:
 # ONNX
 # ---------------------------------------------------------------------------------------------
 def export_onnx_file(model, output: str, size: Sequence[int] | None = None, opset: int | None = None,
-                     fixed_size: bool = True) -> str:
+                     fixed_size: bool = True, method: str = "auto") -> str:
     """Write the bare network to ``output`` as ONNX (:func:`yolo3.onnx_backend.export_onnx`,
     head metadata included), input fixed to ``size`` (default the model's) unless ``fixed_size``
-    is False; batch dynamic. Raises :class:`ExportError` when the ``onnx`` package is missing."""
+    is False; batch dynamic. ``method``: ``"native"`` (written from the Keras layers), ``"tf2onnx"``
+    or ``"auto"`` (native, tf2onnx for layers the native writer does not know). Raises
+    :class:`ExportError` when a needed package is missing."""
     from .onnx_backend import DEFAULT_OPSET, OnnxUnavailableError, export_onnx, save_onnx
 
     net_size = _net_size(model, size)
     try:
         proto = export_onnx(model, input_size=net_size if fixed_size else None,
-                            opset=opset or DEFAULT_OPSET)
+                            opset=opset or DEFAULT_OPSET, method=method)
     except OnnxUnavailableError as exc:
         raise ExportError(str(exc)) from None
     save_onnx(proto, output)
@@ -422,14 +424,15 @@ def default_output(model_path: str, fmt: str, quantize: str = "float32") -> str:
 
 def export_model(model, fmt: str, output: str, size=None, score: float = 0.25, iou: float = 0.45,
                  max_detections: int = 100, quantize: str = "float32", calibration: str | None = None,
-                 calibration_count: int = 100, xla: bool = True, progress: bool = True) -> str:
+                 calibration_count: int = 100, xla: bool = True, progress: bool = True,
+                 onnx_method: str = "auto") -> str:
     """Export the Keras YOLO ``model`` in format ``fmt`` (one of :data:`FORMATS`) to ``output``."""
     if fmt == "saved_model":
         return export_saved_model(model, output, size, score, iou, max_detections, xla)
     if fmt == "tflite":
         return export_tflite(model, output, size, quantize, calibration, calibration_count, progress)
     if fmt == "onnx":
-        return export_onnx_file(model, output, size)
+        return export_onnx_file(model, output, size, method=onnx_method)
     raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
@@ -460,6 +463,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="TFLite int8: annotation file whose images calibrate the quantization")
     ap.add_argument("--calibration-count", type=int, default=100, metavar="N",
                     help="TFLite int8: number of calibration images (default 100)")
+    ap.add_argument("--onnx-method", choices=("auto", "native", "tf2onnx"), default="auto",
+                    help="ONNX: write the graph from the Keras layers (native), convert with tf2onnx "
+                         "(needs ~60x the weights' size in memory), or native with tf2onnx for unknown "
+                         "layers (auto, default)")
     ap.add_argument("--no-xla", dest="xla", action="store_false",
                     help="SavedModel: no XLA-compiled parts (for TF builds without XLA; slower)")
     ap.add_argument("-q", "--quiet", action="store_true", help="no progress output")
@@ -487,12 +494,15 @@ def _validate(args) -> None:
         if args.calibration_count < 1:
             raise ExportError(f"--calibration-count must be at least 1, got {args.calibration_count}")
         _check_calibration(args.calibration)
+    if args.onnx_method != "auto" and args.format != "onnx":
+        raise ExportError(f"--onnx-method {args.onnx_method} applies to --format onnx only")
     if args.format == "onnx":
-        try:
-            __import__("onnx")
-        except ImportError:
-            raise ExportError("ONNX export needs the optional package 'onnx': "
-                              "pip install onnx onnxruntime (onnxruntime to run the file)") from None
+        for name in ("onnx", "tf2onnx") if args.onnx_method == "tf2onnx" else ("onnx",):
+            try:
+                __import__(name)
+            except ImportError:
+                raise ExportError(f"ONNX export needs the optional package '{name}': "
+                                  f"pip install {name} onnxruntime (onnxruntime to run the file)") from None
     _check_output(args.output, args.format)
 
 
@@ -524,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         export_model(model, args.format, args.output, size=size, score=args.score, iou=args.iou,
                      max_detections=args.max_detections, quantize=args.quantize,
                      calibration=args.calibration, calibration_count=args.calibration_count,
-                     xla=args.xla, progress=not args.quiet)
+                     xla=args.xla, progress=not args.quiet, onnx_method=args.onnx_method)
     except ExportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
