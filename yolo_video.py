@@ -262,7 +262,7 @@ def detect_video(detector, args, records: list) -> int:
 
 def write_json(path: str, records: list, fmt: str, class_names) -> None:
     """Write native records (or, with ``fmt == "coco"``, COCO results) to ``path`` atomically."""
-    from yolo3.detector import coco_results
+    from yolo3.coco import coco_results
 
     data = coco_results(records, class_names) if fmt == "coco" else records
     tmp = f"{path}.tmp-{os.getpid()}"

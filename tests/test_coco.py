@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT
+from conftest import ROOT, require_shared
 from yolo3.annotations import read_annotations, read_class_names
-from yolo3.coco import main, read_sidecar, sidecar_path
+from yolo3.coco import coco_results, default_category_ids, default_image_ids, main, read_sidecar, sidecar_path
 
 CATEGORIES = [{"id": 7, "name": "kite", "supercategory": "sports"},
               {"id": 1, "name": "person", "supercategory": "person"},
@@ -145,8 +145,6 @@ def test_cli_module_user_error_exit_2_one_line(tmp_path):
 
 def test_from_annotation_default_ids_for_coco_names(tmp_path):
     """Without a sidecar: COCO's category ids for the 80 COCO classes, image ids from COCO-style names."""
-    from conftest import ROOT
-
     names = read_class_names(str(ROOT / "model_data" / "coco_classes.txt"))
     for stem, size in (("000000000139", (40, 30)), ("000000000285", (20, 10))):
         Image.new("RGB", size).save(tmp_path / f"{stem}.jpg")
@@ -196,3 +194,17 @@ def test_coco_dataset_evaluates_with_original_ids(tmp_path, monkeypatch):
         ev.accumulate()
         ev.summarize()
     assert ev.stats[0] == pytest.approx(1.0)
+
+
+def test_coco_results_and_category_ids():
+    names = [ln.strip() for ln in open(require_shared("darknet", "coco.names")) if ln.strip()]
+    ids = default_category_ids(names)
+    assert ids[0] == 1 and ids[names.index("dog")] == 18 and ids[-1] == 90
+    assert default_category_ids(["a", "b"]) == [1, 2]
+    records = [{"image": 0, "width": 9, "height": 9,
+                "detections": [{"class_id": 1, "class": "b", "score": 0.5, "box": [10.0, 20.0, 40.0, 60.0]}]}]
+    assert coco_results(records, ["a", "b"]) == [{"image_id": 1, "category_id": 2, "bbox": [10.0, 20.0, 30.0, 40.0],
+                                                 "score": 0.5}]
+    assert default_image_ids(["a/000000000139.jpg", "b/000000000285.jpg"]) == [139, 285]
+    assert default_image_ids(["a/139.jpg", "b/x.jpg"]) == [1, 2]
+    assert default_image_ids([0, 1, 2]) == [1, 2, 3]  # video frames

@@ -11,7 +11,7 @@ from PIL import Image
 from conftest import DARKNET_IMAGES, require_shared
 from test_decode import darknet_do_nms_sort
 from test_letterbox import darknet_correct_box, darknet_letterbox_image
-from yolo3.detector import Detections, Detector, DetectorError, YOLO, coco_category_ids, coco_results
+from yolo3.detector import Detections, Detector, DetectorError, YOLO
 from yolo3.heads import get_head_specs
 from yolo3.imageio import read_image_rgb
 
@@ -216,17 +216,6 @@ def test_loads_saved_model_and_yolo_class(random_tiny, pictures, tmp_path):
     assert len(expected) > 0 and not np.array_equal(np.asarray(drawn), pictures[0])
     assert YOLO.get_defaults("iou") == 0.45
     yolo.close_session()
-
-
-def test_coco_results_and_category_ids():
-    names = [ln.strip() for ln in open(require_shared("darknet", "coco.names")) if ln.strip()]
-    ids = coco_category_ids(names)
-    assert ids[0] == 1 and ids[names.index("dog")] == 18 and ids[-1] == 90
-    assert coco_category_ids(["a", "b"]) == [1, 2]
-    records = [{"image": 0, "width": 9, "height": 9,
-                "detections": [{"class_id": 1, "class": "b", "score": 0.5, "box": [10.0, 20.0, 40.0, 60.0]}]}]
-    assert coco_results(records, ["a", "b"]) == [{"image_id": 1, "category_id": 2, "bbox": [10.0, 20.0, 30.0, 40.0],
-                                                 "score": 0.5}]
 
 
 @pytest.mark.skipif(not HAS_ONNX, reason="onnxruntime and onnx are optional and not installed")

@@ -40,6 +40,8 @@ __all__ = [
     "CocoConversionReport",
     "SIDECAR_SUFFIX",
     "sidecar_path",
+    "COCO_CATEGORY_IDS",
+    "coco_results",
     "default_category_ids",
     "default_image_ids",
     "image_ids_for",
@@ -58,22 +60,42 @@ class CocoFormatError(ValueError):
     """A COCO JSON (or sidecar) that cannot be used; the message names the file and the entry."""
 
 
+#: COCO's category id of each of the 80 Darknet/keras-yolo3 COCO classes, in coco_classes.txt order
+COCO_CATEGORY_IDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+                     27, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50, 51,
+                     52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 67, 70, 72, 73, 74, 75, 76, 77,
+                     78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90)
+
+
 def default_category_ids(class_names: Sequence[str]) -> list[int]:
     """COCO category id per class where no sidecar says otherwise: COCO's own ids (1..90 with gaps)
-    for the 80 COCO classes in coco_classes.txt order, else class id + 1 (the rule yolo_video.py's
-    COCO output uses too)."""
-    from .detector import coco_category_ids  # the 80-class table lives there; a plain-Python module
+    for the 80 COCO classes in coco_classes.txt order (person ... toothbrush), else class id + 1."""
+    if len(class_names) == 80 and class_names[0] == "person" and class_names[-1] == "toothbrush":
+        return list(COCO_CATEGORY_IDS)
+    return [i + 1 for i in range(len(class_names))]
 
-    return list(coco_category_ids(list(class_names)))
 
-
-def default_image_ids(paths: Sequence[str]) -> list[int]:
+def default_image_ids(images: Sequence) -> list[int]:
     """COCO image ids where no sidecar says otherwise: the number in COCO-style file names
-    (000000000139.jpg -> 139) when every name is a unique number, else 1..N in order."""
-    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
-    if stems and all(s.isdigit() for s in stems) and len({int(s) for s in stems}) == len(stems):
+    (000000000139.jpg -> 139) when every entry is a path whose name is a unique number, else 1..N
+    in order (video frame indices included)."""
+    stems = [os.path.splitext(os.path.basename(im))[0] if isinstance(im, str) else None for im in images]
+    if stems and all(s is not None and s.isdigit() for s in stems) and len({int(s) for s in stems}) == len(stems):
         return [int(s) for s in stems]
-    return list(range(1, len(paths) + 1))
+    return list(range(1, len(images) + 1))
+
+
+def coco_results(records: Sequence[dict], class_names: Sequence[str]) -> list[dict]:
+    """yolo_video.py's native records (``{"image", "width", "height", "detections": [{"class_id",
+    "score", "box": [x1, y1, x2, y2]}]}``, pixels) as COCO detection results ``[{"image_id",
+    "category_id", "bbox": [x, y, w, h], "score"}]`` with :func:`default_category_ids` and
+    :func:`default_image_ids`."""
+    categories = default_category_ids(class_names)
+    return [{"image_id": image_id, "category_id": categories[d["class_id"]],
+             "bbox": [d["box"][0], d["box"][1], d["box"][2] - d["box"][0], d["box"][3] - d["box"][1]],
+             "score": d["score"]}
+            for image_id, r in zip(default_image_ids([r["image"] for r in records]), records)
+            for d in r["detections"]]
 
 
 def sidecar_path(annotation_path: str) -> str:

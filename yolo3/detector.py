@@ -15,8 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["Detections", "DetectorError", "Detector", "YOLO", "COCO_CATEGORY_IDS", "coco_category_ids",
-           "coco_image_ids", "coco_results"]
+__all__ = ["Detections", "DetectorError", "Detector", "YOLO", "detect_images"]
 
 BACKENDS = ("tf", "onnxruntime")
 #: batches are zero-padded to multiples of this many pixels, so the XLA-compiled letterbox
@@ -57,13 +56,6 @@ class Detections:
                 "detections": self.to_list(class_names)}
 
 
-#: COCO's category id of each of the 80 Darknet/keras-yolo3 COCO classes, in coco_classes.txt order
-COCO_CATEGORY_IDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
-                     27, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50, 51,
-                     52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 67, 70, 72, 73, 74, 75, 76, 77,
-                     78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90)
-
-
 def detect_images(run_batch, images: Sequence[np.ndarray], pad_multiple: int = PAD_MULTIPLE) -> list[Detections]:
     """Stack uint8 (H, W, 3) RGB ``images`` of any sizes into one zero-padded batch, run
     ``run_batch(batch, sizes)`` (padded NMS results: boxes (B, K, 4), scores (B, K), class_ids
@@ -77,35 +69,6 @@ def detect_images(run_batch, images: Sequence[np.ndarray], pad_multiple: int = P
     return [Detections(boxes[b, :n].astype(np.float32), scores[b, :n].astype(np.float32),
                        class_ids[b, :n].astype(np.int64))
             for b, n in enumerate(count.astype(int))]
-
-
-def coco_category_ids(class_names: Sequence[str]) -> list[int]:
-    """COCO category id per class: COCO's own ids for the 80 COCO classes (person ... toothbrush),
-    else class id + 1 (as ``yolo3.coco`` numbers categories without a sidecar)."""
-    if len(class_names) == 80 and class_names[0] == "person" and class_names[-1] == "toothbrush":
-        return list(COCO_CATEGORY_IDS)
-    return [i + 1 for i in range(len(class_names))]
-
-
-def coco_image_ids(images: Sequence) -> list[int]:
-    """COCO image ids for native records' ``image`` values: the number in COCO-style file names
-    (``000000000139.jpg`` -> 139) when every picture has one and they are unique, else 1, 2, ... in
-    order (video frames included)."""
-    stems = [os.path.splitext(os.path.basename(im))[0] if isinstance(im, str) else None for im in images]
-    if stems and all(s is not None and s.isdigit() for s in stems) and len({int(s) for s in stems}) == len(stems):
-        return [int(s) for s in stems]
-    return list(range(1, len(images) + 1))
-
-
-def coco_results(records: Sequence[dict], class_names: Sequence[str]) -> list[dict]:
-    """Native records (``{"image", "width", "height", "detections": [{"class_id", "score", "box"}]}``)
-    as COCO detection results ``[{"image_id", "category_id", "bbox": [x, y, w, h], "score"}]``."""
-    categories = coco_category_ids(class_names)
-    return [{"image_id": image_id, "category_id": categories[d["class_id"]],
-             "bbox": [d["box"][0], d["box"][1], d["box"][2] - d["box"][0], d["box"][3] - d["box"][1]],
-             "score": d["score"]}
-            for image_id, r in zip(coco_image_ids([r["image"] for r in records]), records)
-            for d in r["detections"]]
 
 
 def _parse_size(size) -> tuple[int, int] | None:
