@@ -1,0 +1,53 @@
+"""TF_CPP_MIN_LOG_LEVEL holds for the lines TensorFlow 2.21 prints through uninitialised Abseil logging."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from conftest import ROOT, run_python
+from yolo3.tf_logging import filter_import_log, min_log_level
+
+PREAMBLE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+INFO = "I0000 00:00:1796131799.939985    3054 port.cc:153] oneDNN custom operations are on.\n"
+WARN = "W0000 00:00:1796131799.939985    3054 foo.cc:1] a warning\n"
+ERROR = "E0000 00:00:1796131799.939985    3054 cuda_dnn.cc:8579] Unable to register cuDNN factory\n"
+
+
+def test_levels_filter_abseil_lines_by_severity():
+    text = PREAMBLE + INFO + WARN + ERROR
+    assert filter_import_log(text, 0) == text
+    assert filter_import_log(text, 1) == WARN + ERROR
+    assert filter_import_log(text, 2) == ERROR
+    assert filter_import_log(text, 3) == ""
+
+
+def test_other_lines_are_kept_and_continuations_follow_their_message():
+    warning = "/x/y.py:3: UserWarning: something\n  warnings.warn(msg)\n"
+    text = INFO + "   continued info\n" + warning + PREAMBLE + "plain line\n"
+    assert filter_import_log(text, 2) == warning + "plain line\n"
+
+
+def test_min_log_level_parses_the_variable():
+    assert min_log_level({}) == 0
+    assert min_log_level({"TF_CPP_MIN_LOG_LEVEL": "2"}) == 2
+    assert min_log_level({"TF_CPP_MIN_LOG_LEVEL": "x"}) == 0
+
+
+def test_import_yolo3_is_silent_at_level_2():
+    result = run_python("import yolo3, tensorflow as tf; print(tf.constant(1).numpy())",
+                        env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1"
+    assert result.stderr == "", result.stderr
+
+
+def test_python_m_tool_defaults_to_quiet_without_the_variable(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run([sys.executable, "-m", "yolo3.coco", "to-annotation", str(tmp_path / "missing.json"),
+                             "--images-dir", str(tmp_path), "--out", str(tmp_path / "o.txt")],
+                            capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"yolo3.coco: error: COCO JSON not found: {tmp_path / 'missing.json'}"]
