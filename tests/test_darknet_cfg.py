@@ -115,7 +115,7 @@ def test_route_groups_and_stride1_maxpool_shapes():
     conv = model.get_layer("act_0").output
     import keras
 
-    probe = keras.Model(model.inputs, [conv, model.get_layer("route_1").output, model.get_layer("pool_2").output,
+    probe = keras.Model(model.inputs[0], [conv, model.get_layer("route_1").output, model.get_layer("pool_2").output,
                                         model.output])
     c, r, p, q = (np.asarray(t) for t in probe(x))
     np.testing.assert_array_equal(r, c[..., 4:])

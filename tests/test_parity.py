@@ -85,7 +85,7 @@ def test_raw_outputs_match_opencv_darknet_importer(name, tmp_path):
     refs = net.forward([f"conv_{i}" for i in targets])
     import keras
 
-    probe = keras.Model(model.inputs, [model.get_layer(f"conv_{i}").output for i in targets])
+    probe = keras.Model(model.inputs[0], [model.get_layer(f"conv_{i}").output for i in targets])
     outs = probe(x.transpose(0, 2, 3, 1))
     outs = outs if isinstance(outs, (list, tuple)) else [outs]
     for i, out, ref in zip(targets, outs, refs):

@@ -46,7 +46,7 @@ def split_at_head_convs(model: keras.Model) -> tuple[keras.Model, keras.Model]:
     model trains the full model."""
     convs = head_output_layers(model)
     features = [conv.input for conv in convs]
-    feature_model = keras.Model(model.inputs, features, name="bottleneck_features")
+    feature_model = keras.Model(model.inputs[0], features, name="bottleneck_features")
     inputs = [keras.Input(shape=tuple(f.shape[1:]), name=f"features_{i}") for i, f in enumerate(features)]
     outputs = []
     for inp, out in zip(inputs, model.outputs):
