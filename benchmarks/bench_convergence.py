@@ -1,7 +1,7 @@
 """Convergence benchmark: YOLOv3-tiny trained with train.py on generated shapes data reaches
 mAP@0.5 >= 0.9 on a held-out split, measured with eval.py.
 
-    python benchmarks/bench_convergence.py --out /tmp/bench_conv [--num 500] [--input-size 224] [--epochs 5 10]
+    python benchmarks/bench_convergence.py --out /tmp/bench_conv [--num 500] [--input-size 256] [--epochs 4 36]
 
 Steps: (1) ``python -m yolo3.datasets.shapes`` writes train/val splits; (2) IoU k-means anchors
 for the letterboxed training boxes; (3) ``train.py --model tiny`` starting from Darknet's COCO
@@ -150,8 +150,8 @@ def main() -> int:
     p.add_argument("--num", type=int, default=500, help="images generated (20%% held out)")
     p.add_argument("--image-size", type=int, default=256, help="longer side of the generated images")
     p.add_argument("--radius", type=float, nargs=2, default=[0.04, 0.22], help="object radius range (x image size)")
-    p.add_argument("--input-size", type=int, default=224, help="network input")
-    p.add_argument("--epochs", type=int, nargs=2, default=[4, 16], help="frozen and unfrozen epochs")
+    p.add_argument("--input-size", type=int, default=256, help="network input")
+    p.add_argument("--epochs", type=int, nargs=2, default=[4, 36], help="frozen and unfrozen epochs")
     p.add_argument("--finetune-epochs", type=int, default=6,
                    help="then this many epochs at --finetune-lr from the result (a manual ReduceLROnPlateau step)")
     p.add_argument("--finetune-lr", type=float, default=3e-5)
