@@ -191,7 +191,7 @@ def machine_note() -> str:
         pass
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return (f"{cpu}, {os.cpu_count()} logical CPUs, {', '.join(versions)}"
-            + (f"; load average at the end {load[0]:.1f} (shared machine)" if load else ""))
+            + (f"; 1-minute load average at the end {load[0]:.1f} (this benchmark's own threads included)" if load else ""))
 
 
 HEADER = ("# Detection benchmarks\n\nWritten by `benchmarks/bench_detect.py` and `benchmarks/bench_video.py`; "
@@ -213,18 +213,18 @@ def update_section(path: str, name: str, text: str) -> None:
 
 def markdown_table(rows: list[dict], reps: int) -> str:
     lines = [
-        "## End-to-end detection (decoded picture -> final boxes)",
+        "### End-to-end detection (decoded picture -> final boxes)",
         "",
         f"`python benchmarks/bench_detect.py` on {datetime.date.today()}: {reps} interleaved repetitions, "
-        "best (minimum) time per call divided by the batch size; the machine is shared, the minimum is the "
-        "least disturbed measurement of each contender.",
+        "best (minimum) time per call divided by the batch size (on a shared machine the minimum is the "
+        "least disturbed measurement of each contender).",
         "",
         f"Machine: {machine_note()}.",
         "",
         "Contenders, all in one process: **yolo3 tf** = `Detector` with the TensorFlow backend "
         "(letterbox + network + decoding + NMS in one `tf.function`; letterbox, network and decoding "
         "XLA-compiled, BatchNormalization folded into the convolutions); **yolo3 ort** = `Detector(backend=\"onnxruntime\")` (the same network written "
-        "as ONNX by yolo3.onnx_backend and run by ONNX Runtime between the TF letterbox and decoding/NMS); **opencv** = "
+        "as ONNX by yolo3.onnx_backend and run by ONNX Runtime, with letterbox and decoding/NMS as ONNX graphs of their own: yolo3.onnx_pipeline); **opencv** = "
         "`cv2.dnn.readNetFromDarknet` with `blobFromImages` + `NMSBoxesBatched`; **ort bare** = ONNX "
         "Runtime on an already letterboxed float batch (the network only: a floor, not a detector). "
         "Batch 1 uses dog.jpg (768x576); batch 8 the sample pictures of several sizes.",

@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 + f"; loop/model {best['loop'] / best['model']:.2f}")
             rows.append((batch, best))
     table = [
-        "## Video loop (yolo_video.py --input)",
+        "### Video loop (yolo_video.py --input)",
         "",
         f"`python benchmarks/bench_video.py` on {datetime.date.today()}: yolov3-tiny ({note}) at 416, "
         f"backend {args.backend}, a generated {args.width}x{args.height} MJPG video of {args.frames} frames "

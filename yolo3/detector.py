@@ -2,8 +2,8 @@
 
 :class:`Detector` runs letterbox -> network -> decoding -> per-class NMS as ONE compiled
 ``tf.function`` over a batch of RGB images of any sizes (never ``model.predict`` per frame). With
-``backend="onnxruntime"`` the network runs in ONNX Runtime between two compiled TF functions
-(letterbox; decoding + NMS). :class:`YOLO` keeps keras-yolo3's interface (``detect_image`` on a
+``backend="onnxruntime"`` the network and the decoding + NMS run in ONNX Runtime after a compiled
+TF letterbox (:mod:`yolo3.onnx_pipeline`). :class:`YOLO` keeps keras-yolo3's interface (``detect_image`` on a
 PIL image returns the drawn picture).
 """
 from __future__ import annotations
@@ -247,6 +247,14 @@ class Detector:
         xla = self.xla
         letterbox_fn = tf.function(lambda images, sizes: letterbox(images, sizes, net_size),
                                    jit_compile=xla)
+        if self._onnx is not None:
+            # The network in ONNX Runtime, decoding + NMS as an ONNX graph after it: a TF call
+            # after each ONNX Runtime run costs ~2 ms on a 2-core CPU (see yolo3.onnx_pipeline).
+            from .onnx_pipeline import OnnxPostprocess
+
+            self._letterbox_fn = tf.function(letterbox_fn, input_signature=[image_spec, sizes_spec])
+            self._postprocess = OnnxPostprocess(specs, net_size, score, iou, max_boxes)
+            return
 
         def decode(raw, sizes):
             raw = list(raw) if isinstance(raw, (list, tuple)) else [raw]
@@ -257,40 +265,29 @@ class Detector:
         def nms(boxes, scores):
             return tuple(batched_nms(boxes, scores, iou, score, max_boxes))
 
-        if self._onnx is None:
-            model = self.model
-            if self.fold_batchnorm:
-                from .onnx_backend import UnsupportedLayerError, fold_batchnorm
+        model = self.model
+        if self.fold_batchnorm:
+            from .onnx_backend import UnsupportedLayerError, fold_batchnorm
 
-                try:
-                    model = fold_batchnorm(model)
-                except UnsupportedLayerError:  # a graph it cannot walk: run the model as it is
-                    pass
-            network_fn = tf.function(lambda x, sizes: decode(model(x, training=False), sizes), jit_compile=xla)
+            try:
+                model = fold_batchnorm(model)
+            except UnsupportedLayerError:  # a graph it cannot walk: run the model as it is
+                pass
+        network_fn = tf.function(lambda x, sizes: decode(model(x, training=False), sizes), jit_compile=xla)
 
-            @tf.function(input_signature=[image_spec, sizes_spec])
-            def detect(images, sizes):
-                return nms(*network_fn(letterbox_fn(images, sizes), sizes))
+        @tf.function(input_signature=[image_spec, sizes_spec])
+        def detect(images, sizes):
+            return nms(*network_fn(letterbox_fn(images, sizes), sizes))
 
-            self._detect_fn = detect
-        else:
-            self._letterbox_fn = tf.function(letterbox_fn, input_signature=[image_spec, sizes_spec])
-            raw_specs = [tf.TensorSpec([None, None, None, s.channels], tf.float32) for s in specs]
-            decode_fn = tf.function(decode, jit_compile=xla)
-            self._post_fn = tf.function(lambda raw, sizes: nms(*decode_fn(raw, sizes)),
-                                        input_signature=[raw_specs, sizes_spec])
+        self._detect_fn = detect
 
     # -- detection ------------------------------------------------------------------------
     def run_batch(self, batch: np.ndarray, sizes: np.ndarray):
         """Low level: a zero-padded uint8 batch (B, H, W, 3) and its (B, 2) sizes -> padded NMS
         results as numpy (boxes (B, K, 4), scores (B, K), class_ids (B, K), count (B,))."""
-        if self._onnx is None:
-            result = self._detect_fn(batch, sizes)
-        else:
-            net_input = self._letterbox_fn(batch, sizes).numpy()
-            raw = self._onnx(net_input)
-            result = self._post_fn(raw, sizes)
-        return tuple(t.numpy() for t in result)
+        if self._onnx is not None:
+            return self._postprocess(self._onnx(self._letterbox_fn(batch, sizes).numpy()), sizes)
+        return tuple(t.numpy() for t in self._detect_fn(batch, sizes))
 
     def detect(self, images: Sequence[np.ndarray], pad_multiple: int = PAD_MULTIPLE) -> list[Detections]:
         """Detect on uint8 (H, W, 3) RGB images (sizes may differ), all in one batch.

@@ -1,0 +1,87 @@
+"""The onnxruntime backend's decoding + NMS graph equals yolo3.decode + yolo3.letterbox in TF."""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None,
+    reason="onnx and onnxruntime are optional and not installed")
+
+NET = (96, 128)  # (height, width), not square on purpose
+
+
+def _specs(num_classes: int, scale_x_y: float):
+    from yolo3.heads import HeadSpec
+
+    anchors = np.array([[10, 14], [23, 27], [37, 58], [81, 82], [135, 169], [344, 319]], np.float32)
+    return [HeadSpec(anchors=anchors[3:], mask=(3, 4, 5), num_classes=num_classes, scale_x_y=scale_x_y,
+                     net_size=NET, ignore_thresh=0.7, name="yolo_0"),
+            HeadSpec(anchors=anchors[:3], mask=(0, 1, 2), num_classes=num_classes, scale_x_y=scale_x_y,
+                     net_size=NET, ignore_thresh=0.7, name="yolo_1")]
+
+
+def _tf_reference(raw, specs, sizes, score, iou, max_boxes):
+    from yolo3.decode import batched_nms, class_scores, decode_heads
+    from yolo3.letterbox import boxes_to_image
+
+    decoded = decode_heads(raw, specs, NET)
+    scores = class_scores(decoded.objectness, decoded.class_probs, score)
+    boxes = boxes_to_image(decoded.boxes, sizes, NET)
+    return [t.numpy() for t in batched_nms(boxes, scores, iou, score, max_boxes)]
+
+
+@pytest.mark.parametrize("scale_x_y,score,max_boxes", [(1.0, 0.25, 100), (1.05, 0.05, 7), (1.1, 0.0, 30)])
+def test_postprocess_equals_tf_decode_and_nms(scale_x_y, score, max_boxes):
+    from yolo3.onnx_pipeline import OnnxPostprocess
+
+    num_classes = 4
+    specs = _specs(num_classes, scale_x_y)
+    rng = np.random.default_rng(0)
+    batch = 3
+    raw = [rng.normal(0, 1.5, (batch, NET[0] // s, NET[1] // s, 3 * (5 + num_classes))).astype(np.float32)
+           for s in (32, 16)]
+    for r in raw:  # a few confident anchors, and class logits high for two classes at once
+        r[..., 4::5 + num_classes] -= 2.0
+    sizes = np.array([[480, 640], [300, 200], [96, 128]], np.int32)
+    post = OnnxPostprocess(specs, NET, score, 0.45, max_boxes)
+    boxes, scores, classes, count = post(raw, sizes)
+    ref_boxes, ref_scores, ref_classes, ref_count = _tf_reference(raw, specs, sizes, score, 0.45, max_boxes)
+    np.testing.assert_array_equal(count, ref_count)
+    assert count.max() > 0 and (max_boxes > 50 or count.max() == max_boxes)
+    for b in range(batch):
+        n = count[b]
+        # same pairs; the order of equal scores may differ, so compare sorted by (score, class)
+        ours = np.lexsort((classes[b, :n], -scores[b, :n]))
+        theirs = np.lexsort((ref_classes[b, :n], -ref_scores[b, :n]))
+        np.testing.assert_allclose(scores[b, :n][ours], ref_scores[b, :n][theirs], atol=1e-5)
+        np.testing.assert_array_equal(classes[b, :n][ours], ref_classes[b, :n][theirs])
+        np.testing.assert_allclose(boxes[b, :n][ours], ref_boxes[b, :n][theirs], atol=1e-3)
+        assert np.all(np.diff(scores[b, :n]) <= 0), "best first"
+    # the padding after each image's count is zero, like combined_non_max_suppression's
+    for b in range(batch):
+        assert not scores[b, count[b]:].any() and not boxes[b, count[b]:].any()
+
+
+def test_no_detections_gives_empty_padded_results():
+    from yolo3.onnx_pipeline import OnnxPostprocess
+
+    specs = _specs(2, 1.0)
+    raw = [np.full((2, NET[0] // s, NET[1] // s, 3 * 7), -20.0, np.float32) for s in (32, 16)]
+    boxes, scores, classes, count = OnnxPostprocess(specs, NET, 0.25, 0.45, 5)(raw, np.array([[10, 10], [50, 20]]))
+    assert boxes.shape == (2, 5, 4) and scores.shape == (2, 5) and classes.shape == (2, 5)
+    np.testing.assert_array_equal(count, [0, 0])
+
+
+def test_boxes_to_image_np_equals_tf():
+    from yolo3.letterbox import boxes_to_image
+    from yolo3.onnx_pipeline import boxes_to_image_np
+
+    rng = np.random.default_rng(3)
+    sizes = np.array([[480, 640], [640, 480], [333, 517], [50, 1000]], np.int32)
+    boxes = rng.uniform(0, 1, (4, 6, 4)).astype(np.float32)
+    ref = boxes_to_image(boxes, sizes, NET).numpy()
+    ours = boxes_to_image_np(boxes.reshape(-1, 4), np.repeat(sizes, 6, axis=0), NET).reshape(4, 6, 4)
+    np.testing.assert_allclose(ours, ref, rtol=1e-6, atol=1e-4)
