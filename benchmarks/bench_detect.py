@@ -224,7 +224,7 @@ def markdown_table(rows: list[dict], reps: int) -> str:
         "Contenders, all in one process: **yolo3 tf** = `Detector` with the TensorFlow backend "
         "(letterbox + network + decoding + NMS in one `tf.function`; letterbox, network and decoding "
         "XLA-compiled, BatchNormalization folded into the convolutions); **yolo3 ort** = `Detector(backend=\"onnxruntime\")` (the same network written "
-        "as ONNX by yolo3.onnx_backend and run by ONNX Runtime, with letterbox and decoding/NMS as ONNX graphs of their own: yolo3.onnx_pipeline); **opencv** = "
+        "as ONNX by yolo3.onnx_backend and run by ONNX Runtime after the TF letterbox, then decoding/NMS as an ONNX graph of its own: yolo3.onnx_pipeline); **opencv** = "
         "`cv2.dnn.readNetFromDarknet` with `blobFromImages` + `NMSBoxesBatched`; **ort bare** = ONNX "
         "Runtime on an already letterboxed float batch (the network only: a floor, not a detector). "
         "Batch 1 uses dog.jpg (768x576); batch 8 the sample pictures of several sizes.",
