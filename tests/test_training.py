@@ -231,3 +231,37 @@ def test_bottleneck_split_and_cache_reproduce_the_model(tiny, shapes, tmp_path):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-2, atol=2e-3 * scale)
     for k in ("head_0", "head_1", "boxes"):
         np.testing.assert_allclose(targets[k].numpy(), y[k].numpy(), atol=1e-4)
+
+
+def test_train_bottleneck_py_end_to_end(shapes, tmp_path):
+    """train_bottleneck.py: caches the body's outputs, trains the output layers on them for 3 epochs,
+    and saves a full model that loads with safe_mode=True; a second run reuses the cache."""
+    log_dir = tmp_path / "logs"
+    cmd = [sys.executable, str(ROOT / "train_bottleneck.py"), "--annotation", shapes["annotation"], "--classes",
+           shapes["classes"], "--model", "tiny", "--input-size", "64", "--epochs", "3", "--batch-size", "4",
+           "--lr", "1e-2", "--val-split", "0.25", "--log-dir", str(log_dir), "--verbose", "2", "--seed", "1"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    rows = list(csv.DictReader(open(log_dir / "bottleneck.csv")))
+    assert len(rows) == 3 and all(np.isfinite(float(r["loss"])) for r in rows)
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"]), [r["loss"] for r in rows]
+    assert list((log_dir / "bottleneck_cache").glob("**/features-*.tfrecord"))
+    import yolo3  # noqa: F401
+    from yolo3.heads import get_head_specs
+
+    model = keras.models.load_model(log_dir / "trained_bottleneck.keras", safe_mode=True)
+    assert get_head_specs(model)[0].num_classes == 3
+    out = model(np.zeros((1, 64, 64, 3), np.float32))
+    assert [tuple(o.shape) for o in out] == [(1, 2, 2, 24), (1, 4, 4, 24)]
+
+    again = subprocess.run(cmd[:-6] + ["--epochs", "1", "--reuse-cache", "--log-dir", str(log_dir), "--verbose", "0"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "caching body outputs" not in again.stderr + again.stdout
+
+
+def test_train_bottleneck_py_user_error_is_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "train_bottleneck.py"), "--annotation", "no/such.txt"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["train_bottleneck.py: error: --annotation file not found: no/such.txt"]

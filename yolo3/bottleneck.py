@@ -112,7 +112,7 @@ def write_feature_cache(
 
 
 def cache_dataset(cache_dir: str, spec: TargetSpec, batch_size: int, *, shuffle: bool = True, repeat: bool = True,
-                  seed: int = 0, max_boxes: int = 100, shuffle_buffer: int = 1024) -> tf.data.Dataset:
+                  seed: int = 0, max_boxes: int = 100, shuffle_buffer: int = 256) -> tf.data.Dataset:
     """Batches ``(features tuple, targets dict)`` read from a feature cache (streamed)."""
     with open(os.path.join(cache_dir, "meta.json"), encoding="utf-8") as f:
         meta = json.load(f)
@@ -124,7 +124,10 @@ def cache_dataset(cache_dir: str, spec: TargetSpec, batch_size: int, *, shuffle:
     # Interleaved reads when shuffling; in file order otherwise (validation, tests).
     ds = tf.data.TFRecordDataset(files, num_parallel_reads=min(4, len(files)) if shuffle else None)
     if shuffle:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        # records are large (float16 features: ~150 KB for tiny at 224, ~2.4 MB for yolov3 at 416),
+        # so the buffer holds at most one pass over the cache and at most shuffle_buffer records
+        buffer = max(1, min(int(shuffle_buffer), int(meta.get("images", shuffle_buffer))))
+        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
     description = {f"f{k}": tf.io.FixedLenFeature([], tf.string) for k in range(len(shapes))}
