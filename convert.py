@@ -56,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             return fail("--plot needs pydot and graphviz: pip install pydot; apt-get install graphviz")
 
-    from yolo3.darknet import DarknetError, build_model_from_cfg, load_darknet_weights, parse_cfg
-    from yolo3.model import save_model, save_weights_file
+    from yolo3.modeling.cfg import DarknetError, parse_cfg
+    from yolo3.modeling.builder import build_model_from_cfg
+    from yolo3.modeling.darknet_weights import load_darknet_weights
+    from yolo3.modeling.saving import save_model, save_weights_file
 
     progress = not args.quiet
     try:
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"read {args.weights_path}: version {major}.{minor}.{revision}, seen {header['seen']}, "
           f"{header['values']:,} values, nothing left over")
     print(f"model {model.name}: {model.count_params():,} parameters, {len(model.outputs)} output(s)")
-    from yolo3.heads import get_head_specs
+    from yolo3.core.heads import get_head_specs
 
     try:
         specs = get_head_specs(model)

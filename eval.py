@@ -93,7 +93,7 @@ def _names_list(paths: list[str], n: int = 5) -> str:
 
 
 def _check_class_ids(source: str, ground_truth, num_classes: int) -> None:
-    from yolo3.annotations import AnnotationError
+    from yolo3.datasets.annotations import AnnotationError
 
     for ann in ground_truth:
         bad = ann.boxes[:, 4] >= num_classes
@@ -115,9 +115,9 @@ def _json_safe(v):
 
 
 def _image_ids_and_categories(annotation: str, ground_truth, class_names) -> tuple[list[int], list[int], str]:
-    """COCO image/category ids for the results JSON, the same ids `python -m yolo3.coco from-annotation`
+    """COCO image/category ids for the results JSON, the same ids `python -m yolo3.datasets.coco from-annotation`
     gives the ground truth: from the sidecar written by `to-annotation`, else the default rules."""
-    from yolo3.coco import default_category_ids, image_ids_for, read_sidecar, sidecar_path
+    from yolo3.datasets.coco import default_category_ids, image_ids_for, read_sidecar, sidecar_path
 
     side = sidecar_path(annotation)
     if os.path.isfile(side):
@@ -126,15 +126,16 @@ def _image_ids_and_categories(annotation: str, ground_truth, class_names) -> tup
             return (image_ids_for(ground_truth, data), [c["id"] for c in data["categories"]],
                     f"COCO ids from {side}")
     return (image_ids_for(ground_truth, None), default_category_ids(class_names),
-            "default COCO ids, as `python -m yolo3.coco from-annotation` numbers them")
+            "default COCO ids, as `python -m yolo3.datasets.coco from-annotation` numbers them")
 
 
 def run(args: argparse.Namespace) -> int:
-    from yolo3.annotations import AnnotationError, read_annotations, read_class_names
-    from yolo3.coco import CocoFormatError
-    from yolo3.evaluation import (COCO_STAT_NAMES, EvaluationError, clip_detections, coco_results_json,
-                                  detect_annotated_images, evaluate_coco, evaluate_voc, load_detections_json,
-                                  per_class_rows, plot_pr_curves, write_per_class_csv, write_per_class_markdown)
+    from yolo3.datasets.annotations import AnnotationError, read_annotations, read_class_names
+    from yolo3.datasets.coco import CocoFormatError
+    from yolo3.evaluation.metrics import COCO_STAT_NAMES, EvaluationError, evaluate_coco, evaluate_voc
+    from yolo3.evaluation.detections_io import clip_detections, coco_results_json, load_detections_json
+    from yolo3.evaluation.run import detect_annotated_images
+    from yolo3.evaluation.reports import per_class_rows, plot_pr_curves, write_per_class_csv, write_per_class_markdown
 
     if bool(args.model) == bool(args.detections):
         raise UserError("give exactly one of --model (run a model) or --detections FILE (evaluate a JSON)")
@@ -165,8 +166,8 @@ def run(args: argparse.Namespace) -> int:
         missing = [g.path for g in ground_truth if not os.path.isfile(g.path)]
         if missing:
             raise UserError(f"{len(missing)} annotated image(s) not found: {_names_list(missing)}")
-        from yolo3.detector import Detector, DetectorError
-        from yolo3.imageio import ImageReadError
+        from yolo3.inference.detector import Detector, DetectorError
+        from yolo3.datasets.imageio import ImageReadError
 
         try:
             detector = Detector(args.model, classes_path=args.classes, score=args.score, iou=args.iou,

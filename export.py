@@ -12,6 +12,6 @@ import sys
 
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from yolo3.export import main
+    from yolo3.export.api import main
 
     sys.exit(main())

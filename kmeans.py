@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from yolo3.anchors import AnchorError, collect_box_sizes, kmeans_anchors, plot_anchors
-    from yolo3.annotations import AnnotationError, write_anchors
+    from yolo3.datasets.anchors import AnchorError, collect_box_sizes, kmeans_anchors, plot_anchors
+    from yolo3.datasets.annotations import AnnotationError, write_anchors
 
     def fail(msg: str) -> int:
         print(f"kmeans.py: error: {msg}", file=sys.stderr)

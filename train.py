@@ -16,7 +16,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO/WARNING lines are noise here
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MODEL_DATA = os.path.join(HERE, "model_data")
+MODEL_DATA = os.path.join(HERE, "yolo3", "resources")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,10 +129,12 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from yolo3.annotations import AnnotationError, read_anchors, read_class_names
-    from yolo3.architectures import TINY_ANCHORS, YOLOV3_ANCHORS
-    from yolo3.data import DataError
-    from yolo3.training import StrategyError, TrainConfig, TrainError, run_training
+    from yolo3.datasets.annotations import AnnotationError, read_anchors, read_class_names
+    from yolo3.modeling.architectures import TINY_ANCHORS, YOLOV3_ANCHORS
+    from yolo3.datasets.cleaning import DataError
+    from yolo3.training.distribute import StrategyError
+    from yolo3.training.config import TrainConfig, TrainError
+    from yolo3.training.run import run_training
 
     try:
         classes = read_class_names(args.classes)
@@ -171,7 +173,7 @@ def main(argv=None) -> int:
         print("\ninterrupted: continue with the same flags and --resume", file=sys.stderr)
         return 130
     except ValueError as exc:
-        # cfg/weights mismatches from yolo3.model / yolo3.darknet are ValueErrors with one-line messages
+        # cfg/weights mismatches from yolo3.modeling.factory / yolo3.modeling.cfg are ValueErrors with one-line messages
         if type(exc).__module__.startswith("yolo3"):
             return fail(str(exc))
         raise

@@ -16,7 +16,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO/WARNING lines are noise here
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MODEL_DATA = os.path.join(HERE, "model_data")
+MODEL_DATA = os.path.join(HERE, "yolo3", "resources")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,12 +67,14 @@ def main(argv=None) -> int:
     import keras
     import numpy as np
 
-    from yolo3.annotations import AnnotationError, read_anchors, read_class_names
-    from yolo3.architectures import TINY_ANCHORS, YOLOV3_ANCHORS
-    from yolo3.bottleneck import train_bottleneck
-    from yolo3.data import DataError
-    from yolo3.model import create_model, load_weights_into, save_model
-    from yolo3.training import TrainConfig, TrainError, _prepare_data
+    from yolo3.datasets.annotations import AnnotationError, read_anchors, read_class_names
+    from yolo3.modeling.architectures import TINY_ANCHORS, YOLOV3_ANCHORS
+    from yolo3.training.bottleneck import train_bottleneck
+    from yolo3.datasets.cleaning import DataError
+    from yolo3.modeling.factory import create_model
+    from yolo3.modeling.saving import load_weights_into, save_model
+    from yolo3.training.config import TrainConfig, TrainError
+    from yolo3.training.run import _prepare_data
 
     try:
         classes = read_class_names(args.classes)

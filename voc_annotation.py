@@ -61,8 +61,8 @@ def _limit(items: list[str], n: int = 10) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
-    from yolo3.annotations import read_class_names
-    from yolo3.voc import VOC_CLASSES, VocError, convert_image_set, find_image_sets
+    from yolo3.datasets.annotations import read_class_names
+    from yolo3.datasets.voc import VOC_CLASSES, VocError, convert_image_set, find_image_sets
 
     def fail(msg: str) -> int:
         print(f"voc_annotation.py: error: {msg}", file=sys.stderr)

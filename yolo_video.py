@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _resolve_default(given: str | None, default: str) -> str:
-    return given if given is not None else str(SCRIPT_DIR / default)
+    from yolo3.resources import resolve_data_path
+
+    return given if given is not None else resolve_data_path(str(SCRIPT_DIR / default))
 
 
 def check_options(args) -> None:
@@ -97,7 +99,7 @@ def check_options(args) -> None:
         hint = ""
         if args.model is None:
             hint = (" (convert the Darknet weights first: python convert.py model_data/yolov3-tiny.cfg "
-                    "\"$(python -m yolo3.weights yolov3-tiny -q)\" model_data/yolov3-tiny.keras)")
+                    "\"$(python -m yolo3.modeling.pretrained yolov3-tiny -q)\" model_data/yolov3-tiny.keras)")
         raise UserError(f"model file not found: {model}{hint}")
     classes = _resolve_default(args.classes, DEFAULT_CLASSES)
     if not os.path.isfile(classes):
@@ -109,7 +111,7 @@ def check_options(args) -> None:
         if not os.path.isdir(folder):
             raise UserError(f"folder for --json does not exist: {folder}")
     if args.input is not None and args.output:
-        from yolo3.video import fourcc_for
+        from yolo3.inference.video import fourcc_for
 
         try:
             fourcc_for(args.output)
@@ -120,7 +122,7 @@ def check_options(args) -> None:
 
 
 def make_detector(args):
-    from yolo3.detector import Detector, DetectorError
+    from yolo3.inference.detector import Detector, DetectorError
 
     try:
         return Detector(_resolve_default(args.model, DEFAULT_MODEL),
@@ -162,8 +164,8 @@ def detect_pictures(detector, args, records: list) -> int:
     """--image with paths: all pictures, batched and overlapped; returns the count that failed."""
     from tqdm import tqdm
 
-    from yolo3.imageio import ImageReadError, list_images, read_image_rgb
-    from yolo3.video import pipelined_detect
+    from yolo3.datasets.imageio import ImageReadError, list_images, read_image_rgb
+    from yolo3.inference.video import pipelined_detect
 
     paths = list_images(args.image)
     if not paths:
@@ -207,7 +209,7 @@ def detect_pictures(detector, args, records: list) -> int:
 
 def prompt_pictures(detector, args, records: list) -> int:
     """--image with no path: keras-yolo3's loop asking for file names (empty line or EOF ends it)."""
-    from yolo3.imageio import ImageReadError, read_image_rgb
+    from yolo3.datasets.imageio import ImageReadError, read_image_rgb
 
     used: set[str] = set()
     while True:
@@ -246,7 +248,7 @@ def show_picture(rgb) -> None:
 
 
 def detect_video(detector, args, records: list) -> int:
-    from yolo3.video import VideoOpenError, process_video
+    from yolo3.inference.video import VideoOpenError, process_video
 
     try:
         stats = process_video(detector, args.input, output=args.output or None, batch_size=args.batch_size,
@@ -262,7 +264,7 @@ def detect_video(detector, args, records: list) -> int:
 
 def write_json(path: str, records: list, fmt: str, class_names) -> None:
     """Write native records (or, with ``fmt == "coco"``, COCO results) to ``path`` atomically."""
-    from yolo3.coco import coco_results
+    from yolo3.datasets.coco import coco_results
 
     data = coco_results(records, class_names) if fmt == "coco" else records
     tmp = f"{path}.tmp-{os.getpid()}"
@@ -280,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_options(args)
         if args.show and args.input is None:
-            from yolo3.video import can_display
+            from yolo3.inference.video import can_display
 
             if not can_display():
                 print("warning: --show ignored: this OpenCV build has no display support "

@@ -5,12 +5,12 @@ mAP@0.5 >= 0.9 on a held-out split, measured with eval.py.
 
 Steps: (1) ``python -m yolo3.datasets.shapes`` writes train/val splits; (2) IoU k-means anchors
 for the letterboxed training boxes; (3) ``train.py --model tiny`` starting from Darknet's COCO
-yolov3-tiny weights (``--weights auto``: yolo3.weights.fetch_weights + yolo3.darknet.convert; the
+yolov3-tiny weights (``--weights auto``: yolo3.modeling.pretrained.fetch_weights + yolo3.modeling.darknet_weights.convert; the
 heads, 255 channels there, are skipped and trained anew) with the usual two stages, or from
 scratch (``--weights none``: ``--epochs 0 N --freeze-body 0``), then ``--finetune-epochs`` more
 epochs at a tenth of the stage-2 learning rate from that model (the step ReduceLROnPlateau takes
 once the validation loss stalls, taken by hand to fit the time budget); (4) ``eval.py`` on the held-out split (or,
-where eval.py is absent, yolo3.detector + yolo3.evaluation, and the result says so); (5) the
+where eval.py is absent, yolo3.inference.detector + yolo3.evaluation.metrics, and the result says so); (5) the
 loss / val_loss / val mAP curves as ``docs/img/training_convergence.png`` and a JSON summary.
 """
 from __future__ import annotations
@@ -48,7 +48,7 @@ def kmeans_anchors_iou(wh: np.ndarray, k: int, seed: int = 0, iters: int = 300) 
 def letterboxed_sizes(annotation: str, input_size: int) -> np.ndarray:
     from PIL import Image
 
-    from yolo3.annotations import iter_annotations
+    from yolo3.datasets.annotations import iter_annotations
 
     sizes = []
     for item in iter_annotations(annotation):
@@ -92,11 +92,11 @@ def evaluate(model_path: str, val_ann: str, classes: str, out: str, input_size: 
         if m:
             value = float(m[-1])
             return (value / 100 if value > 1 else value), "eval.py"
-        print(f"could not read the mAP from eval.py's output ({log}); using yolo3.evaluation", flush=True)
-    from yolo3.annotations import read_annotations
-    from yolo3.detector import Detector
-    from yolo3.evaluation import evaluate_voc
-    from yolo3.imageio import read_image_rgb
+        print(f"could not read the mAP from eval.py's output ({log}); using yolo3.evaluation.metrics", flush=True)
+    from yolo3.datasets.annotations import read_annotations
+    from yolo3.inference.detector import Detector
+    from yolo3.evaluation.metrics import evaluate_voc
+    from yolo3.datasets.imageio import read_image_rgb
 
     det = Detector(model_path, classes_path=classes, score=0.005, size=input_size)
     gts = read_annotations(val_ann)
@@ -104,7 +104,7 @@ def evaluate(model_path: str, val_ann: str, classes: str, out: str, input_size: 
     for i in range(0, len(gts), 8):
         dets += det.detect([read_image_rgb(g.path) for g in gts[i:i + 8]])
     result = evaluate_voc(gts, dets, det.num_classes, iou_threshold=0.5)
-    return float(result.mean_ap), "yolo3.detector + yolo3.evaluation (eval.py absent)"
+    return float(result.mean_ap), "yolo3.inference.detector + yolo3.evaluation.metrics (eval.py absent)"
 
 
 def plot(csv_paths: list[str], png: str, title: str) -> dict:
@@ -182,7 +182,7 @@ def main() -> int:
         anchors = kmeans_anchors_iou(letterboxed_sizes(train_ann, args.input_size), 6)
         with open(anchors_path, "w", encoding="utf-8") as f:
             f.write(",  ".join(f"{w:.1f},{h:.1f}" for w, h in anchors) + "\n")
-    from yolo3.annotations import read_anchors
+    from yolo3.datasets.annotations import read_anchors
 
     anchors = read_anchors(anchors_path)
     weights_flags, epochs, freeze = [], list(args.epochs), args.freeze_body
@@ -191,12 +191,12 @@ def main() -> int:
         weights = os.path.join(args.out, "yolov3-tiny-coco.keras")
     if weights == "auto":
         try:
-            from yolo3.darknet import convert
-            from yolo3.model import save_model
-            from yolo3.weights import fetch_weights
+            from yolo3.modeling.darknet_weights import convert
+            from yolo3.modeling.saving import save_model
+            from yolo3.modeling.pretrained import fetch_weights
 
             darknet = fetch_weights("yolov3-tiny")
-            cfg = os.path.join(ROOT, "model_data", "yolov3-tiny.cfg")
+            cfg = os.path.join(ROOT, "yolo3", "resources", "yolov3-tiny.cfg")
             weights = os.path.join(args.out, "yolov3-tiny-coco.keras")
             save_model(convert(cfg, darknet, progress=False), weights)
         except Exception as exc:  # noqa: BLE001 - no network: fall back to training from scratch

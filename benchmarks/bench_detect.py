@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """End-to-end detection speed (decoded RGB picture -> final boxes): yolo3's Detector (TF backend and
 ONNX Runtime backend) against OpenCV DNN 4.x (cv2.dnn.readNetFromDarknet + NMSBoxesBatched) and
-against ONNX Runtime running the bare network (the same network written as ONNX by yolo3.onnx_backend, fed an
+against ONNX Runtime running the bare network (the same network written as ONNX by yolo3.backends.onnx_export, fed an
 already letterboxed float batch: the floor for any pipeline built on it).
 
     python benchmarks/bench_detect.py                   # yolov3-tiny and yolov3 at 416, batch 1 and 8
@@ -9,7 +9,7 @@ already letterboxed float batch: the floor for any pipeline built on it).
 
 All contenders run in one process with interleaved repetitions (A B C D A B C D ...), and the
 best time per call is reported (the least disturbed one on a shared machine); ratios are what to read.
-yolov3-tiny uses the real weights (yolo3.weights.fetch_weights; random ones if that fails);
+yolov3-tiny uses the real weights (yolo3.modeling.pretrained.fetch_weights; random ones if that fails);
 yolov3 uses random Darknet weights from ../shared/oracle/make_random_weights.py (the timing of a
 network does not depend on its weight values).
 """
@@ -39,7 +39,7 @@ def log(msg: str) -> None:
 
 
 def cfg_path(name: str) -> str:
-    for candidate in (SHARED / "darknet" / "cfg" / f"{name}.cfg", ROOT / "model_data" / f"{name}.cfg"):
+    for candidate in (SHARED / "darknet" / "cfg" / f"{name}.cfg", ROOT / "yolo3" / "resources" / f"{name}.cfg"):
         if candidate.exists():
             return str(candidate)
     raise SystemExit(f"no cfg for {name}")
@@ -49,7 +49,7 @@ def weights_for(name: str, cfg: str, workdir: str) -> tuple[str, str]:
     """(path, description) of Darknet weights for ``name``."""
     if name == "yolov3-tiny":
         try:
-            from yolo3.weights import fetch_weights
+            from yolo3.modeling.pretrained import fetch_weights
 
             return fetch_weights("yolov3-tiny", quiet=True), "real weights"
         except Exception as exc:  # noqa: BLE001 - fall back to random weights
@@ -81,7 +81,7 @@ def weights_for(name: str, cfg: str, workdir: str) -> tuple[str, str]:
 
 
 def sample_images() -> list[np.ndarray]:
-    from yolo3.imageio import read_image_rgb
+    from yolo3.datasets.imageio import read_image_rgb
 
     folder = SHARED / "darknet" / "images"
     paths = sorted(folder.glob("*.jpg")) if folder.exists() else []
@@ -121,10 +121,11 @@ class OpenCVDetector:
 
 
 def bench_model(name: str, sizes: list[int], batches: list[int], reps: int, workdir: str, images) -> list[dict]:
-    from yolo3.darknet import convert
-    from yolo3.detector import Detector
-    from yolo3.letterbox import letterbox, stack_images
-    from yolo3.onnx_backend import OnnxNetwork, export_onnx, save_onnx
+    from yolo3.modeling.darknet_weights import convert
+    from yolo3.inference.detector import Detector
+    from yolo3.ops.letterbox import letterbox, stack_images
+    from yolo3.backends.onnx_runtime import OnnxNetwork
+    from yolo3.backends.onnx_export import export_onnx, save_onnx
 
     cfg = cfg_path(name)
     weights, weights_note = weights_for(name, cfg, workdir)
@@ -224,7 +225,7 @@ def markdown_table(rows: list[dict], reps: int) -> str:
         "Contenders, all in one process: **yolo3 tf** = `Detector` with the TensorFlow backend "
         "(letterbox + network + decoding + NMS in one `tf.function`; letterbox, network and decoding "
         "XLA-compiled, BatchNormalization folded into the convolutions); **yolo3 ort** = `Detector(backend=\"onnxruntime\")` (the same network written "
-        "as ONNX by yolo3.onnx_backend and run by ONNX Runtime after the TF letterbox, then decoding/NMS as an ONNX graph of its own: yolo3.onnx_pipeline); **opencv** = "
+        "as ONNX by yolo3.backends.onnx_export and run by ONNX Runtime after the TF letterbox, then decoding/NMS as an ONNX graph of its own: yolo3.backends.onnx_postprocess); **opencv** = "
         "`cv2.dnn.readNetFromDarknet` with `blobFromImages` + `NMSBoxesBatched`; **ort bare** = ONNX "
         "Runtime on an already letterboxed float batch (the network only: a floor, not a detector). "
         "Batch 1 uses dog.jpg (768x576); batch 8 the sample pictures of several sizes.",

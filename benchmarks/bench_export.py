@@ -3,11 +3,11 @@
 
 From a decoded uint8 RGB image to final boxes (letterbox, network, decoding, NMS), batch 1:
 
-- ``keras``: yolo3.detector.Detector (one compiled tf.function) -- the reference;
+- ``keras``: yolo3.inference.detector.Detector (one compiled tf.function) -- the reference;
 - ``saved_model``: the exported SavedModel's ``serving_default`` loaded with tf.saved_model.load;
 - ``saved_model_bytes``: its ``serve_bytes`` fed the JPEG file (includes JPEG decoding, so it does
   more work than the others);
-- ``tflite_float32`` / ``tflite_float16`` / ``tflite_int8``: yolo3.tflite_runtime.TFLiteDetector;
+- ``tflite_float32`` / ``tflite_float16`` / ``tflite_int8``: yolo3.backends.tflite.TFLiteDetector;
 - ``onnxruntime``: Detector(backend="onnxruntime") on the exported .onnx file.
 
 Repetitions are interleaved (each round runs every runtime once, in a rotating order) so load
@@ -65,10 +65,12 @@ def build_runners(model_path: str, image: np.ndarray, image_file: str, work: Pat
                   calibration: str | None, formats: list[str]) -> dict:
     import tensorflow as tf
 
-    from yolo3.detector import Detector
-    from yolo3.export import export_onnx_file, export_saved_model, export_tflite
-    from yolo3.model import load_model
-    from yolo3.tflite_runtime import TFLiteDetector
+    from yolo3.inference.detector import Detector
+    from yolo3.export.onnx import export_onnx_file
+    from yolo3.export.saved_model import export_saved_model
+    from yolo3.export.tflite import export_tflite
+    from yolo3.modeling.saving import load_model
+    from yolo3.backends.tflite import TFLiteDetector
 
     model = load_model(model_path)
     runners = Runners()
@@ -76,7 +78,7 @@ def build_runners(model_path: str, image: np.ndarray, image_file: str, work: Pat
     runners["keras"] = lambda: keras_detector.detect([image])
     runners.net_size = keras_detector.net_size
     # the bare networks on the letterboxed input, to show where the time goes
-    from yolo3.letterbox import letterbox_image
+    from yolo3.ops.letterbox import letterbox_image
 
     net_input = letterbox_image(image, keras_detector.net_size)[None]
     keras_network = tf.function(lambda x: model(x, training=False))
@@ -112,7 +114,7 @@ def build_runners(model_path: str, image: np.ndarray, image_file: str, work: Pat
             path = export_onnx_file(model, str(work / "model.onnx"))
             onnx_detector = Detector(path, backend="onnxruntime")
             runners["onnxruntime"] = lambda: onnx_detector.detect([image])
-            from yolo3.onnx_backend import OnnxNetwork
+            from yolo3.backends.onnx_runtime import OnnxNetwork
 
             onnx_network = OnnxNetwork(path)
             runners["network: onnxruntime"] = lambda: onnx_network(net_input)
@@ -147,7 +149,7 @@ def main() -> int:
         print(f"error: unknown formats {unknown}; choose from {all_formats}", file=sys.stderr)
         return 2
 
-    from yolo3.imageio import read_image_rgb
+    from yolo3.datasets.imageio import read_image_rgb
 
     image = read_image_rgb(args.image)
     with tempfile.TemporaryDirectory(prefix="bench_export_") as tmp:

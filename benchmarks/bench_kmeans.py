@@ -1,4 +1,4 @@
-"""Anchor k-means on a million boxes: yolo3.anchors.kmeans_anchors against keras-yolo3's kmeans.py
+"""Anchor k-means on a million boxes: yolo3.datasets.anchors.kmeans_anchors against keras-yolo3's kmeans.py
 algorithm (random initial centres, 1 - IoU assignment over all boxes, per-cluster medians, until
 the assignments stop changing), in one process on the same boxes.
 
@@ -65,7 +65,7 @@ def main() -> int:
     ap.add_argument("--out", default=None, help="markdown file whose bench_kmeans section is replaced")
     args = ap.parse_args()
 
-    from yolo3.anchors import avg_iou, kmeans_anchors
+    from yolo3.datasets.anchors import avg_iou, kmeans_anchors
 
     boxes = make_boxes(args.boxes)
     rows = []

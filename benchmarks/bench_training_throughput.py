@@ -5,7 +5,7 @@ bottleneck vs frozen epochs.
 
 All numbers come from one run on one machine, as ratios where possible:
 
-1. pipeline images/s: ``yolo3.data.make_dataset`` (decode + keras-yolo3 augmentation + targets)
+1. pipeline images/s: ``yolo3.training.pipeline.make_dataset`` (decode + keras-yolo3 augmentation + targets)
    iterated alone;
 2. training images/s (everything trainable) fed by that pipeline, and fed by one cached batch
    (compute only): when the two agree and (1) is far above them, the pipeline is not what limits
@@ -15,7 +15,7 @@ All numbers come from one run on one machine, as ratios where possible:
    peak is measured in the same run: float32 2048x2048 matrix products in TensorFlow (what this
    CPU's BLAS reaches; the developers' guide quotes about 180 GFLOP/s for the first machine);
 4. epochs of frozen training (``freeze_body=2``: forward through the whole body each step)
-   against epochs of bottleneck training on cached features (``yolo3.bottleneck``), same images,
+   against epochs of bottleneck training on cached features (``yolo3.training.bottleneck``), same images,
    same batch size; ``--epochs`` epochs in one ``fit`` each, the fastest epoch after the first
    compared (``fit``'s own start-up, paid once per training run, left out); the cache's one-off
    cost is reported too.
@@ -76,7 +76,7 @@ def conv_flops(kind: str, num_classes: int, anchors, size: int) -> float:
     """Forward FLOPs (multiply + add = 2) of the convolutions of ``kind`` at ``size`` x ``size``."""
     import keras
 
-    from yolo3.model import create_model
+    from yolo3.modeling.factory import create_model
 
     model = create_model(kind, num_classes, anchors, input_shape=(size, size, 3), size=size)
     total = 0.0
@@ -97,12 +97,14 @@ def timed_fit(trainer, dataset, steps: int, epochs: int = 3) -> float:
 def bench_model(kind: str, args, data_paths: dict, work: str) -> dict:
     import keras
 
-    from yolo3.architectures import TINY_ANCHORS, YOLOV3_ANCHORS
-    from yolo3.bottleneck import BottleneckTrainer, cache_dataset, split_at_head_convs, write_feature_cache
-    from yolo3.data import make_dataset, prepare_annotations
-    from yolo3.model import create_model
-    from yolo3.targets import target_spec_from_model
-    from yolo3.training import YoloTrainer, freeze_body
+    from yolo3.modeling.architectures import TINY_ANCHORS, YOLOV3_ANCHORS
+    from yolo3.training.bottleneck import BottleneckTrainer, cache_dataset, split_at_head_convs, write_feature_cache
+    from yolo3.training.pipeline import make_dataset
+    from yolo3.datasets.cleaning import prepare_annotations
+    from yolo3.modeling.factory import create_model
+    from yolo3.training.targets import target_spec_from_model
+    from yolo3.training.trainer import YoloTrainer
+    from yolo3.training.freezing import freeze_body
 
     size, batch = args.input_size, args.batch_size
     anchors = (TINY_ANCHORS if kind == "tiny" else YOLOV3_ANCHORS) * size / 416

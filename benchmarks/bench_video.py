@@ -6,7 +6,7 @@ against the detector's own rate on the same, already decoded frames.
 
 A test video is generated (sample pictures panning, MJPG .avi). Three measurements, interleaved
 over the repetitions: ``model`` = Detector.detect on pre-decoded RGB frames in the same batches;
-``loop`` = yolo3.video.process_video writing an .mp4 with the detections drawn (reader and writer
+``loop`` = yolo3.inference.video.process_video writing an .mp4 with the detections drawn (reader and writer
 threads overlap inference); ``sequential`` = the same work in one thread, for comparison.
 The goal is loop >= 90% of model.
 """
@@ -65,7 +65,7 @@ def model_rate(detector, frames, batch_size) -> float:
 
 def sequential_rate(detector, src, dst, batch_size) -> float:
     """The loop without threads: read a batch, detect, draw, write."""
-    from yolo3.video import open_writer, source_fps
+    from yolo3.inference.video import open_writer, source_fps
 
     start = time.perf_counter()
     capture = cv2.VideoCapture(src)
@@ -100,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="markdown file to update (e.g. docs/benchmarks.md)")
     args = ap.parse_args(argv)
 
-    from yolo3.darknet import convert
-    from yolo3.detector import Detector
-    from yolo3.video import process_video
+    from yolo3.modeling.darknet_weights import convert
+    from yolo3.inference.detector import Detector
+    from yolo3.inference.video import process_video
 
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         table.append(f"| {batch} | {best['model']:.1f} | {best['loop']:.1f} | {best['loop'] / best['model']:.2f} | "
                      f"{best['sequential']:.1f} | {best['sequential'] / best['model']:.2f} |")
     table += ["", "model = `Detector.detect` on frames decoded beforehand (the model's own rate); whole loop = "
-              "`yolo3.video.process_video` (decode, BGR->RGB, detect, draw, encode, with reader and writer "
+              "`yolo3.inference.video.process_video` (decode, BGR->RGB, detect, draw, encode, with reader and writer "
               "threads); sequential = the same steps in one thread. Goal: loop / model >= 0.90."]
     if args.out:
         update_section(args.out, "bench_video", "\n".join(table))

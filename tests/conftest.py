@@ -10,6 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+RESOURCES = ROOT / "yolo3" / "resources"  # the bundled cfgs, anchors and class lists
 DARKNET_CFG = SHARED / "darknet" / "cfg"
 DARKNET_IMAGES = SHARED / "darknet" / "images"
 ORACLE = SHARED / "oracle"
@@ -25,8 +26,8 @@ def require_shared(*parts: str) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_weights_path() -> str:
-    """The real yolov3-tiny.weights, fetched (and sha256-verified) through yolo3.weights."""
-    from yolo3.weights import FetchError, fetch_weights
+    """The real yolov3-tiny.weights, fetched (and sha256-verified) through yolo3.modeling.pretrained."""
+    from yolo3.modeling.pretrained import FetchError, fetch_weights
 
     try:
         return fetch_weights("yolov3-tiny", quiet=True, timeout=10)

@@ -1,17 +1,23 @@
-"""yolo3.anchors and kmeans.py: 1 - IoU k-means recovers known clusters; letterboxed sizes; errors."""
+"""yolo3.datasets.anchors and kmeans.py: 1 - IoU k-means recovers known clusters; letterboxed sizes; errors."""
 from __future__ import annotations
 
 import re
 
 import numpy as np
 import pytest
+from conftest import run_script
 from PIL import Image
 
-from conftest import run_script
-from yolo3.anchors import AnchorError, avg_iou, collect_box_sizes, iou_wh, kmeans_anchors, letterbox_scale
-from yolo3.annotations import read_anchors
-
 import kmeans as kmeans_script
+from yolo3.core.boxes import wh_iou
+from yolo3.datasets.anchors import (
+    AnchorError,
+    avg_iou,
+    collect_box_sizes,
+    kmeans_anchors,
+    letterbox_scale,
+)
+from yolo3.datasets.annotations import read_anchors
 
 # The 9 YOLOv3 COCO anchors: well separated in 1 - IoU.
 CENTERS = np.array([[10, 13], [16, 30], [33, 23], [30, 61], [62, 45], [59, 119], [116, 90], [156, 198],
@@ -23,8 +29,8 @@ def sample_clusters(rng: np.random.Generator, n: int, spread: float = 0.05) -> n
     return CENTERS[rng.integers(len(CENTERS), size=n)] * rng.uniform(1 - spread, 1 + spread, (n, 2))
 
 
-def test_iou_wh_values():
-    got = iou_wh(np.array([[2.0, 2.0], [1.0, 4.0]]), np.array([[2.0, 2.0], [1.0, 4.0], [4.0, 4.0]]))
+def test_wh_iou_values():
+    got = wh_iou(np.array([[2.0, 2.0], [1.0, 4.0]]), np.array([[2.0, 2.0], [1.0, 4.0], [4.0, 4.0]]))
     # (2,2) vs (1,4): intersection 1*2 = 2, union 4 + 4 - 2 = 6.
     np.testing.assert_allclose(got, [[1, 1 / 3, 4 / 16], [1 / 3, 1, 4 / 16]], rtol=1e-6)
 

@@ -1,4 +1,4 @@
-"""yolo3.annotations: malformed lines name file, line and reason; paths and round trips."""
+"""yolo3.datasets.annotations: malformed lines name file, line and reason; paths and round trips."""
 from __future__ import annotations
 
 import os
@@ -6,8 +6,16 @@ import os
 import numpy as np
 import pytest
 
-from yolo3.annotations import (AnnotationError, format_annotation_line, parse_annotation_line, read_anchors,
-                               read_annotations, read_class_names, write_anchors, write_annotations)
+from yolo3.datasets.annotations import (
+    AnnotationError,
+    format_annotation_line,
+    parse_annotation_line,
+    read_anchors,
+    read_annotations,
+    read_class_names,
+    write_anchors,
+    write_annotations,
+)
 
 
 @pytest.mark.parametrize("line, reason", [

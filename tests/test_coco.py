@@ -1,4 +1,4 @@
-"""yolo3.coco: COCO instances JSON <-> annotation file, category-id mapping, crowd boxes."""
+"""yolo3.datasets.coco: COCO instances JSON <-> annotation file, category-id mapping, crowd boxes."""
 from __future__ import annotations
 
 import contextlib
@@ -10,11 +10,18 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import RESOURCES, ROOT, require_shared
 from PIL import Image
 
-from conftest import ROOT, require_shared
-from yolo3.annotations import read_annotations, read_class_names
-from yolo3.coco import coco_results, default_category_ids, default_image_ids, main, read_sidecar, sidecar_path
+from yolo3.datasets.annotations import read_annotations, read_class_names
+from yolo3.datasets.coco import (
+    coco_results,
+    default_category_ids,
+    default_image_ids,
+    main,
+    read_sidecar,
+    sidecar_path,
+)
 
 CATEGORIES = [{"id": 7, "name": "kite", "supercategory": "sports"},
               {"id": 1, "name": "person", "supercategory": "person"},
@@ -135,7 +142,7 @@ def test_to_annotation_rejects_bad_json(tmp_path, capsys, content, message):
 
 def test_cli_module_user_error_exit_2_one_line(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
-    r = subprocess.run([sys.executable, "-m", "yolo3.coco", "to-annotation", str(tmp_path / "missing.json"),
+    r = subprocess.run([sys.executable, "-m", "yolo3.datasets.coco", "to-annotation", str(tmp_path / "missing.json"),
                         "--images-dir", str(tmp_path), "--out", str(tmp_path / "o.txt")],
                        capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300)
     assert r.returncode == 2
@@ -145,14 +152,14 @@ def test_cli_module_user_error_exit_2_one_line(tmp_path):
 
 def test_from_annotation_default_ids_for_coco_names(tmp_path):
     """Without a sidecar: COCO's category ids for the 80 COCO classes, image ids from COCO-style names."""
-    names = read_class_names(str(ROOT / "model_data" / "coco_classes.txt"))
+    names = read_class_names(str(RESOURCES / "coco_classes.txt"))
     for stem, size in (("000000000139", (40, 30)), ("000000000285", (20, 10))):
         Image.new("RGB", size).save(tmp_path / f"{stem}.jpg")
     ann = tmp_path / "val.txt"
     ann.write_text("000000000139.jpg 1,1,5,5,11\n000000000285.jpg 1,1,5,5,79\n")
     out = tmp_path / "val.json"
     with contextlib.redirect_stdout(io.StringIO()):
-        assert main(["from-annotation", str(ann), "--classes", str(ROOT / "model_data" / "coco_classes.txt"),
+        assert main(["from-annotation", str(ann), "--classes", str(RESOURCES / "coco_classes.txt"),
                      "--out", str(out)]) == 0
     got = json.loads(out.read_text())
     assert [im["id"] for im in got["images"]] == [139, 285]

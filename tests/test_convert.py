@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import require_shared, run_python, run_script
-from yolo3.architectures import tiny_yolov3_cfg
+
+from yolo3.modeling.architectures import tiny_yolov3_cfg
 
 
 def _no_traceback(result):
@@ -18,7 +18,7 @@ def _no_traceback(result):
 def test_real_tiny_weights_convert_and_load_in_fresh_process(tiny_model_path, tiny_weights_path, tmp_path):
     code = f"""
 import numpy as np, keras, yolo3
-from yolo3.heads import get_head_specs
+from yolo3.core.heads import get_head_specs
 m = keras.models.load_model({tiny_model_path!r}, safe_mode=True)
 specs = get_head_specs(m)
 print(m.count_params(), [s.mask for s in specs], specs[0].anchors.tolist())
@@ -41,7 +41,8 @@ def test_convert_reports_no_bytes_left_over(tiny_weights_path, tmp_path):
     # the weights-only file loads by name into a fresh model with another class count
     code = f"""
 import yolo3
-from yolo3.model import create_model, load_weights_into
+from yolo3.modeling.factory import create_model
+from yolo3.modeling.saving import load_weights_into
 m = create_model("tiny", 3)
 loaded, skipped = load_weights_into(m, {str(out)!r})
 print(len(loaded), sorted(skipped))
@@ -81,7 +82,9 @@ def small_cfg(tmp_path_factory):
     text = tiny_yolov3_cfg(num_classes=2)
     path = d / "tiny2.cfg"
     path.write_text(text)
-    from yolo3.darknet import build_model_from_cfg, conv_weight_count, parse_cfg
+    from yolo3.modeling.builder import build_model_from_cfg
+    from yolo3.modeling.cfg import parse_cfg
+    from yolo3.modeling.darknet_weights import conv_weight_count
 
     cfg = parse_cfg(str(path))
     return str(path), conv_weight_count(build_model_from_cfg(cfg), cfg)

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import require_shared
 
-from conftest import DARKNET_CFG, require_shared
-from yolo3.architectures import tiny_yolov3_cfg, yolov3_cfg
-from yolo3.darknet import CfgError, backbone_end_of, build_model_from_cfg, parse_cfg, parse_cfg_text
+from yolo3.modeling.architectures import tiny_yolov3_cfg, yolov3_cfg
+from yolo3.modeling.builder import backbone_end_of, build_model_from_cfg
+from yolo3.modeling.cfg import CfgError, parse_cfg, parse_cfg_text
 
 SHARED_CFGS = ["yolov3", "yolov3-tiny", "yolov3-spp", "yolov4", "yolov4-tiny", "darknet53"]
 
@@ -57,11 +58,11 @@ def test_generated_cfgs_match_darknet_layer_by_layer(name, text):
 
 
 def test_model_data_cfgs_are_the_generated_ones():
-    from conftest import ROOT
+    from conftest import RESOURCES
 
-    assert (ROOT / "model_data" / "yolov3.cfg").read_text() == yolov3_cfg() + "\n"
-    assert (ROOT / "model_data" / "yolov3-tiny.cfg").read_text() == tiny_yolov3_cfg() + "\n"
-    assert (ROOT / "model_data" / "yolov3-spp.cfg").read_text() == yolov3_cfg(spp=True) + "\n"
+    assert (RESOURCES / "yolov3.cfg").read_text() == yolov3_cfg() + "\n"
+    assert (RESOURCES / "yolov3-tiny.cfg").read_text() == tiny_yolov3_cfg() + "\n"
+    assert (RESOURCES / "yolov3-spp.cfg").read_text() == yolov3_cfg(spp=True) + "\n"
 
 
 def test_backbone_end():

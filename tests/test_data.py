@@ -7,10 +7,11 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 from PIL import Image  # noqa: E402
 
-from yolo3.annotations import AnnotationError  # noqa: E402
-from yolo3.data import (DataError, letterbox, load_image, make_dataset, make_eval_dataset,  # noqa: E402
-                        mosaic4, prepare_annotations, random_augment, split_annotations)
-from yolo3.targets import TargetSpec  # noqa: E402
+from yolo3.datasets.annotations import AnnotationError  # noqa: E402
+from yolo3.datasets.cleaning import DataError, prepare_annotations, split_annotations
+from yolo3.training.augment import letterbox_with_boxes, mosaic4, random_augment
+from yolo3.training.pipeline import load_image, make_dataset, make_eval_dataset
+from yolo3.training.targets import TargetSpec  # noqa: E402
 
 SPEC = TargetSpec(np.array([[6, 6], [12, 12], [24, 24], [30, 30], [40, 40], [60, 60]], np.float32),
                   ((3, 4, 5), (0, 1, 2)), (32, 16), 2)
@@ -117,7 +118,7 @@ def _iou(a, b):
 def test_letterbox_places_boxes_on_the_object():
     image = np.zeros((60, 80, 3), np.float32)
     image[10:40, 20:50] = 1.0
-    out, boxes = letterbox(tf.constant(image), tf.constant([[20, 10, 50, 40, 1]], tf.float32), (64, 64))
+    out, boxes = letterbox_with_boxes(tf.constant(image), tf.constant([[20, 10, 50, 40, 1]], tf.float32), (64, 64))
     out, boxes = out.numpy(), boxes.numpy()
     assert out.shape == (64, 64, 3)
     np.testing.assert_allclose(boxes[0], [16, 8 + 8, 40, 32 + 8, 1], atol=1e-4)  # scale 0.8, 8 px top border

@@ -1,4 +1,4 @@
-"""yolo3.decode: head decoding against OpenCV's Darknet region layer (../shared/oracle parity files),
+"""yolo3.ops.decode: head decoding against OpenCV's Darknet region layer (../shared/oracle parity files),
 and batched NMS against a transcription of Darknet's do_nms_sort."""
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import require_shared
-from yolo3.decode import batched_nms, class_scores, decode_heads
-from yolo3.heads import HeadSpec
+
+from yolo3.core.heads import HeadSpec
+from yolo3.ops.decode import batched_nms, class_scores, decode_heads
 
 
 def _specs_from_meta(meta: dict) -> list[HeadSpec]:

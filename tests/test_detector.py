@@ -1,4 +1,4 @@
-"""yolo3.detector: the compiled pipeline against an independent Darknet transcription, set-up errors,
+"""yolo3.inference.detector: the compiled pipeline against an independent Darknet transcription, set-up errors,
 backends, and the keras-yolo3 style YOLO class."""
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import importlib.util
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import DARKNET_IMAGES, require_shared
+from PIL import Image
 from test_decode import darknet_do_nms_sort
 from test_letterbox import darknet_correct_box, darknet_letterbox_image
-from yolo3.detector import Detections, Detector, DetectorError, YOLO
-from yolo3.heads import get_head_specs
-from yolo3.imageio import read_image_rgb
+
+from yolo3.core.detections import Detections
+from yolo3.core.heads import get_head_specs
+from yolo3.datasets.imageio import read_image_rgb
+from yolo3.inference.detector import Detector, DetectorError
+from yolo3.inference.yolo import YOLO
 
 HAS_ONNX = all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
 
@@ -48,7 +50,8 @@ def mini_yolo_model(num_classes: int = 3, seed: int = 0):
     save, load, compile and export, for tests of plumbing rather than of Darknet parity."""
     import keras
 
-    from yolo3.darknet import build_model_from_cfg, parse_cfg_text
+    from yolo3.modeling.builder import build_model_from_cfg
+    from yolo3.modeling.cfg import parse_cfg_text
 
     keras.utils.set_random_seed(seed)
     text = MINI_CFG.format(filters=3 * (5 + num_classes), classes=num_classes)
@@ -110,7 +113,7 @@ def random_tiny(pictures):
     across cells on the test pictures, with low objectness bias: a few hundred candidate boxes."""
     import keras
 
-    from yolo3.model import create_model
+    from yolo3.modeling.factory import create_model
 
     keras.utils.set_random_seed(1)
     model = create_model("tiny", 3)
@@ -203,7 +206,7 @@ def test_setup_errors_are_one_line_user_errors(random_tiny, tmp_path):
 
 
 def test_loads_saved_model_and_yolo_class(random_tiny, pictures, tmp_path):
-    from yolo3.model import save_model
+    from yolo3.modeling.saving import save_model
 
     path = str(tmp_path / "tiny.keras")
     save_model(random_tiny, path)
@@ -220,7 +223,7 @@ def test_loads_saved_model_and_yolo_class(random_tiny, pictures, tmp_path):
 
 @pytest.mark.skipif(not HAS_ONNX, reason="onnxruntime and onnx are optional and not installed")
 def test_onnxruntime_backend_matches_tf(pictures, tmp_path):
-    from yolo3.onnx_backend import export_onnx, save_onnx
+    from yolo3.backends.onnx_export import export_onnx, save_onnx
 
     model = mini_yolo_model(3)
     tf_det = Detector(model, score=0.01, size=96).detect(pictures)
@@ -242,7 +245,8 @@ def test_onnxruntime_backend_matches_tf(pictures, tmp_path):
 
 @pytest.mark.skipif(not HAS_ONNX or importlib.util.find_spec("tf2onnx") is None, reason="tf2onnx is not installed")
 def test_tf2onnx_export_route_still_works(pictures):
-    from yolo3.onnx_backend import OnnxNetwork, export_onnx
+    from yolo3.backends.onnx_export import export_onnx
+    from yolo3.backends.onnx_runtime import OnnxNetwork
 
     model = _randomised(mini_yolo_model(3))
     x = np.random.default_rng(2).uniform(0, 1, (1, 96, 64, 3)).astype(np.float32)
@@ -275,8 +279,10 @@ def test_native_onnx_export_equals_keras(cfg):
     'same' and Darknet max-pools, route groups, upsample, concat, shortcut) at a non-square size."""
     import keras
 
-    from yolo3.darknet import build_model_from_cfg, parse_cfg
-    from yolo3.onnx_backend import OnnxNetwork, export_onnx
+    from yolo3.backends.onnx_export import export_onnx
+    from yolo3.backends.onnx_runtime import OnnxNetwork
+    from yolo3.modeling.builder import build_model_from_cfg
+    from yolo3.modeling.cfg import parse_cfg
 
     keras.utils.set_random_seed(0)
     model = _randomised(build_model_from_cfg(parse_cfg(str(require_shared("darknet", "cfg", f"{cfg}.cfg")))))
@@ -297,7 +303,7 @@ def test_real_weights_match_darknet_transcription_on_every_sample_image(tiny_mod
     import keras
 
     cfg = require_shared("darknet", "cfg", "yolov3-tiny.cfg")
-    from yolo3.weights import fetch_weights
+    from yolo3.modeling.pretrained import fetch_weights
 
     net = cv2.dnn.readNetFromDarknet(str(cfg), fetch_weights("yolov3-tiny", quiet=True))
     model = keras.models.load_model(tiny_model_path)
@@ -317,7 +323,7 @@ def test_real_weights_match_darknet_transcription_on_every_sample_image(tiny_mod
 
 
 def test_drawing_colours_and_labels():
-    from yolo3.drawing import class_colors, draw_detections, text_color_for
+    from yolo3.inference.drawing import class_colors, draw_detections, text_color_for
 
     colors = class_colors(80)
     assert len(set(colors)) == 80 and colors == class_colors(80)

@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from yolo3.data import prepare_annotations  # noqa: E402
+from yolo3.datasets.cleaning import prepare_annotations  # noqa: E402
 from yolo3.datasets.shapes import generate_shapes_dataset  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,11 +36,11 @@ MIRRORED = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
-    from yolo3.architectures import TINY_ANCHORS
-    from yolo3.data import dataset_fn_for_strategy, make_dataset
-    from yolo3.model import create_model
-    from yolo3.targets import target_spec_from_model
-    from yolo3.training import YoloTrainer, freeze_body, make_strategy
+    from yolo3.modeling.architectures import TINY_ANCHORS
+    from yolo3.training.pipeline import dataset_fn_for_strategy, make_dataset
+    from yolo3.modeling.factory import create_model
+    from yolo3.training.targets import target_spec_from_model
+    from yolo3.training.run import YoloTrainer, freeze_body, make_strategy
 
     clean = sys.argv[1]
     anchors = TINY_ANCHORS * 64 / 416

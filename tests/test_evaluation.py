@@ -1,22 +1,28 @@
-"""yolo3.evaluation and eval.py: VOC AP worked out by hand, agreement with pycocotools, the eval.py pipeline."""
+"""yolo3.evaluation.metrics and eval.py: VOC AP worked out by hand, agreement with pycocotools, the eval.py pipeline."""
 from __future__ import annotations
 
 import contextlib
 import io
 import json
-import os
 import re
 
 import numpy as np
 import pytest
+from conftest import run_script
 from PIL import Image
 
-from conftest import run_script
-from yolo3.annotations import AnnotatedImage
-from yolo3.evaluation import (EvaluationError, ImageDetections, average_precision, box_iou, evaluate_coco,
-                              evaluate_voc, load_detections_json, mean_average_precision)
-
 import eval as eval_script
+from yolo3.core.boxes import box_iou_xyxy
+from yolo3.datasets.annotations import AnnotatedImage
+from yolo3.evaluation.detections_io import load_detections_json
+from yolo3.evaluation.metrics import (
+    EvaluationError,
+    ImageDetections,
+    average_precision,
+    evaluate_coco,
+    evaluate_voc,
+    mean_average_precision,
+)
 
 
 def gt_image(path: str, rows) -> AnnotatedImage:
@@ -55,10 +61,10 @@ def random_scene(rng: np.random.Generator, n_images: int, num_classes: int, p_de
     return gts, ds
 
 
-def test_box_iou_and_average_precision_basics():
-    np.testing.assert_allclose(box_iou([[0, 0, 10, 10]], [[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]]),
+def test_box_iou_xyxy_and_average_precision_basics():
+    np.testing.assert_allclose(box_iou_xyxy([[0, 0, 10, 10]], [[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]]),
                                [[1.0, 50 / 150, 0.0]])
-    assert box_iou([[0, 0, 0, 0]], [[0, 0, 0, 0]])[0, 0] == 0.0  # empty union: 0, not nan
+    assert box_iou_xyxy([[0, 0, 0, 0]], [[0, 0, 0, 0]])[0, 0] == 0.0  # empty union: 0, not nan
     # One detection, one GT, TP: the envelope is 1 from recall 0 to 1.
     assert average_precision([1.0], [1.0]) == 1.0
     assert average_precision([1.0], [1.0], use_07_metric=True) == pytest.approx(1.0)
@@ -240,7 +246,7 @@ def test_eval_script_on_detections_json_writes_reports(tmp_path):
     rng = np.random.default_rng(11)
     gts, ds = write_eval_set(tmp_path, rng)
     # Read back through the annotation file (2-decimal coordinates), as eval.py does.
-    from yolo3.annotations import read_annotations
+    from yolo3.datasets.annotations import read_annotations
 
     expected = evaluate_voc(read_annotations(str(tmp_path / "val.txt")), ds, 2).mean_ap
     out = tmp_path / "report"
@@ -324,9 +330,9 @@ def test_eval_script_user_errors_in_process(tmp_path, capsys, monkeypatch, case)
 
 def _detector_available() -> str | None:
     try:
-        from yolo3.detector import Detector  # noqa: F401
-        from yolo3.imageio import read_image_rgb  # noqa: F401
-        from yolo3.model import create_model  # noqa: F401
+        from yolo3.datasets.imageio import read_image_rgb  # noqa: F401
+        from yolo3.inference.detector import Detector  # noqa: F401
+        from yolo3.modeling.factory import create_model  # noqa: F401
     except ImportError as e:
         return f"the detection part is not there yet ({e})"
     return None
@@ -342,14 +348,13 @@ def test_eval_script_runs_a_tiny_random_model(tmp_path):
     if reason:
         pytest.skip(reason)
     import keras
+    from conftest import RESOURCES
 
-    from yolo3.annotations import read_anchors
-    from yolo3.model import create_model
-
-    from conftest import ROOT
+    from yolo3.datasets.annotations import read_anchors
+    from yolo3.modeling.factory import create_model
 
     keras.utils.set_random_seed(0)
-    model = create_model("tiny", 2, read_anchors(str(ROOT / "model_data" / "tiny_yolo_anchors.txt")))
+    model = create_model("tiny", 2, read_anchors(str(RESOURCES / "tiny_yolo_anchors.txt")))
     model_path = tmp_path / "tiny.keras"
     model.save(model_path)
     rng = np.random.default_rng(0)
@@ -378,7 +383,7 @@ def test_real_tiny_model_finds_darknets_own_boxes(tiny_model_path, tmp_path):
     detection of its class (IoU ~1) and mAP is ~1. The same through yolo_video.py --json + eval.py
     --detections gives the same number (the two paths agree on the format and on image matching).
     """
-    from conftest import ROOT, require_shared
+    from conftest import RESOURCES, require_shared
 
     oracle = json.loads(require_shared("oracle", "darknet_yolov3_tiny.json").read_text())
     images = require_shared("darknet", "images")
@@ -389,7 +394,7 @@ def test_real_tiny_model_finds_darknets_own_boxes(tiny_model_path, tmp_path):
         paths.append(str(images / name))
         lines.append(paths[-1] + " " + " ".join(",".join(f"{v:.2f}" for v in b[:4]) + f",{b[4]}" for b in boxes))
     (tmp_path / "val.txt").write_text("\n".join(lines) + "\n")
-    classes = str(ROOT / "model_data" / "coco_classes.txt")
+    classes = str(RESOURCES / "coco_classes.txt")
     r = run_script("eval.py", "--model", tiny_model_path, "--annotation", "val.txt", "--classes", classes,
                    "--json", "model.json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]

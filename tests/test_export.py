@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import DARKNET_IMAGES, ROOT, require_shared, run_script
 
 BOX_TOL = 1.0     # pixels
@@ -63,7 +62,7 @@ def assert_close(ref, got, box_tol=BOX_TOL, score_tol=SCORE_TOL) -> None:
 
 
 def _detections(boxes, scores, classes, count):
-    from yolo3.detector import Detections
+    from yolo3.core.detections import Detections
 
     n = int(count)
     return Detections(np.asarray(boxes, np.float32)[:n], np.asarray(scores, np.float32)[:n],
@@ -73,7 +72,7 @@ def _detections(boxes, scores, classes, count):
 # -- fixtures --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def images() -> dict[str, np.ndarray]:
-    from yolo3.imageio import read_image_rgb
+    from yolo3.datasets.imageio import read_image_rgb
 
     require_shared("darknet", "images", "dog.jpg")
     return {name: read_image_rgb(DARKNET_IMAGES / f"{name}.jpg") for name in ("dog", "person")}
@@ -81,7 +80,7 @@ def images() -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def tiny_model(tiny_model_path):
-    from yolo3.model import load_model
+    from yolo3.modeling.saving import load_model
 
     return load_model(tiny_model_path)
 
@@ -89,7 +88,7 @@ def tiny_model(tiny_model_path):
 @pytest.fixture(scope="module")
 def reference(tiny_model, images):
     """The Keras Detector's detections (the reference every format must reproduce)."""
-    from yolo3.detector import Detector
+    from yolo3.inference.detector import Detector
 
     detector = Detector(tiny_model)
     return dict(zip(images, detector.detect(list(images.values()))))
@@ -174,8 +173,8 @@ def test_saved_model_other_size_without_xla(tiny_model, images, tmp_path):
     """--size and --no-xla: a 320x320 graph without XLA matches Detector(size=320)."""
     import tensorflow as tf
 
-    from yolo3.detector import Detector
-    from yolo3.export import export_saved_model
+    from yolo3.export.saved_model import export_saved_model
+    from yolo3.inference.detector import Detector
 
     path = export_saved_model(tiny_model, str(tmp_path / "sm320"), size=(320, 320), xla=False,
                               score=0.1, max_detections=50)
@@ -189,8 +188,8 @@ def test_saved_model_other_size_without_xla(tiny_model, images, tmp_path):
 
 # -- TFLite ----------------------------------------------------------------------------------
 def test_tflite_float32_matches_detector(tiny_model, images, reference, tmp_path):
-    from yolo3.export import export_tflite
-    from yolo3.tflite_runtime import TFLiteDetector
+    from yolo3.backends.tflite import TFLiteDetector
+    from yolo3.export.tflite import export_tflite
 
     path = export_tflite(tiny_model, str(tmp_path / "tiny.tflite"), progress=False)
     detector = TFLiteDetector(path)
@@ -202,8 +201,8 @@ def test_tflite_float32_matches_detector(tiny_model, images, reference, tmp_path
 
 @pytest.mark.slow
 def test_tflite_float16_matches_detector(tiny_model, images, reference, tmp_path):
-    from yolo3.export import export_tflite
-    from yolo3.tflite_runtime import TFLiteDetector
+    from yolo3.backends.tflite import TFLiteDetector
+    from yolo3.export.tflite import export_tflite
 
     path = export_tflite(tiny_model, str(tmp_path / "tiny_fp16.tflite"), quantize="float16", progress=False)
     assert os.path.getsize(path) < 0.6 * tiny_model.count_params() * 4  # weights stored as float16
@@ -215,7 +214,7 @@ def test_tflite_float16_matches_detector(tiny_model, images, reference, tmp_path
 @pytest.mark.slow
 def test_tflite_int8_same_classes_within_documented_bound(tiny_model_path, images, reference,
                                                           calibration_file, tmp_path):
-    from yolo3.tflite_runtime import TFLiteDetector
+    from yolo3.backends.tflite import TFLiteDetector
 
     path = tmp_path / "tiny_int8.tflite"
     result = run_script("export.py", "--model", tiny_model_path, "--format", "tflite", "--quantize", "int8",
@@ -237,8 +236,8 @@ def test_onnx_in_onnxruntime_matches_detector(tiny_model, images, reference, tmp
     pytest.importorskip("onnxruntime", reason="optional dependency onnxruntime not installed")
     if method == "tf2onnx":
         pytest.importorskip("tf2onnx", reason="optional dependency tf2onnx not installed")
-    from yolo3.detector import Detector
-    from yolo3.export import export_onnx_file
+    from yolo3.export.onnx import export_onnx_file
+    from yolo3.inference.detector import Detector
 
     path = export_onnx_file(tiny_model, str(tmp_path / "tiny.onnx"), method=method)
     detector = Detector(path, backend="onnxruntime")
@@ -284,7 +283,7 @@ def test_cli_int8_without_calibration(dummy_model, tmp_path):
 
 def _main_user_error(capsys, argv, *words) -> None:
     """The same checks in-process (a subprocess costs a TensorFlow start-up each)."""
-    from yolo3.export import main
+    from yolo3.export.api import main
 
     assert main(argv) == 2
     _assert_user_error(subprocess.CompletedProcess(argv, 2, "", capsys.readouterr().err), *words)
@@ -351,7 +350,7 @@ def test_cli_missing_optional_onnx_dependency(dummy_model, tmp_path):
 
 
 def test_default_output_names():
-    from yolo3.export import default_output
+    from yolo3.export.api import default_output
 
     model = os.path.join("model_data", "yolov3-tiny.keras")
     assert default_output(model, "saved_model") == os.path.join("model_data", "yolov3-tiny_saved_model")
@@ -361,7 +360,7 @@ def test_default_output_names():
 
 
 def test_help_lists_the_options(capsys):
-    from yolo3.export import main
+    from yolo3.export.api import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])

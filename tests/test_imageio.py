@@ -1,4 +1,4 @@
-"""yolo3.imageio: every kind of picture comes back as uint8 (H, W, 3) RGB as Darknet's stb_image sees it."""
+"""yolo3.datasets.imageio: every kind of picture comes back as uint8 (H, W, 3) RGB as Darknet's stb_image sees it."""
 from __future__ import annotations
 
 import cv2
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from yolo3.imageio import ImageReadError, list_images, read_image_rgb
+from yolo3.datasets.imageio import ImageReadError, list_images, read_image_rgb
 
 
 @pytest.fixture()

@@ -1,11 +1,17 @@
-"""yolo3.letterbox against a line-by-line numpy transcription of Darknet's C code (image.c, yolo_layer.c)."""
+"""yolo3.ops.letterbox against a line-by-line numpy transcription of Darknet's C code (image.c, yolo_layer.c)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from yolo3.letterbox import boxes_to_image, letterbox, letterbox_image, letterbox_size, stack_images
+from yolo3.ops.letterbox import (
+    boxes_to_image,
+    letterbox,
+    letterbox_image,
+    letterbox_size,
+    stack_images,
+)
 
 F = np.float32
 

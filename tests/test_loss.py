@@ -6,9 +6,9 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from yolo3.heads import HeadSpec  # noqa: E402
-from yolo3.loss import yolo_loss  # noqa: E402
-from yolo3.targets import TargetSpec, assign_targets, pad_boxes  # noqa: E402
+from yolo3.core.heads import HeadSpec  # noqa: E402
+from yolo3.training.loss import yolo_loss  # noqa: E402
+from yolo3.training.targets import TargetSpec, assign_targets, pad_boxes  # noqa: E402
 
 C = 2
 ANCHORS = np.array([[8, 8], [20, 20], [40, 40], [60, 30]], np.float32)

@@ -1,15 +1,27 @@
 """Model builders, metadata, saving and weight transfer by layer name."""
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
-
-import keras
-import yolo3  # noqa: F401
 from conftest import run_python
-from yolo3.heads import get_head_specs, model_anchors
-from yolo3.model import (backbone_layers, create_model, darknet_body, load_model, load_weights_into, model_cfg_text,
-                         save_model, save_weights_file, tiny_yolo_body, yolo_body)
+
+import yolo3  # noqa: F401
+from yolo3.core.heads import get_head_specs, model_anchors
+from yolo3.modeling.factory import (
+    backbone_layers,
+    create_model,
+    darknet_body,
+    model_cfg_text,
+    tiny_yolo_body,
+    yolo_body,
+)
+from yolo3.modeling.saving import (
+    load_model,
+    load_weights_into,
+    save_model,
+    save_weights_file,
+)
 
 
 def _trainable(model) -> int:
@@ -69,7 +81,7 @@ import numpy as np, keras, yolo3
 m = keras.models.load_model({str(path)!r}, safe_mode=True)
 out = np.asarray(m(np.load({str(tmp_path / 'x.npy')!r}))[0])
 assert np.array_equal(out, np.load({str(tmp_path / 'ref.npy')!r}))
-from yolo3.heads import get_head_specs
+from yolo3.core.heads import get_head_specs
 print(get_head_specs(m)[0].num_classes)
 """
     result = run_python(code)

@@ -1,4 +1,4 @@
-"""The onnxruntime backend's decoding + NMS graph equals yolo3.decode + yolo3.letterbox in TF."""
+"""The onnxruntime backend's decoding + NMS graph equals yolo3.ops.decode + yolo3.ops.letterbox in TF."""
 from __future__ import annotations
 
 import importlib.util
@@ -14,7 +14,7 @@ NET = (96, 128)  # (height, width), not square on purpose
 
 
 def _specs(num_classes: int, scale_x_y: float):
-    from yolo3.heads import HeadSpec
+    from yolo3.core.heads import HeadSpec
 
     anchors = np.array([[10, 14], [23, 27], [37, 58], [81, 82], [135, 169], [344, 319]], np.float32)
     return [HeadSpec(anchors=anchors[3:], mask=(3, 4, 5), num_classes=num_classes, scale_x_y=scale_x_y,
@@ -24,8 +24,8 @@ def _specs(num_classes: int, scale_x_y: float):
 
 
 def _tf_reference(raw, specs, sizes, score, iou, max_boxes):
-    from yolo3.decode import batched_nms, class_scores, decode_heads
-    from yolo3.letterbox import boxes_to_image
+    from yolo3.ops.decode import batched_nms, class_scores, decode_heads
+    from yolo3.ops.letterbox import boxes_to_image
 
     decoded = decode_heads(raw, specs, NET)
     scores = class_scores(decoded.objectness, decoded.class_probs, score)
@@ -35,7 +35,7 @@ def _tf_reference(raw, specs, sizes, score, iou, max_boxes):
 
 @pytest.mark.parametrize("scale_x_y,score,max_boxes", [(1.0, 0.25, 100), (1.05, 0.05, 7), (1.1, 0.0, 30)])
 def test_postprocess_equals_tf_decode_and_nms(scale_x_y, score, max_boxes):
-    from yolo3.onnx_pipeline import OnnxPostprocess
+    from yolo3.backends.onnx_postprocess import OnnxPostprocess
 
     num_classes = 4
     specs = _specs(num_classes, scale_x_y)
@@ -66,7 +66,7 @@ def test_postprocess_equals_tf_decode_and_nms(scale_x_y, score, max_boxes):
 
 
 def test_no_detections_gives_empty_padded_results():
-    from yolo3.onnx_pipeline import OnnxPostprocess
+    from yolo3.backends.onnx_postprocess import OnnxPostprocess
 
     specs = _specs(2, 1.0)
     raw = [np.full((2, NET[0] // s, NET[1] // s, 3 * 7), -20.0, np.float32) for s in (32, 16)]
@@ -76,8 +76,8 @@ def test_no_detections_gives_empty_padded_results():
 
 
 def test_boxes_to_image_np_equals_tf():
-    from yolo3.letterbox import boxes_to_image
-    from yolo3.onnx_pipeline import boxes_to_image_np
+    from yolo3.backends.onnx_postprocess import boxes_to_image_np
+    from yolo3.ops.letterbox import boxes_to_image
 
     rng = np.random.default_rng(3)
     sizes = np.array([[480, 640], [640, 480], [333, 517], [50, 1000]], np.int32)

@@ -12,9 +12,11 @@ import re
 
 import numpy as np
 import pytest
-
 from conftest import require_shared
-from yolo3.darknet import build_model_from_cfg, load_darknet_weights, parse_cfg
+
+from yolo3.modeling.builder import build_model_from_cfg
+from yolo3.modeling.cfg import parse_cfg
+from yolo3.modeling.darknet_weights import load_darknet_weights
 
 TOLERANCE = 1e-3
 

@@ -6,10 +6,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
-from yolo3.annotations import read_annotations
+from yolo3.datasets.annotations import read_annotations
 from yolo3.datasets.shapes import generate_shapes_dataset
 
 ROOT = Path(__file__).resolve().parents[1]

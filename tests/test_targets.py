@@ -4,7 +4,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from yolo3.targets import TargetSpec, assign_targets, pad_boxes  # noqa: E402
+from yolo3.training.targets import TargetSpec, assign_targets, pad_boxes  # noqa: E402
 
 # Two heads like YOLOv3-tiny: stride 32 predicts the big anchors (2, 3), stride 16 the small (0, 1).
 SPEC = TargetSpec(anchors=np.array([[8, 8], [20, 20], [40, 40], [60, 30]], np.float32),

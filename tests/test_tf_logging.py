@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from conftest import ROOT, run_python
+
 from yolo3.tf_logging import filter_import_log, min_log_level
 
 PREAMBLE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
@@ -45,9 +46,9 @@ def test_import_yolo3_is_silent_at_level_2():
 def test_python_m_tool_defaults_to_quiet_without_the_variable(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env["PYTHONPATH"] = str(ROOT)
-    result = subprocess.run([sys.executable, "-m", "yolo3.coco", "to-annotation", str(tmp_path / "missing.json"),
+    result = subprocess.run([sys.executable, "-m", "yolo3.datasets.coco", "to-annotation", str(tmp_path / "missing.json"),
                              "--images-dir", str(tmp_path), "--out", str(tmp_path / "o.txt")],
                             capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"yolo3.coco: error: COCO JSON not found: {tmp_path / 'missing.json'}"]
+        f"yolo3.datasets.coco: error: COCO JSON not found: {tmp_path / 'missing.json'}"]

@@ -12,12 +12,16 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 import keras  # noqa: E402
 
-from yolo3.architectures import TINY_ANCHORS  # noqa: E402
-from yolo3.data import make_dataset, prepare_annotations  # noqa: E402
+from yolo3.datasets.cleaning import prepare_annotations  # noqa: E402
 from yolo3.datasets.shapes import generate_shapes_dataset  # noqa: E402
-from yolo3.model import backbone_layers, create_model  # noqa: E402
-from yolo3.targets import target_spec_from_model  # noqa: E402
-from yolo3.training import TrainConfig, YoloTrainer, freeze_body, head_output_layers, run_training  # noqa: E402
+from yolo3.modeling.architectures import TINY_ANCHORS  # noqa: E402
+from yolo3.modeling.factory import backbone_layers, create_model  # noqa: E402
+from yolo3.training.config import TrainConfig
+from yolo3.training.freezing import freeze_body, head_output_layers
+from yolo3.training.pipeline import make_dataset
+from yolo3.training.run import run_training  # noqa: E402
+from yolo3.training.targets import target_spec_from_model  # noqa: E402
+from yolo3.training.trainer import YoloTrainer
 
 ROOT = Path(__file__).resolve().parents[1]
 ANCHORS = TINY_ANCHORS * 96 / 416
@@ -153,7 +157,7 @@ def test_train_py_end_to_end(shapes, tmp_path):
         assert key in rows[0]
     assert "accuracy" not in rows[0]
     import yolo3  # noqa: F401  (registers the custom layers)
-    from yolo3.heads import get_head_specs
+    from yolo3.core.heads import get_head_specs
 
     model = keras.models.load_model(log_dir / "trained_final.keras", safe_mode=True)
     specs = get_head_specs(model)
@@ -192,7 +196,7 @@ def test_train_py_bad_annotation_line_reports_file_and_line(shapes, tmp_path, ca
 
 
 def test_recalibrate_batchnorm_averages_batch_statistics():
-    from yolo3.training import recalibrate_batchnorm
+    from yolo3.training.callbacks import recalibrate_batchnorm
 
     inp = keras.Input((4,))
     bn = keras.layers.BatchNormalization(momentum=0.99)
@@ -209,7 +213,11 @@ def test_recalibrate_batchnorm_averages_batch_statistics():
 
 
 def test_bottleneck_split_and_cache_reproduce_the_model(tiny, shapes, tmp_path):
-    from yolo3.bottleneck import cache_dataset, split_at_head_convs, write_feature_cache
+    from yolo3.training.bottleneck import (
+        cache_dataset,
+        split_at_head_convs,
+        write_feature_cache,
+    )
 
     model = tiny
     feature_model, head_model = split_at_head_convs(model)
@@ -247,7 +255,7 @@ def test_train_bottleneck_py_end_to_end(shapes, tmp_path):
     assert float(rows[-1]["loss"]) < float(rows[0]["loss"]), [r["loss"] for r in rows]
     assert list((log_dir / "bottleneck_cache").glob("**/features-*.tfrecord"))
     import yolo3  # noqa: F401
-    from yolo3.heads import get_head_specs
+    from yolo3.core.heads import get_head_specs
 
     model = keras.models.load_model(log_dir / "trained_bottleneck.keras", safe_mode=True)
     assert get_head_specs(model)[0].num_classes == 3

@@ -1,4 +1,4 @@
-"""voc_annotation.py / yolo3.voc: VOC XML -> annotation files, on VOC folders written by the tests."""
+"""voc_annotation.py / yolo3.datasets.voc: VOC XML -> annotation files, on VOC folders written by the tests."""
 from __future__ import annotations
 
 import os
@@ -6,13 +6,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_script
 from PIL import Image
 
-from conftest import run_script
-from yolo3.annotations import read_annotations
-from yolo3.voc import VOC_CLASSES, VocXmlError, find_image_sets, parse_voc_xml, VocError
-
 import voc_annotation
+from yolo3.datasets.annotations import read_annotations
+from yolo3.datasets.voc import (
+    VOC_CLASSES,
+    VocError,
+    VocXmlError,
+    find_image_sets,
+    parse_voc_xml,
+)
 
 CLASSES = ["cat", "dog", "person"]
 

@@ -9,7 +9,12 @@ import threading
 
 import pytest
 
-from yolo3.weights import FetchError, WeightsSource, fetch_weights, sha256_of
+from yolo3.modeling.pretrained import (
+    FetchError,
+    WeightsSource,
+    fetch_weights,
+    sha256_of,
+)
 
 PAYLOAD = b"darknet weights " * 1000
 

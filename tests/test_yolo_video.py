@@ -8,9 +8,8 @@ import json
 import cv2
 import numpy as np
 import pytest
+from conftest import DARKNET_IMAGES, RESOURCES, ROOT, require_shared, run_script
 from PIL import Image
-
-from conftest import DARKNET_IMAGES, ROOT, require_shared, run_script
 
 
 def _load_script():
@@ -43,7 +42,8 @@ def match_oracle(ours: list[dict], ref: list[dict], px: float = 1.0, score: floa
 def random_model_path(tmp_path_factory) -> str:
     """A small 80-class single-head YOLO with random weights (no download, quick to load) as .keras."""
     from test_detector import mini_yolo_model
-    from yolo3.model import save_model
+
+    from yolo3.modeling.saving import save_model
 
     path = tmp_path_factory.mktemp("random") / "mini80.keras"
     save_model(mini_yolo_model(80), str(path))
@@ -147,7 +147,7 @@ def test_prompt_loop_like_keras_yolo3(random_model_path, tmp_path):
 
 def test_class_count_mismatch_is_one_line_exit_2(random_model_path):
     result = run_script("yolo_video.py", "--model", random_model_path, "--classes",
-                        str(ROOT / "model_data" / "voc_classes.txt"), "--image", "x.jpg")
+                        str(RESOURCES / "voc_classes.txt"), "--image", "x.jpg")
     assert result.returncode == 2
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "20" in lines[0] and "80" in lines[0], result.stderr
@@ -182,7 +182,7 @@ def test_user_errors_exit_2_with_one_line(random_model_path, tmp_path, capsys):
 
 
 def test_json_coco_format(tmp_path):
-    names = [ln.strip() for ln in (ROOT / "model_data" / "coco_classes.txt").read_text().splitlines() if ln.strip()]
+    names = [ln.strip() for ln in (RESOURCES / "coco_classes.txt").read_text().splitlines() if ln.strip()]
     records = [{"image": "/x/000000000139.jpg", "width": 10, "height": 10,
                 "detections": [{"class_id": 16, "class": "dog", "score": 0.5, "box": [1.0, 2.0, 4.0, 8.0]}]},
                {"image": "/x/000000000285.jpg", "width": 10, "height": 10, "detections": []}]
@@ -195,7 +195,7 @@ def test_json_coco_format(tmp_path):
 
 
 def test_webcam_index_opens_as_int_and_codecs():
-    from yolo3.video import fourcc_for, parse_source
+    from yolo3.inference.video import fourcc_for, parse_source
 
     assert parse_source("0") == 0 and parse_source(" 2 ") == 2
     assert parse_source("rtsp://host/stream") == "rtsp://host/stream" and parse_source("v.mp4") == "v.mp4"

@@ -14,7 +14,7 @@ if _sys.argv[:1] == ["-m"]:
     _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 _import_tensorflow()  # before Keras: holds back the import-time lines TF_CPP_MIN_LOG_LEVEL hides
 
-from . import layers  # noqa: E402,F401  (registers custom layers)
-from .layers import ChannelGroup, YoloHead  # noqa: E402,F401
+from .core import layers  # noqa: E402,F401  (registers custom layers)
+from .core.layers import ChannelGroup, YoloHead  # noqa: E402,F401
 
 __version__ = "0.1.0"

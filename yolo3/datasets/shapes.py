@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ..annotations import write_annotations
+from .annotations import write_annotations
 
 __all__ = ["SHAPE_CLASSES", "generate_shapes_dataset", "render_image", "main"]
 

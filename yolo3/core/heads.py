@@ -1,0 +1,96 @@
+"""Head metadata of a YOLO model: which anchors, classes and scale each output uses."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .layers import YoloHead
+
+__all__ = ["HeadSpec", "head_layers", "get_head_specs", "model_anchors", "model_num_classes", "model_net_size", "head_specs_to_json", "head_specs_from_json"]
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """One YOLO output.
+
+    ``anchors``: float32 (A, 2) width, height in network-input pixels; ``mask``: their indices
+    in the model's full anchor list; ``scale_x_y``: Darknet's xy scale (1.0 for YOLOv3);
+    ``net_size``: (height, width) the network was configured for.
+    """
+
+    anchors: np.ndarray
+    mask: tuple[int, ...]
+    num_classes: int
+    scale_x_y: float
+    net_size: tuple[int, int]
+    ignore_thresh: float
+    name: str
+
+    @property
+    def num_anchors(self) -> int:
+        return int(self.anchors.shape[0])
+
+    @property
+    def channels(self) -> int:
+        return self.num_anchors * (5 + self.num_classes)
+
+
+def head_layers(model) -> list[YoloHead]:
+    heads = []
+    for out in model.outputs:
+        layer = out._keras_history.operation if hasattr(out, "_keras_history") else None
+        if not isinstance(layer, YoloHead):
+            raise ValueError(
+                f"model output {getattr(out, 'name', out)!r} is not a YoloHead layer; "
+                "convert the model with convert.py or build it with yolo3.modeling.factory")
+        heads.append(layer)
+    return heads
+
+
+def get_head_specs(model) -> list[HeadSpec]:
+    """The :class:`HeadSpec` of each model output, in output order."""
+    specs = []
+    for layer in head_layers(model):
+        specs.append(HeadSpec(
+            anchors=np.asarray(layer.anchors, np.float32).reshape(-1, 2),
+            mask=tuple(layer.mask),
+            num_classes=layer.num_classes,
+            scale_x_y=layer.scale_x_y,
+            net_size=(int(layer.net_size[0]), int(layer.net_size[1])),
+            ignore_thresh=layer.ignore_thresh,
+            name=layer.name,
+        ))
+    return specs
+
+
+def model_anchors(model) -> np.ndarray:
+    """All anchors (N, 2) of the model, in network pixels, ordered as the cfg lists them."""
+    layer = head_layers(model)[0]
+    return np.asarray(layer.all_anchors, np.float32).reshape(-1, 2)
+
+
+def model_num_classes(model) -> int:
+    return get_head_specs(model)[0].num_classes
+
+
+def model_net_size(model) -> tuple[int, int]:
+    """(height, width) the network was configured for."""
+    return get_head_specs(model)[0].net_size
+
+
+def head_specs_to_json(specs: Sequence[HeadSpec]) -> str:
+    return json.dumps([{
+        "name": s.name, "anchors": np.asarray(s.anchors, float).tolist(), "mask": list(s.mask),
+        "num_classes": s.num_classes, "scale_x_y": s.scale_x_y, "net_size": list(s.net_size),
+        "ignore_thresh": s.ignore_thresh} for s in specs])
+
+
+def head_specs_from_json(text: str) -> list[HeadSpec]:
+    return [HeadSpec(anchors=np.asarray(d["anchors"], np.float32).reshape(-1, 2), mask=tuple(d["mask"]),
+                     num_classes=int(d["num_classes"]), scale_x_y=float(d["scale_x_y"]),
+                     net_size=(int(d["net_size"][0]), int(d["net_size"][1])),
+                     ignore_thresh=float(d["ignore_thresh"]), name=str(d["name"]))
+            for d in json.loads(text)]

@@ -1,0 +1,167 @@
+"""TFLite export: the network plus Darknet decoding (float32, float16, int8)."""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from .common import (
+    QUANTIZATIONS,
+    ExportError,
+    _net_size,
+    _raw_outputs,
+    _variable_holder,
+    _write_atomic,
+)
+
+__all__ = ["tflite_network_function", "representative_images", "export_tflite", "INT8_FLOAT_OPS"]
+
+
+#: TFLite op types kept in float32 in an int8 export: everything but convolutions, LeakyReLU
+#: and pooling, so Darknet's decoding (sigmoid, exp, anchors, concatenation of the boxes) is exact
+INT8_FLOAT_OPS = ("LOGISTIC", "EXP", "MUL", "ADD", "SUB", "DIV", "PACK", "UNPACK", "SPLIT", "SPLIT_V",
+                  "STRIDED_SLICE", "SLICE", "CONCATENATION", "RESHAPE", "TILE", "GATHER", "TRANSPOSE",
+                  "MAXIMUM", "MINIMUM", "TANH", "SOFTPLUS", "EXPAND_DIMS", "SQUEEZE")
+
+
+# ---------------------------------------------------------------------------------------------
+# TFLite
+# ---------------------------------------------------------------------------------------------
+def tflite_network_function(model, net_size: Sequence[int], batch_size: int = 1):
+    """A ``tf.function`` (fixed input ``images`` float32 (batch, net_h, net_w, 3), letterboxed RGB
+    0..1) returning ``{"boxes": (batch, N, 4) cx, cy, w, h fractions of the network input,
+    "scores": (batch, N, C) objectness x class probability}``: what goes into the TFLite file."""
+    import tensorflow as tf
+
+    from ..core.heads import get_head_specs
+    from ..ops.decode import decode_heads
+
+    specs = get_head_specs(model)
+    net_size = (int(net_size[0]), int(net_size[1]))
+    signature = [tf.TensorSpec([batch_size, net_size[0], net_size[1], 3], tf.float32, name="images")]
+
+    @tf.function(input_signature=signature, autograph=False)
+    def network(images):
+        decoded = decode_heads(_raw_outputs(model, images), specs, net_size)
+        scores = decoded.objectness[..., None] * decoded.class_probs
+        return {"boxes": decoded.boxes, "scores": scores}
+
+    return network
+
+
+def representative_images(annotation_path: str, net_size: Sequence[int], count: int = 100,
+                          progress: bool = True) -> Iterator[np.ndarray]:
+    """Letterboxed float32 (1, net_h, net_w, 3) inputs for int8 calibration: the first ``count``
+    readable images listed in the annotation file (unreadable ones are reported and skipped)."""
+    from ..datasets.annotations import iter_annotations
+    from ..datasets.imageio import ImageReadError, read_image_rgb
+    from ..ops.letterbox import letterbox_image
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        with open(annotation_path, encoding="utf-8", errors="replace") as f:
+            listed = sum(1 for line in f if line.strip() and not line.lstrip().startswith("#"))
+        bar = tqdm(total=min(count, listed), desc="int8 calibration", unit="image", file=sys.stderr)
+    done = 0
+    try:
+        for item in iter_annotations(annotation_path):
+            if done >= count:
+                break
+            try:
+                image = read_image_rgb(item.path)
+            except ImageReadError as exc:
+                print(f"warning: calibration image skipped: {exc}", file=sys.stderr)
+                continue
+            yield letterbox_image(image, net_size)[None].astype(np.float32)
+            done += 1
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _check_calibration(annotation_path: str | None) -> None:
+    """Fail early (before the slow conversion) when int8 has no usable calibration data."""
+    from ..datasets.annotations import AnnotationError, iter_annotations
+
+    if not annotation_path:
+        raise ExportError("--quantize int8 needs calibration images: --calibration ANNOTATION_FILE")
+    if not os.path.isfile(annotation_path):
+        raise ExportError(f"calibration annotation file not found: {annotation_path}")
+    from ..datasets.imageio import ImageReadError, read_image_rgb
+
+    listed = 0
+    try:
+        for item in iter_annotations(annotation_path):
+            listed += 1
+            try:
+                read_image_rgb(item.path)
+                return
+            except ImageReadError:
+                continue
+    except (AnnotationError, UnicodeDecodeError) as exc:
+        raise ExportError(f"bad calibration annotation file: {exc}") from None
+    if listed == 0:
+        raise ExportError(f"calibration annotation file lists no images: {annotation_path}")
+    raise ExportError(f"none of the {listed} images in {annotation_path} can be read")
+
+
+def export_tflite(model, output: str, size: Sequence[int] | None = None, quantize: str = "float32",
+                  calibration: str | None = None, calibration_count: int = 100,
+                  progress: bool = True) -> str:
+    """Write a TFLite flatbuffer (network + decoding, see the module docstring) to ``output``.
+
+    ``quantize``: ``float32``, ``float16`` (weights stored as float16) or ``int8`` (weights and
+    activations, calibrated on ``calibration_count`` images of the annotation file
+    ``calibration``; input and outputs stay float32, ops without an int8 kernel stay float).
+    """
+    import tensorflow as tf
+
+    if quantize not in QUANTIZATIONS:
+        raise ExportError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}")
+    if quantize == "int8":
+        _check_calibration(calibration)
+        if calibration_count < 1:
+            raise ExportError(f"--calibration-count must be at least 1, got {calibration_count}")
+    net_size = _net_size(model, size)
+    network = tflite_network_function(model, net_size)
+    # The converter freezes the variables it finds on the trackable object; Keras 3 models expose
+    # Keras wrappers it does not see (the weights would stay variables, read as garbage), so
+    # hand it the backend tf.Variables.
+    holder = _variable_holder(model)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [network.get_concrete_function()], holder)
+    if quantize == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        seen = []
+
+        def dataset():
+            for x in representative_images(calibration, net_size, calibration_count, progress):
+                seen.append(1)
+                yield [x]
+            if not seen:
+                raise ExportError(f"no readable calibration images in {calibration}")
+
+        converter.representative_dataset = dataset
+        # Quantize only the heavy network ops; the decoding (and the few element-wise / shape
+        # ops) stays float32. Quantizing the decoded boxes (one int8 scale shared by x, y, w, h
+        # of every anchor) moved boxes by up to the whole object (IoU 0 with the float model).
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=dataset,
+            debug_options=tf.lite.experimental.QuantizationDebugOptions(
+                denylisted_ops=list(INT8_FLOAT_OPS)))
+        return _finish_tflite(output, debugger.get_nondebug_quantized_model())
+    return _finish_tflite(output, converter.convert())
+
+
+def _finish_tflite(output: str, flatbuffer: bytes) -> str:
+    _write_atomic(output, flatbuffer)
+    return output

@@ -1,0 +1,299 @@
+"""Video input/output and the overlapped read -> detect -> draw/write loop used for videos and folders.
+
+Sources: a video file, a stream URL, or a webcam index (``"0"`` opens camera 0 as an integer, which
+is what OpenCV needs). Frames are converted BGR -> RGB before they reach the model. Output video
+codec follows the extension: ``.mp4``/``.m4v``/``.mov`` -> mp4v, ``.avi``/``.mkv`` -> MJPG (the codecs
+the pip OpenCV wheels can write; avc1 cannot). Output keeps the source's frame rate and size.
+
+:func:`pipelined_detect` keeps three things busy at once: a reader thread (decoding, colour
+conversion, batching), the detector in the calling thread, and a writer thread (drawing, encoding,
+JSON records). OpenCV and TensorFlow release the GIL, so reading and writing overlap inference.
+"""
+from __future__ import annotations
+
+import math
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
+
+import cv2
+import numpy as np
+
+from ..errors import Yolo3Error
+
+__all__ = ["VideoOpenError", "parse_source", "open_capture", "fourcc_for", "open_writer", "VideoStats", "pipelined_detect", "process_video", "can_display", "DEFAULT_FPS"]
+
+
+#: frame rate written when the source reports none (webcams, some streams)
+DEFAULT_FPS = 30.0
+
+
+_FOURCC_BY_EXTENSION = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+
+
+class VideoOpenError(Yolo3Error, OSError):
+    """A video source or output that OpenCV cannot open; ``str()`` is one line for the user."""
+
+
+def parse_source(source: str | int) -> str | int:
+    """A webcam index ("0", "1", ...) as an int, anything else (file, URL) unchanged."""
+    if isinstance(source, int):
+        return source
+    text = str(source).strip()
+    return int(text) if text.isdigit() else text
+
+
+def open_capture(source: str | int) -> cv2.VideoCapture:
+    """Open a video file, stream URL or webcam index; raises :class:`VideoOpenError`."""
+    src = parse_source(source)
+    if isinstance(src, str) and "://" not in src and not os.path.exists(src):
+        raise VideoOpenError(f"video file not found: {src}")
+    capture = cv2.VideoCapture(src)
+    if not capture.isOpened():
+        capture.release()
+        what = f"camera {src}" if isinstance(src, int) else src
+        raise VideoOpenError(f"cannot open video source {what}")
+    return capture
+
+
+def fourcc_for(path: str) -> str:
+    """The FourCC OpenCV can write for this output extension; ValueError for others."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in _FOURCC_BY_EXTENSION:
+        raise ValueError(f"unsupported video output extension {ext or '(none)'!r} for {path}; "
+                         f"use one of {', '.join(sorted(_FOURCC_BY_EXTENSION))}")
+    return _FOURCC_BY_EXTENSION[ext]
+
+
+def source_fps(capture: cv2.VideoCapture) -> float:
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    return float(fps) if fps and math.isfinite(fps) and 0 < fps <= 1000 else DEFAULT_FPS
+
+
+def open_writer(path: str, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
+    """A VideoWriter for ``path`` at ``fps`` with frame ``size`` (width, height)."""
+    try:
+        code = fourcc_for(path)
+    except ValueError as exc:
+        raise VideoOpenError(str(exc)) from None
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise VideoOpenError(f"output folder does not exist: {folder}")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*code), fps, size)
+    if not writer.isOpened():
+        raise VideoOpenError(f"cannot write video {path} with codec {code}")
+    return writer
+
+
+_END = object()
+
+
+class _Failure:
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def pipelined_detect(detector, items: Iterable[tuple[Any, np.ndarray]],
+                     handle: Callable[[Any, np.ndarray, Any], None], batch_size: int = 1,
+                     pad_multiple: int | None = None, on_batch: Callable[[int], None] | None = None,
+                     queue_batches: int = 2) -> int:
+    """Detect on ``items`` ((key, uint8 RGB image) pairs, produced in a reader thread) in batches of
+    ``batch_size`` and call ``handle(key, image, detections)`` for each, in order, in a writer
+    thread. ``on_batch(n)`` is called after each handled batch (progress bars). Exceptions from the
+    reader or the handler stop the loop and are re-raised here; so is KeyboardInterrupt, after the
+    frames already detected have been handled. Returns the number of images handled.
+    """
+    batch_size = max(int(batch_size), 1)
+    stop = threading.Event()
+    inbox: queue.Queue = queue.Queue(maxsize=queue_batches)
+    outbox: queue.Queue = queue.Queue(maxsize=queue_batches)
+    handled = [0]
+
+    def read() -> None:
+        batch: list = []
+        try:
+            for key, image in items:
+                if stop.is_set():
+                    return
+                batch.append((key, image))
+                if len(batch) == batch_size:
+                    if not _put(inbox, batch, stop):
+                        return
+                    batch = []
+            if batch:
+                _put(inbox, batch, stop)
+            _put(inbox, _END, stop)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            _put(inbox, _Failure(exc), stop)
+
+    def write() -> None:
+        while True:
+            item = outbox.get()
+            if item is _END:
+                return
+            batch, detections = item
+            try:
+                for (key, image), det in zip(batch, detections):
+                    handle(key, image, det)
+                    handled[0] += 1
+                if on_batch is not None:
+                    on_batch(len(batch))
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                writer_error.append(exc)
+                stop.set()
+                return
+
+    writer_error: list[BaseException] = []
+    reader = threading.Thread(target=read, name="yolo3-reader", daemon=True)
+    writer = threading.Thread(target=write, name="yolo3-writer", daemon=True)
+    reader.start()
+    writer.start()
+    kwargs = {} if pad_multiple is None else {"pad_multiple": pad_multiple}
+    failure: BaseException | None = None
+    try:
+        while not stop.is_set():
+            try:
+                item = inbox.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is _END:
+                break
+            if isinstance(item, _Failure):
+                failure = item.exc
+                break
+            detections = detector.detect([image for _, image in item], **kwargs)
+            if not _put(outbox, (item, detections), stop):
+                break
+    except BaseException as exc:  # KeyboardInterrupt included: finish what was detected
+        failure = exc
+    finally:
+        stop.set()  # the reader stops; the writer drains what was queued
+        while True:
+            try:
+                outbox.put(_END, timeout=0.1)
+                break
+            except queue.Full:
+                if not writer.is_alive():
+                    break
+        writer.join()
+        reader.join(timeout=5)
+    if writer_error:
+        raise writer_error[0]
+    if failure is not None:
+        raise failure
+    return handled[0]
+
+
+@dataclass
+class VideoStats:
+    """What :func:`process_video` did: ``frames`` handled, wall ``seconds``, ``fps`` of the whole
+    loop, the source's frame rate ``source_fps`` and frame ``size`` (width, height)."""
+
+    frames: int
+    seconds: float
+    fps: float
+    source_fps: float
+    size: tuple[int, int]
+
+
+def _frames(capture: cv2.VideoCapture, max_frames: int | None) -> Iterator[tuple[int, np.ndarray]]:
+    index = 0
+    while max_frames is None or index < max_frames:
+        ok, frame = capture.read()
+        if not ok or frame is None:
+            return
+        if frame.ndim == 2:
+            rgb = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+        elif frame.shape[2] == 4:
+            rgb = cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
+        else:
+            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        yield index, rgb
+        index += 1
+
+
+def can_display() -> bool:
+    """Whether OpenCV can open a window here (not with opencv-python-headless or without a display)."""
+    try:
+        cv2.namedWindow("yolo3")
+        return True
+    except cv2.error:
+        return False
+
+
+def process_video(detector, source: str | int, output: str | None = None, batch_size: int = 1,
+                  records: list | None = None, show: bool = False, progress: bool = True,
+                  max_frames: int | None = None, draw: bool | None = None) -> VideoStats:
+    """Detect on every frame of ``source`` (file, URL or webcam index) until the stream ends.
+
+    ``output``: video file to write with the detections drawn (same fps and size as the source);
+    ``records``: a list that receives one ``{"image": frame index, "width", "height",
+    "detections": [...]}`` dict per frame; ``show``: display a window (only if OpenCV has a GUI;
+    otherwise a warning); ``max_frames``: stop after that many frames. Raises
+    :class:`VideoOpenError` when the source or output cannot be opened.
+    """
+    from tqdm import tqdm
+
+    capture = open_capture(source)
+    fps = source_fps(capture)
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    if total <= 0 or isinstance(parse_source(source), int):
+        total = None
+    if max_frames is not None:
+        total = min(total, max_frames) if total else max_frames
+    width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+    height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    if output:
+        fourcc_for(output)  # fail before reading a frame
+    if show and not can_display():
+        print("warning: --show ignored: this OpenCV build has no display support "
+              "(opencv-python-headless) or no display is available", flush=True)
+        show = False
+    draw = bool(output or show) if draw is None else draw
+    state: dict[str, Any] = {"writer": None, "size": (width, height)}
+    bar = tqdm(total=total, unit="frame", desc="video", disable=not progress, dynamic_ncols=True)
+    def handle(index: int, image: np.ndarray, det) -> None:
+        h, w = image.shape[:2]
+        state["size"] = (w, h)
+        if records is not None:
+            records.append(det.record(index, image.shape, detector.class_names))
+        if not draw:
+            return
+        drawn = cv2.cvtColor(detector.draw(image, det), cv2.COLOR_RGB2BGR)
+        if output:
+            if state["writer"] is None:
+                state["writer"] = open_writer(output, fps, (w, h))
+            state["writer"].write(drawn)
+        if show:
+            cv2.imshow("yolo3", drawn)
+            if cv2.waitKey(1) & 0xFF == ord("q"):
+                raise KeyboardInterrupt
+
+    start = time.perf_counter()
+    frames = 0
+    try:
+        frames = pipelined_detect(detector, _frames(capture, max_frames), handle, batch_size=batch_size,
+                                  pad_multiple=1, on_batch=bar.update)
+    finally:
+        seconds = time.perf_counter() - start
+        bar.close()
+        capture.release()
+        if state["writer"] is not None:
+            state["writer"].release()
+        if show:
+            cv2.destroyAllWindows()
+    return VideoStats(frames=frames, seconds=seconds, fps=frames / seconds if seconds > 0 else 0.0,
+                      source_fps=fps, size=state["size"])

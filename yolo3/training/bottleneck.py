@@ -1,0 +1,226 @@
+"""Bottleneck training (keras-yolo3's train_bottleneck.py): run the frozen body once, cache its
+outputs on disk, and train only the output convolutions on the cache.
+
+With ``freeze_body=2`` every layer but the head output convolutions is frozen, so each training
+step recomputes the same body features. Here they are computed once for letterboxed images (no
+augmentation, as in keras-yolo3) and written to sharded TFRecord files -- one example an image:
+the float16 inputs of each output convolution and the image's boxes in network pixels -- while
+streaming, so memory does not depend on the data set size. Training then reads the shards with
+``tf.data`` and runs only the 1x1 output convolutions, which makes an epoch many times cheaper
+(``benchmarks/bench_training_throughput.py`` measures it). The output convolutions are the very
+layer objects of the full model, so after training the full model is saved as it is.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+from typing import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .freezing import head_output_layers
+from .targets import TargetSpec, assign_targets, pad_boxes
+from .trainer import YoloTrainer
+
+__all__ = ["split_at_head_convs", "write_feature_cache", "cache_dataset", "BottleneckTrainer", "train_bottleneck"]
+
+
+def _head_chain(out) -> list:
+    """Layers from the output convolution to the YoloHead of one model output, in call order."""
+    chain = []
+    op = out._keras_history.operation
+    chain.append(op)
+    while not op.weights:
+        inputs = op._inbound_nodes[0].input_tensors
+        op = inputs[0]._keras_history.operation
+        chain.append(op)
+    return chain[::-1]
+
+
+def split_at_head_convs(model: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """(feature_model, head_model): ``feature_model(images)`` returns the inputs of the output
+    convolutions (one a head, in output order); ``head_model(features)`` applies the output
+    convolutions and YoloHead layers -- the same layer objects as ``model``'s, so training the head
+    model trains the full model."""
+    convs = head_output_layers(model)
+    features = [conv.input for conv in convs]
+    feature_model = keras.Model(model.inputs[0], features, name="bottleneck_features")
+    inputs = [keras.Input(shape=tuple(f.shape[1:]), name=f"features_{i}") for i, f in enumerate(features)]
+    outputs = []
+    for inp, out in zip(inputs, model.outputs):
+        x = inp
+        for layer in _head_chain(out):
+            x = layer(x)
+        outputs.append(x)
+    head_model = keras.Model(inputs, outputs, name="bottleneck_heads")
+    return feature_model, head_model
+
+
+def write_feature_cache(
+    feature_model: keras.Model,
+    clean_path: str,
+    input_size: Sequence[int],
+    cache_dir: str,
+    batch_size: int = 8,
+    shard_size: int = 256,
+    progress: bool = True,
+) -> dict:
+    """Run ``feature_model`` over the letterboxed images of a clean annotation file and write
+    ``cache_dir/features-XXXXX.tfrecord`` shards plus ``meta.json``. Returns the meta dict."""
+    from tqdm import tqdm
+
+    from ..datasets.cleaning import count_lines
+    from .pipeline import make_eval_dataset
+
+    os.makedirs(cache_dir, exist_ok=True)
+    for old in glob.glob(os.path.join(cache_dir, "features-*.tfrecord")):
+        os.unlink(old)
+    n = count_lines(clean_path)
+    ds = make_eval_dataset(clean_path, input_size, batch_size=batch_size)
+    run = tf.function(lambda x: feature_model(x, training=False), reduce_retracing=True)
+    shapes = None
+    written, shard, writer = 0, 0, None
+    with tqdm(total=n, desc="caching body outputs", unit="img", disable=not progress) as bar:
+        for images, boxes in ds:
+            feats = run(images)
+            feats = [feats] if not isinstance(feats, (list, tuple)) else list(feats)
+            feats = [f.numpy().astype(np.float16) for f in feats]
+            shapes = [list(f.shape[1:]) for f in feats]
+            boxes = boxes.numpy()
+            for i in range(images.shape[0]):
+                if writer is None or written % shard_size == 0 and written:
+                    if writer is not None:
+                        writer.close()
+                    writer = tf.io.TFRecordWriter(os.path.join(cache_dir, f"features-{shard:05d}.tfrecord"))
+                    shard += 1
+                b = boxes[i]
+                b = b[(b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])].astype(np.float32)
+                feature = {f"f{k}": tf.train.Feature(bytes_list=tf.train.BytesList(value=[f[i].tobytes()]))
+                           for k, f in enumerate(feats)}
+                feature["boxes"] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[b.tobytes()]))
+                writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+                written += 1
+                bar.update(1)
+    if writer is not None:
+        writer.close()
+    meta = {"images": written, "shapes": shapes, "input_size": [int(v) for v in input_size], "dtype": "float16",
+            "shards": shard}
+    with open(os.path.join(cache_dir, "meta.json"), "w", encoding="utf-8") as f:
+        json.dump(meta, f)
+    return meta
+
+
+def cache_dataset(cache_dir: str, spec: TargetSpec, batch_size: int, *, shuffle: bool = True, repeat: bool = True,
+                  seed: int = 0, max_boxes: int = 100, shuffle_buffer: int = 256) -> tf.data.Dataset:
+    """Batches ``(features tuple, targets dict)`` read from a feature cache (streamed)."""
+    with open(os.path.join(cache_dir, "meta.json"), encoding="utf-8") as f:
+        meta = json.load(f)
+    shapes = meta["shapes"]
+    in_h, in_w = meta["input_size"]
+    files = sorted(glob.glob(os.path.join(cache_dir, "features-*.tfrecord")))
+    if not files:
+        raise FileNotFoundError(f"no feature shards in {cache_dir}")
+    # Interleaved reads when shuffling; in file order otherwise (validation, tests).
+    ds = tf.data.TFRecordDataset(files, num_parallel_reads=min(4, len(files)) if shuffle else None)
+    if shuffle:
+        # records are large (float16 features: ~150 KB for tiny at 224, ~2.4 MB for yolov3 at 416),
+        # so the buffer holds at most one pass over the cache and at most shuffle_buffer records
+        buffer = max(1, min(int(shuffle_buffer), int(meta.get("images", shuffle_buffer))))
+        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    description = {f"f{k}": tf.io.FixedLenFeature([], tf.string) for k in range(len(shapes))}
+    description["boxes"] = tf.io.FixedLenFeature([], tf.string)
+    names = [f"head_{i}" for i in range(spec.num_heads)]
+
+    def parse(record):
+        ex = tf.io.parse_single_example(record, description)
+        feats = tuple(tf.cast(tf.reshape(tf.io.decode_raw(ex[f"f{k}"], tf.float16), s), tf.float32)
+                      for k, s in enumerate(shapes))
+        boxes = tf.reshape(tf.io.decode_raw(ex["boxes"], tf.float32), [-1, 5])
+        y = dict(zip(names, assign_targets(boxes, (in_h, in_w), spec)))
+        y["boxes"] = pad_boxes(boxes, (in_h, in_w), max_boxes)
+        return feats, y
+
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size, drop_remainder=repeat).prefetch(tf.data.AUTOTUNE)
+
+
+class BottleneckTrainer(YoloTrainer):
+    """:class:`YoloTrainer` for the head model: inputs are cached features, so the network input
+    size (for the anchors) is given explicitly."""
+
+    def __init__(self, head_model: keras.Model, input_size: Sequence[int], **kwargs):
+        super().__init__(head_model, **kwargs)
+        self.net_input_size = (int(input_size[0]), int(input_size[1]))
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        from .loss import yolo_loss
+
+        y_true = [y[f"head_{i}"] for i in range(len(self.heads))]
+        parts = yolo_loss(y_true, y_pred, self.heads, self.net_input_size, true_boxes=y.get("boxes"),
+                          ignore_thresh=self.ignore_thresh, box_loss=self.box_loss,
+                          label_smoothing=self.label_smoothing)
+        batch = tf.shape(y_true[0])[0]
+        for name, tracker in zip(self.part_names, self.part_trackers):
+            tracker.update_state(parts[name], sample_weight=batch)
+        loss = parts["loss"]
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return loss / float(replicas) if replicas > 1 else loss
+
+    def get_config(self):
+        config = super().get_config()
+        config["input_size"] = list(self.net_input_size)
+        return config
+
+
+def train_bottleneck(
+    model: keras.Model,
+    train_clean: str,
+    val_clean: str | None,
+    input_size: Sequence[int],
+    cache_dir: str,
+    epochs: int = 30,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    seed: int = 0,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose="auto",
+    reuse_cache: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Cache the body outputs of ``model`` for the images of ``train_clean`` (and ``val_clean``)
+    under ``cache_dir`` and train the output convolutions on them for ``epochs`` epochs.
+    ``model`` is trained in place; returns ``{"history": ..., "train_meta": ..., "val_meta": ...}``."""
+    from .targets import target_spec_from_model
+
+    spec = target_spec_from_model(model)
+    feature_model, head_model = split_at_head_convs(model)
+    train_dir, val_dir = os.path.join(cache_dir, "train"), os.path.join(cache_dir, "val")
+
+    def cached(clean, d):
+        meta_path = os.path.join(d, "meta.json")
+        if reuse_cache and os.path.isfile(meta_path):
+            with open(meta_path, encoding="utf-8") as f:
+                meta = json.load(f)
+            if meta.get("input_size") == [int(v) for v in input_size]:
+                return meta
+        return write_feature_cache(feature_model, clean, input_size, d, progress=progress)
+
+    train_meta = cached(train_clean, train_dir)
+    val_meta = cached(val_clean, val_dir) if val_clean else None
+    trainer = BottleneckTrainer(head_model, input_size)
+    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=lr))
+    steps = max(1, train_meta["images"] // batch_size)
+    fit_kwargs = {}
+    if val_meta:
+        vb = max(1, min(batch_size, val_meta["images"]))
+        fit_kwargs = {"validation_data": cache_dataset(val_dir, spec, vb, shuffle=False, repeat=True),
+                      "validation_steps": max(1, -(-val_meta["images"] // vb))}
+    hist = trainer.fit(cache_dataset(train_dir, spec, batch_size, seed=seed), steps_per_epoch=steps, epochs=epochs,
+                       callbacks=list(callbacks), verbose=verbose, shuffle=False, **fit_kwargs)
+    return {"history": {k: [float(v) for v in vs] for k, vs in hist.history.items()},
+            "train_meta": train_meta, "val_meta": val_meta, "steps_per_epoch": steps}

@@ -1,0 +1,142 @@
+"""Training callbacks: resumable checkpoints, PreciseBN and the fixed-column epoch CSV."""
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Callable
+
+import keras
+import numpy as np
+
+__all__ = ["ResumableCheckpoint", "PreciseBatchNorm", "recalibrate_batchnorm", "read_resume_state"]
+
+
+class ResumableCheckpoint(keras.callbacks.Callback):
+    """After every epoch: ``<dir>/last.weights.h5`` (model weights and optimizer state) and
+    ``<dir>/last.json`` (stage, completed epochs, best value); when ``monitor`` improves also
+    ``best.weights.h5``/``best.json``. Files are replaced atomically."""
+
+    def __init__(self, directory: str, stage: int, monitor: str = "val_loss", best: float = math.inf,
+                 extra: dict | None = None):
+        super().__init__()
+        self.directory = directory
+        self.stage = stage
+        self.monitor = monitor
+        self.best = best
+        self.extra = dict(extra or {})
+        os.makedirs(directory, exist_ok=True)
+
+    def _write(self, name: str, epoch: int, logs: dict) -> None:
+        weights = os.path.join(self.directory, f"{name}.weights.h5")
+        tmp = os.path.join(self.directory, f".tmp-{name}.weights.h5")
+        self.model.save_weights(tmp)
+        os.replace(tmp, weights)
+        state = {"stage": self.stage, "epoch": epoch + 1, "best": self.best,
+                 "logs": {k: float(v) for k, v in logs.items() if np.ndim(v) == 0}, **self.extra}
+        with open(os.path.join(self.directory, f".tmp-{name}.json"), "w", encoding="utf-8") as f:
+            json.dump(state, f, indent=1)
+        os.replace(os.path.join(self.directory, f".tmp-{name}.json"), os.path.join(self.directory, f"{name}.json"))
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        value = logs.get(self.monitor)
+        if value is not None and np.isfinite(value) and value < self.best:
+            self.best = float(value)
+            self._write("best", epoch, logs)
+        self._write("last", epoch, logs)
+
+
+def recalibrate_batchnorm(model: keras.Model, batches, max_batches: int = 10) -> int:
+    """Set the moving mean/variance of the trainable BatchNormalization layers of ``model`` to the
+    average batch statistics over ``max_batches`` batches of images (PreciseBN).
+
+    From-scratch or unfrozen training changes the weights faster than momentum-0.99 moving
+    averages follow, so inference-mode outputs (validation loss, mAP, the saved model) lag far
+    behind; recomputing the statistics with the current weights fixes that. Frozen BN layers
+    (inference mode) are left alone. Runs eagerly; returns the number of batches used.
+    """
+    bns = [layer for layer in model._flatten_layers(include_self=False)
+           if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+    if not bns:
+        return 0
+    saved = [layer.momentum for layer in bns]
+    used = 0
+    try:
+        for images in batches:
+            if used >= max_batches:
+                break
+            for layer in bns:  # cumulative average: batch k gets weight 1/(k+1)
+                layer.momentum = used / (used + 1.0)
+            model(images, training=True)
+            used += 1
+    finally:
+        for layer, m in zip(bns, saved):
+            layer.momentum = m
+    return used
+
+
+class PreciseBatchNorm(keras.callbacks.Callback):
+    """Recalibrate BatchNormalization statistics (:func:`recalibrate_batchnorm`) before each
+    validation, so that validation, checkpoints, mAP and the final model see statistics that match
+    the current weights. ``make_batches()`` returns an iterable of image batches."""
+
+    def __init__(self, inference_model: keras.Model, make_batches: Callable, max_batches: int = 10):
+        super().__init__()
+        self.inference_model = inference_model
+        self.make_batches = make_batches
+        self.max_batches = max_batches
+        self._iter = None
+
+    def _batches(self):
+        while True:
+            if self._iter is None:
+                self._iter = iter(self.make_batches())
+            try:
+                yield next(self._iter)
+            except StopIteration:
+                self._iter = None
+
+    def recalibrate(self) -> None:
+        recalibrate_batchnorm(self.inference_model, self._batches(), self.max_batches)
+
+    def on_test_begin(self, logs=None):
+        self.recalibrate()
+
+
+class EpochCSVLogger(keras.callbacks.Callback):
+    """One CSV row an epoch with fixed columns (:data:`CSV_COLUMNS`), appended across stages and
+    resumed runs (Keras' CSVLogger takes its columns from the first epoch of each ``fit`` and
+    misaligns appended rows when a stage adds ``learning_rate``). Missing values are blank."""
+
+    def __init__(self, path: str, stage: int):
+        super().__init__()
+        self.path = path
+        self.stage = stage
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        if "learning_rate" not in logs and getattr(self.model, "optimizer", None) is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        row = {"epoch": epoch, "stage": self.stage}
+        for key in CSV_COLUMNS[2:]:
+            value = logs.get(key)
+            row[key] = "" if value is None else f"{float(value):.6g}"
+        new = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
+        with open(self.path, "a", encoding="utf-8") as f:
+            if new:
+                f.write(",".join(CSV_COLUMNS) + "\n")
+            f.write(",".join(str(row[k]) for k in CSV_COLUMNS) + "\n")
+
+
+CSV_COLUMNS = ("epoch", "stage", "loss", "xy_loss", "wh_loss", "box_loss", "obj_loss", "cls_loss", "val_loss",
+               "val_xy_loss", "val_wh_loss", "val_box_loss", "val_obj_loss", "val_cls_loss", "val_map",
+               "learning_rate")
+
+
+def read_resume_state(directory: str) -> dict | None:
+    path = os.path.join(directory, "last.json")
+    if not os.path.isfile(path) or not os.path.isfile(os.path.join(directory, "last.weights.h5")):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

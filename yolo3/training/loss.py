@@ -1,0 +1,150 @@
+"""YOLOv3 loss with keras-yolo3's semantics, made safe for empty images and zero-size boxes.
+
+Per head, with ``obj`` the target objectness (1 where an anchor is responsible for a box):
+
+- xy: binary cross-entropy between the predicted offset in the cell (sigmoid of tx, ty, with
+  Darknet's ``scale_x_y``) and the true fractional offset, weighted by ``obj * (2 - w*h)``;
+- wh: ``0.5 * (tw - log(w * input_w / anchor_w))**2`` (and likewise for h), same weight;
+- obj: cross-entropy of the objectness logit; background predictions whose best IoU with any
+  true box of the image exceeds ``ignore_thresh`` are not punished;
+- cls: binary cross-entropy of each class logit (multi-label), where ``obj`` is 1.
+
+All terms are summed over cells, anchors and heads and divided by the batch size. Options:
+``box_loss="ciou"`` replaces xy + wh by ``(1 - CIoU) * (2 - w*h)`` and ``label_smoothing`` eps
+turns class targets into ``y * (1 - eps) + eps / 2``.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from ..core.boxes import box_iou_cxcywh, ciou_cxcywh
+
+__all__ = ["yolo_loss", "decode_head"]
+
+
+_EPS = 1e-9
+
+
+_MAX_LOG_WH = 10.0  # exp() beyond this is a box thousands of inputs wide; keeps IoU finite
+
+
+def decode_head(raw: tf.Tensor, anchors: np.ndarray, num_classes: int, input_size, scale_x_y: float = 1.0):
+    """Split and decode one raw head output.
+
+    ``raw``: (B, H, W, A*(5+C)) logits; ``anchors``: (A, 2) pixels; ``input_size``: (h, w)
+    network input pixels (ints or a tensor). Returns ``(raw5, box)`` with raw5 (B, H, W, A, 5+C)
+    the reshaped logits and box (B, H, W, A, 4) ``x, y, w, h`` relative to the input (0..1).
+    """
+    anchors = np.asarray(anchors, np.float32).reshape(-1, 2)
+    num_anchors = anchors.shape[0]
+    shape = tf.shape(raw)
+    gh, gw = shape[1], shape[2]
+    raw5 = tf.reshape(raw, [shape[0], gh, gw, num_anchors, 5 + num_classes])
+    raw5 = tf.cast(raw5, tf.float32)
+    col = tf.cast(tf.range(gw), tf.float32)
+    row = tf.cast(tf.range(gh), tf.float32)
+    grid = tf.stack(tf.meshgrid(col, row), axis=-1)[None, :, :, None, :]  # (1, H, W, 1, 2) x, y
+    grid_wh = tf.cast(tf.stack([gw, gh]), tf.float32)
+    input_size = tf.cast(tf.convert_to_tensor(input_size), tf.float32)
+    input_wh = tf.stack([input_size[1], input_size[0]])
+    xy = (tf.sigmoid(raw5[..., 0:2]) * scale_x_y - 0.5 * (scale_x_y - 1.0) + grid) / grid_wh
+    wh = tf.exp(tf.minimum(raw5[..., 2:4], _MAX_LOG_WH)) * tf.constant(anchors) / input_wh
+    return raw5, tf.concat([xy, wh], axis=-1)
+
+
+def _ignore_mask(pred_box: tf.Tensor, true_boxes: tf.Tensor, thresh: float) -> tf.Tensor:
+    """1 where a prediction may be punished as background: best IoU with the image's true boxes
+    (B, M, 4 relative xywh, zero rows = padding) is below ``thresh``. Shape (B, H, W, A, 1)."""
+    shape = tf.shape(pred_box)
+    flat = tf.reshape(pred_box, [shape[0], -1, 4])
+    valid = tf.logical_and(true_boxes[..., 2] > 0, true_boxes[..., 3] > 0)  # (B, M)
+    # Padding rows come last: only look at as many columns as the fullest image has boxes.
+    m = tf.reduce_max(tf.reduce_sum(tf.cast(valid, tf.int32), axis=1))
+    iou = box_iou_cxcywh(flat, true_boxes[:, :m])  # (B, N, m)
+    iou = tf.where(valid[:, None, :m], iou, tf.zeros_like(iou))
+    best = tf.reduce_max(tf.concat([iou, tf.zeros_like(iou[..., :1])], axis=-1), axis=-1)
+    ignore = tf.cast(best < thresh, tf.float32)
+    return tf.stop_gradient(tf.reshape(ignore, tf.concat([shape[:-1], [1]], 0)))
+
+
+def yolo_loss(
+    y_true: Sequence[tf.Tensor],
+    y_pred: Sequence[tf.Tensor],
+    heads: Sequence,
+    input_size,
+    true_boxes: tf.Tensor | None = None,
+    ignore_thresh: float | None = None,
+    box_loss: str = "mse",
+    label_smoothing: float = 0.0,
+) -> dict[str, tf.Tensor]:
+    """The YOLOv3 loss of a batch, as a dict of scalars: ``loss`` (the total) and its parts
+    ``xy``, ``wh`` (or ``box`` with CIoU), ``obj``, ``cls``.
+
+    ``y_true``: per head (B, H, W, A, 5+C) from :func:`yolo3.training.targets.assign_targets`;
+    ``y_pred``: per head the raw model output (B, H, W, A*(5+C)); ``heads``: per head a
+    :class:`yolo3.core.heads.HeadSpec` (anchors, num_classes, scale_x_y, ignore_thresh) in the same
+    order; ``input_size``: (h, w) network input pixels; ``true_boxes``: (B, M, 4) relative xywh
+    of all boxes of each image (zero rows = padding) for the ignore mask -- without it, each head
+    uses the boxes assigned to that head (keras-yolo3's behaviour); ``ignore_thresh`` overrides
+    the heads' value.
+    """
+    if box_loss not in ("mse", "ciou"):
+        raise ValueError(f"box_loss must be 'mse' or 'ciou', got {box_loss!r}")
+    input_size = tf.cast(tf.convert_to_tensor(input_size), tf.float32)
+    input_wh = tf.stack([input_size[1], input_size[0]])
+    batch = tf.cast(tf.shape(y_pred[0])[0], tf.float32)
+    parts = {"xy": 0.0, "wh": 0.0, "box": 0.0, "obj": 0.0, "cls": 0.0}
+    for true, raw, head in zip(y_true, y_pred, heads):
+        anchors = np.asarray(head.anchors, np.float32).reshape(-1, 2)
+        num_classes = int(head.num_classes)
+        scale = float(head.scale_x_y)
+        thresh = float(head.ignore_thresh if ignore_thresh is None else ignore_thresh)
+        true = tf.cast(true, tf.float32)
+        raw5, pred_box = decode_head(raw, anchors, num_classes, input_size, scale)
+        obj = true[..., 4:5]
+        true_xywh = true[..., 0:4]
+        true_cls = true[..., 5:]
+        if label_smoothing:
+            true_cls = true_cls * (1.0 - label_smoothing) + 0.5 * label_smoothing
+        shape = tf.shape(raw5)
+        grid_wh = tf.cast(tf.stack([shape[2], shape[1]]), tf.float32)
+        col = tf.cast(tf.range(shape[2]), tf.float32)
+        row = tf.cast(tf.range(shape[1]), tf.float32)
+        grid = tf.stack(tf.meshgrid(col, row), axis=-1)[None, :, :, None, :]
+        box_scale = 2.0 - true_xywh[..., 2:3] * true_xywh[..., 3:4]
+
+        if box_loss == "mse":
+            # Offset of the centre inside its cell; with scale_x_y the sigmoid target moves inward.
+            frac = true_xywh[..., 0:2] * grid_wh - grid
+            target_sig = (frac + 0.5 * (scale - 1.0)) / scale
+            target_sig = tf.where(obj > 0, tf.clip_by_value(target_sig, 0.0, 1.0), tf.zeros_like(target_sig))
+            xy = obj * box_scale * tf.nn.sigmoid_cross_entropy_with_logits(labels=target_sig, logits=raw5[..., 0:2])
+            ratio = true_xywh[..., 2:4] * input_wh / tf.constant(anchors)
+            target_wh = tf.where(obj > 0, tf.math.log(tf.maximum(ratio, _EPS)), tf.zeros_like(ratio))
+            wh = obj * box_scale * 0.5 * tf.square(target_wh - raw5[..., 2:4])
+            parts["xy"] += tf.reduce_sum(xy)
+            parts["wh"] += tf.reduce_sum(wh)
+        else:
+            ciou = ciou_cxcywh(pred_box, true_xywh)[..., None]
+            parts["box"] += tf.reduce_sum(obj * box_scale * (1.0 - ciou))
+
+        if true_boxes is None:
+            own = tf.reshape(true_xywh * obj, [shape[0], -1, 4])
+            # Move the responsible slots to the front so padding comes last (see _ignore_mask).
+            order = tf.argsort(tf.reshape(obj, [shape[0], -1]), axis=1, direction="DESCENDING", stable=True)
+            boxes_for_ignore = tf.gather(own, order, batch_dims=1)
+        else:
+            boxes_for_ignore = tf.cast(true_boxes, tf.float32)
+        ignore = _ignore_mask(pred_box, boxes_for_ignore, thresh)
+        obj_ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=obj, logits=raw5[..., 4:5])
+        parts["obj"] += tf.reduce_sum(obj * obj_ce + (1.0 - obj) * obj_ce * ignore)
+        cls_ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=true_cls, logits=raw5[..., 5:])
+        parts["cls"] += tf.reduce_sum(obj * cls_ce)
+
+    keys = ("xy", "wh", "obj", "cls") if box_loss == "mse" else ("box", "obj", "cls")
+    out = {k: tf.convert_to_tensor(parts[k], tf.float32) / batch for k in keys}
+    out["loss"] = tf.add_n([out[k] for k in keys])
+    return out
