@@ -17,7 +17,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 install: $(VENV)/.installed
 
 model_data/yolov3-tiny.keras: $(VENV)/.installed
-	$(PY) convert.py yolo3/resources/yolov3-tiny.cfg "$$($(PY) -m yolo3.modeling.pretrained yolov3-tiny -q)" $@
+	$(PY) convert.py yolo3/resources/yolov3-tiny.cfg "$$($(PY) -m yolo3.cli.weights yolov3-tiny -q)" $@
 
 demo: model_data/yolov3-tiny.keras
 	mkdir -p $(OUT)

