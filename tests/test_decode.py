@@ -49,7 +49,7 @@ def test_decode_formula_with_scale_x_y_and_other_net_size():
                     scale_x_y=1.2, net_size=(416, 416), ignore_thresh=0.7, name="yolo_0")
     raw = np.zeros((1, 2, 3, 2 * 7), np.float32)  # grid 2 rows x 3 cols
     raw[0, 1, 2, 7:14] = [0.3, -0.4, 0.5, -0.2, 1.0, 2.0, -1.0]  # row 1, col 2, anchor 1
-    decoded = decode_heads(raw, [spec], net_size=(64, 96))  # a single array works too
+    decoded = decode_heads(raw, [spec], input_size=(64, 96))  # a single array works too
     sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
     index = (1 * 3 + 2) * 2 + 1
     x, y, w, h = decoded.boxes.numpy()[0, index]

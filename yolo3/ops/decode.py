@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from typing import NamedTuple, Sequence
 
+import numpy as np
 import tensorflow as tf
 
 from ..core.heads import HeadSpec
 
-__all__ = ["DecodedHeads", "NmsResult", "decode_heads", "class_scores", "batched_nms"]
+__all__ = ["DecodedHeads", "NmsResult", "decode_head", "decode_heads", "class_scores", "batched_nms"]
 
 
 class DecodedHeads(NamedTuple):
@@ -49,39 +50,54 @@ class NmsResult(NamedTuple):
     count: tf.Tensor
 
 
-def _decode_one(raw: tf.Tensor, spec: HeadSpec, net_h: float, net_w: float):
-    num_anchors, num_classes = spec.num_anchors, spec.num_classes
-    raw = tf.cast(raw, tf.float32)
+def decode_head(raw: tf.Tensor, anchors: np.ndarray, num_classes: int, input_size,
+                scale_x_y: float = 1.0, max_log_wh: float | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+    """Reshape and decode one raw head output: the one decoder of the loss and of inference.
+
+    Args:
+        raw: (B, H, W, A*(5+C)) logits of one head convolution.
+        anchors: (A, 2) anchor width, height in network-input pixels.
+        num_classes: C.
+        input_size: (height, width) of the network input in pixels: Python numbers or a tensor.
+        scale_x_y: Darknet's xy scale (1.0 for YOLOv3).
+        max_log_wh: clip tw, th at this value before ``exp`` (the loss uses 10 so that IoUs stay finite
+            on wild predictions); None (inference) leaves them as they are, like Darknet.
+
+    Returns:
+        ``(logits, boxes)``: logits float32 (B, H, W, A, 5+C) the reshaped raw values (tx, ty, tw, th,
+        objectness, classes) and boxes float32 (B, H, W, A, 4) centre x, centre y, width, height as
+        fractions (0..1) of the network input.
+    """
+    anchors = np.asarray(anchors, np.float32).reshape(-1, 2)
     shape = tf.shape(raw)
-    batch, grid_h, grid_w = shape[0], shape[1], shape[2]
-    feats = tf.reshape(raw, [batch, grid_h, grid_w, num_anchors, 5 + num_classes])
-    txy, twh, tobj, tcls = tf.split(feats, [2, 2, 1, num_classes], axis=-1)
-
-    xy = tf.sigmoid(txy)
-    if spec.scale_x_y != 1.0:
-        xy = xy * spec.scale_x_y - 0.5 * (spec.scale_x_y - 1.0)
-    col = tf.cast(tf.range(grid_w), tf.float32)[None, None, :, None]
-    row = tf.cast(tf.range(grid_h), tf.float32)[None, :, None, None]
-    x = (col + xy[..., 0]) / tf.cast(grid_w, tf.float32)
-    y = (row + xy[..., 1]) / tf.cast(grid_h, tf.float32)
-    anchors = tf.constant(spec.anchors, tf.float32)  # (A, 2) network pixels
-    w = tf.exp(twh[..., 0]) * anchors[:, 0] / net_w
-    h = tf.exp(twh[..., 1]) * anchors[:, 1] / net_h
-    boxes = tf.stack([x, y, w, h], axis=-1)
-
-    n = grid_h * grid_w * num_anchors
-    return (tf.reshape(boxes, [batch, n, 4]),
-            tf.reshape(tf.sigmoid(tobj), [batch, n]),
-            tf.reshape(tf.sigmoid(tcls), [batch, n, num_classes]))
+    grid_h, grid_w = shape[1], shape[2]
+    logits = tf.cast(tf.reshape(raw, [shape[0], grid_h, grid_w, anchors.shape[0], 5 + num_classes]), tf.float32)
+    xy = tf.sigmoid(logits[..., 0:2])
+    if scale_x_y != 1.0:
+        xy = xy * scale_x_y - 0.5 * (scale_x_y - 1.0)
+    col = tf.cast(tf.range(grid_w), tf.float32)
+    row = tf.cast(tf.range(grid_h), tf.float32)
+    grid = tf.stack(tf.meshgrid(col, row), axis=-1)[None, :, :, None, :]  # (1, H, W, 1, 2) col, row
+    xy = (grid + xy) / tf.cast(tf.stack([grid_w, grid_h]), tf.float32)
+    twh = logits[..., 2:4] if max_log_wh is None else tf.minimum(logits[..., 2:4], max_log_wh)
+    input_size = tf.cast(tf.convert_to_tensor(input_size), tf.float32)
+    input_wh = tf.stack([input_size[1], input_size[0]])
+    wh = tf.exp(twh) * tf.constant(anchors) / input_wh  # exp(t) * anchor / net, Darknet's order
+    return logits, tf.concat([xy, wh], axis=-1)
 
 
 def decode_heads(raw_outputs: Sequence[tf.Tensor], head_specs: Sequence[HeadSpec],
-                 net_size: Sequence[int] | None = None) -> DecodedHeads:
+                 input_size: Sequence[int] | None = None) -> DecodedHeads:
     """Decode raw head convolutions ``(B, H, W, A*(5+C))`` (one per spec, same order).
 
-    ``net_size``: (height, width) of the network input the outputs came from (anchor widths are
-    divided by it, as Darknet does when a network runs at another size than its cfg); default
-    the specs' ``net_size``. Any head layout works (yolov3, tiny, spp, yolov4, yolov4-tiny).
+    Any head layout works (yolov3, tiny, spp, yolov4, yolov4-tiny).
+
+    Args:
+        raw_outputs: the model's raw outputs, one per head (a single tensor for a one-head model).
+        head_specs: the :class:`HeadSpec` of each output.
+        input_size: (height, width) of the network input the outputs came from (anchor sizes are
+            divided by it, as Darknet does when a network runs at another size than its cfg);
+            default the specs' ``net_size``.
     """
     if isinstance(raw_outputs, (tf.Tensor,)) or hasattr(raw_outputs, "shape"):
         raw_outputs = [raw_outputs]
@@ -90,9 +106,15 @@ def decode_heads(raw_outputs: Sequence[tf.Tensor], head_specs: Sequence[HeadSpec
     num_classes = {spec.num_classes for spec in head_specs}
     if len(num_classes) != 1:
         raise ValueError(f"heads disagree on the number of classes: {sorted(num_classes)}")
-    net_h, net_w = (net_size if net_size is not None else head_specs[0].net_size)
-    parts = [_decode_one(raw, spec, float(net_h), float(net_w))
-             for raw, spec in zip(raw_outputs, head_specs)]
+    net_h, net_w = (input_size if input_size is not None else head_specs[0].net_size)
+    parts = []
+    for raw, spec in zip(raw_outputs, head_specs):
+        logits, boxes = decode_head(raw, spec.anchors, spec.num_classes, (float(net_h), float(net_w)),
+                                    spec.scale_x_y)
+        batch, n = tf.shape(logits)[0], tf.reduce_prod(tf.shape(logits)[1:4])
+        parts.append((tf.reshape(boxes, [batch, n, 4]),
+                      tf.reshape(tf.sigmoid(logits[..., 4]), [batch, n]),
+                      tf.reshape(tf.sigmoid(logits[..., 5:]), [batch, n, spec.num_classes])))
     if len(parts) == 1:
         return DecodedHeads(*parts[0])
     return DecodedHeads(*(tf.concat(items, axis=1) for items in zip(*parts)))

@@ -21,38 +21,15 @@ import numpy as np
 import tensorflow as tf
 
 from ..core.boxes import box_iou_cxcywh, ciou_cxcywh
+from ..ops.decode import decode_head
 
-__all__ = ["yolo_loss", "decode_head"]
+__all__ = ["yolo_loss"]
 
 
 _EPS = 1e-9
 
 
 _MAX_LOG_WH = 10.0  # exp() beyond this is a box thousands of inputs wide; keeps IoU finite
-
-
-def decode_head(raw: tf.Tensor, anchors: np.ndarray, num_classes: int, input_size, scale_x_y: float = 1.0):
-    """Split and decode one raw head output.
-
-    ``raw``: (B, H, W, A*(5+C)) logits; ``anchors``: (A, 2) pixels; ``input_size``: (h, w)
-    network input pixels (ints or a tensor). Returns ``(raw5, box)`` with raw5 (B, H, W, A, 5+C)
-    the reshaped logits and box (B, H, W, A, 4) ``x, y, w, h`` relative to the input (0..1).
-    """
-    anchors = np.asarray(anchors, np.float32).reshape(-1, 2)
-    num_anchors = anchors.shape[0]
-    shape = tf.shape(raw)
-    gh, gw = shape[1], shape[2]
-    raw5 = tf.reshape(raw, [shape[0], gh, gw, num_anchors, 5 + num_classes])
-    raw5 = tf.cast(raw5, tf.float32)
-    col = tf.cast(tf.range(gw), tf.float32)
-    row = tf.cast(tf.range(gh), tf.float32)
-    grid = tf.stack(tf.meshgrid(col, row), axis=-1)[None, :, :, None, :]  # (1, H, W, 1, 2) x, y
-    grid_wh = tf.cast(tf.stack([gw, gh]), tf.float32)
-    input_size = tf.cast(tf.convert_to_tensor(input_size), tf.float32)
-    input_wh = tf.stack([input_size[1], input_size[0]])
-    xy = (tf.sigmoid(raw5[..., 0:2]) * scale_x_y - 0.5 * (scale_x_y - 1.0) + grid) / grid_wh
-    wh = tf.exp(tf.minimum(raw5[..., 2:4], _MAX_LOG_WH)) * tf.constant(anchors) / input_wh
-    return raw5, tf.concat([xy, wh], axis=-1)
 
 
 def _ignore_mask(pred_box: tf.Tensor, true_boxes: tf.Tensor, thresh: float) -> tf.Tensor:
@@ -103,7 +80,7 @@ def yolo_loss(
         scale = float(head.scale_x_y)
         thresh = float(head.ignore_thresh if ignore_thresh is None else ignore_thresh)
         true = tf.cast(true, tf.float32)
-        raw5, pred_box = decode_head(raw, anchors, num_classes, input_size, scale)
+        raw5, pred_box = decode_head(raw, anchors, num_classes, input_size, scale, max_log_wh=_MAX_LOG_WH)
         obj = true[..., 4:5]
         true_xywh = true[..., 0:4]
         true_cls = true[..., 5:]
