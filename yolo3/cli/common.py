@@ -9,8 +9,8 @@ from typing import Callable, Sequence
 
 from ..errors import Yolo3Error
 
-__all__ = ["HelpFormatter", "UsageError", "parse_size", "check_threshold", "check_files", "first_names", "fail",
-           "run"]
+__all__ = ["HelpFormatter", "UsageError", "parse_size", "size_type", "check_threshold", "check_files", "first_names",
+           "fail", "run", "prog_name"]
 
 #: exit code of a user error (missing file, bad option or input), as argparse uses for bad flags
 USER_ERROR = 2
@@ -29,20 +29,52 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def parse_size(text: str, flag: str = "--size", multiple: int = 32) -> tuple[int, int]:
-    """The network input size of a flag: ``"416"`` -> (416, 416), ``"320x416"`` (or ``"320,416"``) ->
-    (height 320, width 416). Raises :class:`UsageError` unless both are positive multiples of
-    ``multiple``."""
+def parse_size(text: str, flag: str = "--size", multiple: int = 32, *, order: str = "hw") -> tuple[int, int]:
+    """The size given to a flag as (height, width) in pixels.
+
+    ``"416"`` -> (416, 416); ``"320x416"`` (or ``"320,416"``) -> (height 320, width 416) with the
+    default ``order="hw"``, or (height 416, width 320) with ``order="wh"`` (a flag documented as WxH).
+
+    Args:
+        text: the flag's value, ``N`` or two numbers joined by ``x`` or ``,``.
+        flag: the flag's name, for the message.
+        multiple: both sides must be positive multiples of this (1: any positive size).
+        order: ``"hw"`` or ``"wh"``, the order the user writes the two numbers in.
+
+    Raises:
+        UsageError: not ``N`` or two numbers, or a side is not a positive multiple of ``multiple``.
+    """
+    spelled = "HxW" if order == "hw" else "WxH"
     parts = str(text).lower().replace(",", "x").split("x")
     try:
-        hw = tuple(int(v) for v in parts)
+        values = tuple(int(v) for v in parts)
     except ValueError:
-        raise UsageError(f"{flag} must be N or HxW, got {text!r}") from None
-    if len(hw) == 1:
-        hw = (hw[0], hw[0])
-    if len(hw) != 2 or min(hw) <= 0 or hw[0] % multiple or hw[1] % multiple:
-        raise UsageError(f"{flag} must be a positive multiple of {multiple} (N or HxW), got {text}")
-    return hw  # type: ignore[return-value]
+        raise UsageError(f"{flag} must be N or {spelled}, got {text!r}") from None
+    if len(values) == 1:
+        values = (values[0], values[0])
+    if len(values) != 2 or min(values) <= 0 or values[0] % multiple or values[1] % multiple:
+        what = f"a positive multiple of {multiple}" if multiple > 1 else "positive"
+        raise UsageError(f"{flag} must be {what} (N or {spelled}), got {text}")
+    return values if order == "hw" else (values[1], values[0])  # type: ignore[return-value]
+
+
+def size_type(flag: str, multiple: int = 32, order: str = "hw") -> Callable[[str], tuple[int, int]]:
+    """An argparse ``type=`` for a size flag: :func:`parse_size`, its message shown as argparse's own
+    (``prog: error: argument --size: ...``, exit 2).
+
+    Args:
+        flag: the flag's name, for the message.
+        multiple: both sides must be positive multiples of this.
+        order: ``"hw"`` or ``"wh"``, the order the user writes the two numbers in.
+    """
+    def convert(text: str) -> tuple[int, int]:
+        try:
+            return parse_size(text, flag, multiple, order=order)
+        except UsageError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = "size"
+    return convert
 
 
 def check_threshold(value: float, flag: str, low: float = 0.0, high: float = 1.0, high_inclusive: bool = True) -> float:
@@ -61,10 +93,16 @@ def check_files(pairs: Sequence[tuple[str | None, str]]) -> None:
             raise UsageError(f"{flag} file not found: {path}")
 
 
-def first_names(items: Sequence[str], limit: int = 5) -> str:
-    """``"a, b, c"`` or ``"a, b, c, d, e and 3 more"``: a list of names short enough for one line."""
+def first_names(items: Sequence[str], limit: int = 5, sep: str = ", ") -> str:
+    """``"a, b, c"`` or ``"a, b, c, d, e and 3 more"``: a list of names short enough for one line.
+
+    Args:
+        items: the names (any objects; ``str()`` is shown).
+        limit: how many are shown at most.
+        sep: what goes between two shown names.
+    """
     items = list(items)
-    shown = ", ".join(str(i) for i in items[:limit])
+    shown = sep.join(str(i) for i in items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
@@ -87,3 +125,23 @@ def run(main: Callable[[], int | None], prog: str) -> int:
         print(f"\n{prog}: interrupted", file=sys.stderr)
         return 130
     return int(code or 0)
+
+
+def prog_name(script: str, module: str) -> str:
+    """The program name for usage lines and ``prog: error:`` messages, as the user started the tool.
+
+    A console command (``yolo3-eval``) gives its own name, ``python -m yolo3.cli.evaluate`` gives
+    that, and a root script or a call from Python gives ``script`` (``eval.py``).
+
+    Args:
+        script: the root script's file name, e.g. ``"eval.py"``.
+        module: the tool's module, e.g. ``"yolo3.cli.evaluate"``.
+    """
+    argv0 = sys.argv[0] if sys.argv else ""
+    base = os.path.basename(argv0)
+    if base.startswith("yolo3-"):
+        return os.path.splitext(base)[0]
+    here = os.path.dirname(os.path.abspath(__file__))
+    if argv0 and os.path.splitext(os.path.abspath(argv0))[0] == os.path.join(here, module.rsplit(".", 1)[-1]):
+        return f"python -m {module}"
+    return script
