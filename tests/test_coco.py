@@ -13,12 +13,12 @@ import pytest
 from conftest import RESOURCES, ROOT, require_shared
 from PIL import Image
 
+from yolo3.cli.coco import main
 from yolo3.datasets.annotations import read_annotations, read_class_names
 from yolo3.datasets.coco import (
     coco_results,
     default_category_ids,
     default_image_ids,
-    main,
     read_sidecar,
     sidecar_path,
 )
@@ -142,7 +142,7 @@ def test_to_annotation_rejects_bad_json(tmp_path, capsys, content, message):
 
 def test_cli_module_user_error_exit_2_one_line(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
-    r = subprocess.run([sys.executable, "-m", "yolo3.datasets.coco", "to-annotation", str(tmp_path / "missing.json"),
+    r = subprocess.run([sys.executable, "-m", "yolo3.cli.coco", "to-annotation", str(tmp_path / "missing.json"),
                         "--images-dir", str(tmp_path), "--out", str(tmp_path / "o.txt")],
                        capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300)
     assert r.returncode == 2

@@ -46,9 +46,9 @@ def test_import_yolo3_is_silent_at_level_2():
 def test_python_m_tool_defaults_to_quiet_without_the_variable(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env["PYTHONPATH"] = str(ROOT)
-    result = subprocess.run([sys.executable, "-m", "yolo3.datasets.coco", "to-annotation", str(tmp_path / "missing.json"),
+    result = subprocess.run([sys.executable, "-m", "yolo3.cli.coco", "to-annotation", str(tmp_path / "missing.json"),
                              "--images-dir", str(tmp_path), "--out", str(tmp_path / "o.txt")],
                             capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"yolo3.datasets.coco: error: COCO JSON not found: {tmp_path / 'missing.json'}"]
+        f"python -m yolo3.cli.coco: error: COCO JSON not found: {tmp_path / 'missing.json'}"]

@@ -1,7 +1,9 @@
 """COCO instances JSON <-> annotation text file + class names file.
 
-    python -m yolo3.datasets.coco to-annotation instances_val2017.json --images-dir val2017 --out val.txt --names coco.names
-    python -m yolo3.datasets.coco from-annotation val.txt --classes coco.names --out instances.json
+    yolo3-coco to-annotation instances_val2017.json --images-dir val2017 --out val.txt --names coco.names
+    yolo3-coco from-annotation val.txt --classes coco.names --out instances.json
+
+(the command line is :mod:`yolo3.cli.coco`, also ``python -m yolo3.cli.coco``).
 
 COCO category ids (1..90 with gaps for COCO itself) become contiguous class ids 0..C-1 in the
 order of increasing category id. The mapping, and each image's COCO id and size, are recorded in
@@ -22,11 +24,9 @@ by default (YOLO training has no notion of them); ``--include-crowd`` keeps them
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -35,13 +35,13 @@ import numpy as np
 
 from ..errors import Yolo3Error
 from .annotations import (
-    AnnotationError,
     read_annotations,
-    read_class_names,
     write_annotations,
 )
 
-__all__ = ["CocoFormatError", "CocoConversionReport", "SIDECAR_SUFFIX", "sidecar_path", "COCO_CATEGORY_IDS", "coco_results", "default_category_ids", "default_image_ids", "image_ids_for", "read_sidecar", "load_coco_json", "coco_to_annotations", "annotations_to_coco", "main"]
+__all__ = ["CocoFormatError", "CocoConversionReport", "SIDECAR_SUFFIX", "sidecar_path", "COCO_CATEGORY_IDS",
+           "coco_results", "default_category_ids", "default_image_ids", "image_ids_for", "read_sidecar",
+           "load_coco_json", "coco_to_annotations", "annotations_to_coco"]
 
 
 SIDECAR_SUFFIX = ".categories.json"
@@ -332,110 +332,3 @@ def annotations_to_coco(
                                 f"{', '.join(missing[:5])}{more}")
     return {"info": {"description": f"converted from {os.path.basename(annotation_path)} by yolo3.datasets.coco"},
             "images": images, "annotations": annotations, "categories": categories}
-
-
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except the uninformative None / True / False of optional values and switches."""
-
-    def _get_help_string(self, action):
-        if action.default is None or isinstance(action.default, bool):
-            return action.help
-        return super()._get_help_string(action)
-
-
-def _build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m yolo3.datasets.coco",
-                                description="Convert between COCO instances JSON and yolo3 annotation files.")
-    sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("to-annotation", help="COCO instances JSON -> annotation txt + names file + sidecar",
-                       formatter_class=_HelpFormatter)
-    t.add_argument("instances", help="COCO instances JSON (e.g. annotations/instances_train2017.json)")
-    t.add_argument("--images-dir", "--images_dir", dest="images_dir", required=True,
-                   help="folder the JSON's file_name entries are relative to")
-    t.add_argument("--out", required=True, help="annotation file to write")
-    t.add_argument("--names", default=None, help="class names file to write (default: <out> with .names)")
-    t.add_argument("--include-crowd", dest="include_crowd", action="store_true",
-                   help="keep iscrowd=1 boxes as ordinary boxes (default: leave them out, counted)")
-    t.add_argument("--skip-empty", dest="skip_empty", action="store_true",
-                   help="leave out images without boxes (default: keep them as negatives)")
-    t.add_argument("--relative", action="store_true",
-                   help="image paths relative to the annotation file's folder (default: absolute)")
-    f = sub.add_parser("from-annotation", help="annotation txt + names file -> COCO instances JSON",
-                       formatter_class=_HelpFormatter)
-    f.add_argument("annotation", help="annotation file")
-    f.add_argument("--classes", required=True, help="class names file, one a line")
-    f.add_argument("--out", required=True, help="COCO instances JSON to write")
-    f.add_argument("--categories", default=None,
-                   help="category/image-id sidecar (default: <annotation>.categories.json if it exists; "
-                        "else COCO's ids for the 80 COCO classes, class id + 1 for others)")
-    f.add_argument("--images-dir", "--images_dir", dest="images_dir", default=None,
-                   help="write file_name relative to this folder (default: the path as written)")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)
-
-    def fail(msg: str) -> int:
-        print(f"yolo3.datasets.coco: error: {msg}", file=sys.stderr)
-        return 2
-
-    try:
-        if args.command == "to-annotation":
-            if not os.path.isdir(args.images_dir):
-                return fail(f"images folder not found: {args.images_dir}")
-            names = args.names or os.path.splitext(args.out)[0] + ".names"
-            r = coco_to_annotations(args.instances, args.images_dir, args.out, names,
-                                    include_crowd=args.include_crowd, skip_empty=args.skip_empty,
-                                    relative=args.relative)
-            print(f"wrote {args.out}: {r.images} images ({r.images_without_boxes} without boxes), {r.boxes} boxes")
-            print(f"wrote {names}: {r.num_classes} classes; "
-                  f"category mapping in {sidecar_path(args.out)}")
-            for name, n in sorted(r.boxes_per_class.items(), key=lambda kv: -kv[1]):
-                print(f"  {name:<20} {n:8d}")
-            if r.crowd_skipped:
-                print(f"left out {r.crowd_skipped} crowd (iscrowd=1) box(es); --include-crowd keeps them")
-            if r.crowd_kept:
-                print(f"kept {r.crowd_kept} crowd (iscrowd=1) box(es) as ordinary boxes")
-            if r.skipped_empty_images:
-                print(f"left out {r.skipped_empty_images} image(s) without boxes (--skip-empty)")
-            if r.zero_size_boxes:
-                print(f"note: {r.zero_size_boxes} box(es) have zero width or height (kept; training skips them)")
-            if r.bad_boxes:
-                more = f" and {len(r.bad_boxes) - 10} more" if len(r.bad_boxes) > 10 else ""
-                print(f"WARNING: left out {len(r.bad_boxes)} malformed box(es): {'; '.join(r.bad_boxes[:10])}{more}")
-            if r.unknown_image:
-                print(f"WARNING: left out {r.unknown_image} annotation(s) whose image_id is not in 'images'")
-            if r.unknown_category:
-                print(f"WARNING: left out {sum(r.unknown_category.values())} annotation(s) with category ids not in "
-                      f"'categories': {dict(r.unknown_category)}")
-        else:
-            try:
-                class_names = read_class_names(args.classes)
-            except ValueError as e:  # an empty names file
-                return fail(str(e))
-            side_path = args.categories or sidecar_path(args.annotation)
-            sidecar = None
-            if args.categories or os.path.isfile(side_path):
-                if not os.path.isfile(side_path):
-                    return fail(f"categories sidecar not found: {side_path}")
-                sidecar = read_sidecar(side_path)
-            coco = annotations_to_coco(args.annotation, class_names, sidecar=sidecar, images_dir=args.images_dir)
-            out_dir = os.path.dirname(os.path.abspath(args.out))
-            os.makedirs(out_dir, exist_ok=True)
-            with open(args.out, "w", encoding="utf-8") as fh:
-                json.dump(coco, fh)
-            ids = f"category and image ids from {side_path}" if sidecar else "category id = class id + 1"
-            print(f"wrote {args.out}: {len(coco['images'])} images, {len(coco['annotations'])} boxes, "
-                  f"{len(coco['categories'])} categories ({ids})")
-    except (AnnotationError, CocoFormatError) as e:
-        return fail(str(e))
-    except (FileNotFoundError, UnicodeDecodeError) as e:
-        return fail(str(e))
-    except OSError as e:
-        return fail(f"{e.filename or ''}: {e.strerror or e}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
