@@ -121,11 +121,11 @@ class OpenCVDetector:
 
 
 def bench_model(name: str, sizes: list[int], batches: list[int], reps: int, workdir: str, images) -> list[dict]:
-    from yolo3.modeling.darknet_weights import convert
-    from yolo3.inference.detector import Detector
-    from yolo3.ops.letterbox import letterbox, stack_images
-    from yolo3.backends.onnx_runtime import OnnxNetwork
     from yolo3.backends.onnx_export import export_onnx, save_onnx
+    from yolo3.backends.onnx_runtime import OnnxNetwork
+    from yolo3.inference.detector import Detector
+    from yolo3.modeling.darknet_weights import convert
+    from yolo3.ops.letterbox import letterbox, stack_images
 
     cfg = cfg_path(name)
     weights, weights_note = weights_for(name, cfg, workdir)
@@ -150,10 +150,10 @@ def bench_model(name: str, sizes: list[int], batches: list[int], reps: int, work
             packed, hw = stack_images(pics)
             letterboxed = letterbox(packed, hw, (size, size)).numpy()
             calls = {
-                "yolo3 tf": lambda: contenders["yolo3 tf"].detect(pics),
-                "yolo3 onnxruntime": lambda: contenders["yolo3 onnxruntime"].detect(pics),
-                "opencv dnn": lambda: opencv.detect(pics),
-                "onnxruntime bare network": lambda: bare(letterboxed),
+                "yolo3 tf": lambda pics=pics, tf_det=contenders["yolo3 tf"]: tf_det.detect(pics),
+                "yolo3 onnxruntime": lambda pics=pics, ort_det=contenders["yolo3 onnxruntime"]: ort_det.detect(pics),
+                "opencv dnn": lambda pics=pics, opencv=opencv: opencv.detect(pics),
+                "onnxruntime bare network": lambda batch=letterboxed, bare=bare: bare(batch),
             }
             t = time.perf_counter()
             for fn in calls.values():  # warm-up: tracing, XLA compilation, first allocations
@@ -161,7 +161,7 @@ def bench_model(name: str, sizes: list[int], batches: list[int], reps: int, work
                 fn()
             log(f"{name}@{size} batch {batch}: warm-up {time.perf_counter() - t:.1f} s")
             times = {k: [] for k in calls}
-            for rep in range(reps):
+            for _ in range(reps):
                 for key, fn in calls.items():
                     t = time.perf_counter()
                     fn()
@@ -192,7 +192,8 @@ def machine_note() -> str:
         pass
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return (f"{cpu}, {os.cpu_count()} logical CPUs, {', '.join(versions)}"
-            + (f"; 1-minute load average at the end {load[0]:.1f} (this benchmark's own threads included)" if load else ""))
+            + (f"; 1-minute load average at the end {load[0]:.1f} (this benchmark's own threads included)"
+               if load else ""))
 
 
 HEADER = ("# Detection benchmarks\n\nWritten by `benchmarks/bench_detect.py` and `benchmarks/bench_video.py`; "
@@ -224,8 +225,10 @@ def markdown_table(rows: list[dict], reps: int) -> str:
         "",
         "Contenders, all in one process: **yolo3 tf** = `Detector` with the TensorFlow backend "
         "(letterbox + network + decoding + NMS in one `tf.function`; letterbox, network and decoding "
-        "XLA-compiled, BatchNormalization folded into the convolutions); **yolo3 ort** = `Detector(backend=\"onnxruntime\")` (the same network written "
-        "as ONNX by yolo3.backends.onnx_export and run by ONNX Runtime after the TF letterbox, then decoding/NMS as an ONNX graph of its own: yolo3.backends.onnx_postprocess); **opencv** = "
+        "XLA-compiled, BatchNormalization folded into the convolutions); **yolo3 ort** = "
+        "`Detector(backend=\"onnxruntime\")` (the same network written as ONNX by yolo3.backends.onnx_export "
+        "and run by ONNX Runtime after the TF letterbox, then decoding/NMS as an ONNX graph of its own: "
+        "yolo3.backends.onnx_postprocess); **opencv** = "
         "`cv2.dnn.readNetFromDarknet` with `blobFromImages` + `NMSBoxesBatched`; **ort bare** = ONNX "
         "Runtime on an already letterboxed float batch (the network only: a floor, not a detector). "
         "Batch 1 uses dog.jpg (768x576); batch 8 the sample pictures of several sizes.",

@@ -65,12 +65,12 @@ def build_runners(model_path: str, image: np.ndarray, image_file: str, work: Pat
                   calibration: str | None, formats: list[str]) -> dict:
     import tensorflow as tf
 
-    from yolo3.inference.detector import Detector
+    from yolo3.backends.tflite import TFLiteDetector
     from yolo3.export.onnx import export_onnx_file
     from yolo3.export.saved_model import export_saved_model
     from yolo3.export.tflite import export_tflite
+    from yolo3.inference.detector import Detector
     from yolo3.modeling.saving import load_model
-    from yolo3.backends.tflite import TFLiteDetector
 
     model = load_model(model_path)
     runners = Runners()

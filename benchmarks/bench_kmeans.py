@@ -40,7 +40,8 @@ def keras_yolo3_kmeans(boxes: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     clusters = boxes[rng.choice(n, k, replace=False)]
     box_area = boxes[:, 0] * boxes[:, 1]
     while True:
-        inter = np.minimum(boxes[:, None, 0], clusters[None, :, 0]) * np.minimum(boxes[:, None, 1], clusters[None, :, 1])
+        inter = (np.minimum(boxes[:, None, 0], clusters[None, :, 0])
+                 * np.minimum(boxes[:, None, 1], clusters[None, :, 1]))
         iou = inter / (box_area[:, None] + (clusters[:, 0] * clusters[:, 1])[None, :] - inter)
         nearest = np.argmin(1 - iou, axis=1)
         if (last == nearest).all():

@@ -22,10 +22,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_detect import SHARED, cfg_path, log, machine_note, update_section, weights_for  # noqa: E402
-
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from bench_detect import SHARED, cfg_path, log, machine_note, update_section, weights_for  # noqa: E402
 
 
 def make_video(path: str, frames: int, size: tuple[int, int], fps: float) -> None:
@@ -100,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="markdown file to update (e.g. docs/benchmarks.md)")
     args = ap.parse_args(argv)
 
-    from yolo3.modeling.darknet_weights import convert
     from yolo3.inference.detector import Detector
     from yolo3.inference.video import process_video
+    from yolo3.modeling.darknet_weights import convert
 
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
@@ -133,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Machine: {machine_note()}.",
         "",
-        "| batch | model frames/s | whole loop frames/s | loop / model | sequential loop frames/s | sequential / model |",
+        "| batch | model frames/s | whole loop frames/s | loop / model | sequential loop frames/s "
+        "| sequential / model |",
         "|---|---|---|---|---|---|",
     ]
     for batch, best in rows:

@@ -10,7 +10,8 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["YOLOV3_ANCHORS", "TINY_ANCHORS", "DARKNET53_SECTIONS", "yolov3_cfg", "tiny_yolov3_cfg", "darknet53_body_cfg"]
+__all__ = ["YOLOV3_ANCHORS", "TINY_ANCHORS", "DARKNET53_SECTIONS", "yolov3_cfg", "tiny_yolov3_cfg",
+           "darknet53_body_cfg"]
 
 
 #: Darknet's COCO anchors (width, height in network pixels at 416/608).
@@ -66,7 +67,8 @@ def _darknet53() -> list[str]:
 def _anchors(anchors, default: np.ndarray, heads: int) -> np.ndarray:
     a = default if anchors is None else np.asarray(anchors, np.float32).reshape(-1, 2)
     if len(a) == 0 or len(a) % heads:
-        raise ValueError(f"this architecture has {heads} heads: the anchor count must be a positive multiple of it, got {len(a)}")
+        raise ValueError(f"this architecture has {heads} heads: the anchor count must be a positive multiple "
+                         f"of it, got {len(a)}")
     return a
 
 

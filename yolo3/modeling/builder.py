@@ -1,12 +1,23 @@
-"""Building the Keras functional model a parsed Darknet cfg describes."""
+"""Building the Keras functional model a parsed Darknet cfg describes.
+
+The built model computes what Darknet computes: NHWC float32 RGB input in 0..1, and, for a
+detector, one raw output (B, H, W, A*(5+C)) per ``[yolo]`` section in cfg order, each wrapped by a
+:class:`yolo3.core.layers.YoloHead` carrying the anchors, mask, classes and ``scale_x_y``. Layers are
+named after their Darknet section index (``conv_12``, ``bn_12``, ``act_12``, ``yolo_0`` ...), so
+weights move between models of the same architecture by name. One small function per section type
+(:data:`_SECTION_BUILDERS`).
+"""
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass, field
 from typing import Sequence
 
+import keras
 import numpy as np
 
+from ..core.layers import ChannelGroup, DarknetMaxPool, YoloHead
 from .cfg import DarknetCfg, Section
 
 __all__ = ["build_model_from_cfg", "BN_EPSILON"]
@@ -58,6 +69,118 @@ def backbone_end_of(cfg: DarknetCfg) -> int:
     return end
 
 
+@dataclass
+class _BuildState:
+    """What building one cfg accumulates: each section's output tensor (Darknet index = list index)
+    and the YoloHead outputs in cfg order."""
+
+    cfg: DarknetCfg
+    num_classes: int | None
+    inputs: object
+    outputs: list = field(default_factory=list)
+    heads: list = field(default_factory=list)
+
+    def previous(self, i: int):
+        return self.outputs[i - 1] if i > 0 else self.inputs
+
+
+def _conv_section(state: _BuildState, i: int, sec: Section, prev):
+    filters, size, stride, pad, groups = _conv_geometry(sec)
+    layers = state.cfg.layers
+    nxt = layers[i + 1] if i + 1 < len(layers) else None
+    if nxt is not None and nxt.type == "yolo" and state.num_classes is not None:
+        filters = _yolo_num_anchors(nxt) * (5 + state.num_classes)
+    bn = bool(sec.get_int("batch_normalize", 0))
+    x = prev
+    if stride == 1 and 2 * pad == size - 1:
+        padding = "same"
+    else:
+        padding = "valid"
+        if pad:
+            x = keras.layers.ZeroPadding2D(pad, name=f"pad_{i}")(x)
+    x = keras.layers.Conv2D(
+        filters, size, strides=stride, padding=padding, groups=groups, use_bias=not bn, name=f"conv_{i}")(x)
+    if bn:
+        x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=0.99, name=f"bn_{i}")(x)
+    return _activation(sec.options.get("activation", "logistic"), f"act_{i}")(x)
+
+
+def _maxpool_section(state: _BuildState, i: int, sec: Section, prev):
+    size = sec.get_int("size", 1)
+    stride = sec.get_int("stride", 1)
+    padding = sec.get_int("padding", size - 1)
+    return _maxpool(prev, size, stride, padding, f"pool_{i}")
+
+
+def _avgpool_section(state: _BuildState, i: int, sec: Section, prev):
+    return keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"pool_{i}")(prev)
+
+
+def _upsample_section(state: _BuildState, i: int, sec: Section, prev):
+    x = keras.layers.UpSampling2D(sec.get_int("stride", 2), interpolation="nearest", name=f"upsample_{i}")(prev)
+    scale = sec.get_float("scale", 1.0)
+    if scale != 1.0:
+        x = keras.layers.Rescaling(scale, name=f"upsample_scale_{i}")(x)
+    return x
+
+
+def _route_section(state: _BuildState, i: int, sec: Section, prev):
+    refs = [_resolve_index(sec, i, r, "layers") for r in sec.get_ints("layers")]
+    groups = sec.get_int("groups", 1)
+    group_id = sec.get_int("group_id", 0)
+    parts = []
+    for k, r in enumerate(refs):
+        t = state.outputs[r]
+        if groups > 1:
+            if t.shape[-1] % groups:
+                raise sec.error(f"layer {r} has {t.shape[-1]} channels, not divisible by groups={groups}")
+            t = _channel_group(t, groups, group_id, f"route_{i}_group{k}" if len(refs) > 1 else f"route_{i}")
+        parts.append(t)
+    if len(parts) == 1:
+        return parts[0]
+    _check_spatial(sec, parts, refs)
+    return keras.layers.Concatenate(axis=-1, name=f"route_{i}")(parts)
+
+
+def _shortcut_section(state: _BuildState, i: int, sec: Section, prev):
+    ref = _resolve_index(sec, i, sec.get_int("from"), "from")
+    other = state.outputs[ref]
+    if other.shape[-1] != prev.shape[-1]:
+        raise sec.error(f"shortcut from layer {ref} has {other.shape[-1]} channels, layer {i - 1} has {prev.shape[-1]}")
+    x = keras.layers.Add(name=f"shortcut_{i}")([prev, other])
+    act = sec.options.get("activation", "linear")
+    return _activation(act, f"act_{i}")(x) if act != "linear" else x
+
+
+def _softmax_section(state: _BuildState, i: int, sec: Section, prev):
+    return keras.layers.Softmax(axis=-1, name=f"softmax_{i}")(prev)
+
+
+def _dropout_section(state: _BuildState, i: int, sec: Section, prev):
+    return keras.layers.Dropout(sec.get_float("probability", 0.5), name=f"dropout_{i}")(prev)
+
+
+def _yolo_section(state: _BuildState, i: int, sec: Section, prev):
+    cfg = state.cfg
+    spec = yolo_head_config(sec, state.num_classes, (cfg.height, cfg.width), backbone_end_of(cfg))
+    expected = len(spec["mask"]) * (5 + spec["num_classes"])
+    if prev.shape[-1] != expected:
+        raise sec.error(
+            f"the layer before it has {prev.shape[-1]} filters but {len(spec['mask'])} anchors x "
+            f"(5 + {spec['num_classes']} classes) = {expected} are needed")
+    x = YoloHead(name=f"yolo_{len(state.heads)}", **spec)(prev)
+    state.heads.append(x)
+    return x
+
+
+#: section type -> function(state, index, section, previous output) -> this section's output
+_SECTION_BUILDERS = {
+    "convolutional": _conv_section, "maxpool": _maxpool_section, "avgpool": _avgpool_section,
+    "upsample": _upsample_section, "route": _route_section, "shortcut": _shortcut_section,
+    "softmax": _softmax_section, "dropout": _dropout_section, "yolo": _yolo_section,
+}
+
+
 def build_model_from_cfg(
     cfg: DarknetCfg,
     num_classes: int | None = None,
@@ -65,110 +188,37 @@ def build_model_from_cfg(
     name: str | None = None,
     progress: bool = False,
     inputs=None,
-):
+) -> keras.Model:
     """Build the Keras functional model a cfg describes (weights freshly initialised).
 
-    ``num_classes`` overrides every ``[yolo]`` section's ``classes`` (and the filters of the
-    convolution feeding it). ``input_shape`` is (H, W, C); None keeps the spatial size free and
-    the channel count from ``[net]``. ``inputs``, a Keras input tensor, replaces ``input_shape``.
-    """
-    import keras
+    Args:
+        cfg: the parsed cfg (:func:`yolo3.modeling.cfg.parse_cfg`).
+        num_classes: overrides every ``[yolo]`` section's ``classes`` (and the filters of the
+            convolution feeding it); None keeps the cfg's.
+        input_shape: (H, W, C); None keeps the spatial size free and the channel count from ``[net]``.
+        name: the model's name (default: the cfg file's stem).
+        progress: show a tqdm bar over the sections.
+        inputs: a Keras input tensor that replaces ``input_shape``.
 
+    Returns:
+        A functional model whose outputs are the YoloHead outputs in cfg order (the last
+        section's output for a cfg without ``[yolo]``).
+    """
     if inputs is None:
         h, w, c = (list(input_shape) + [None, None, None])[:3]
-        c = c or cfg.channels
-        inputs = keras.Input(shape=(h, w, c), name="input")
-    outputs_by_index: list = []
-    heads = []
-    net_size = (cfg.height, cfg.width)
-    backbone_end = backbone_end_of(cfg)
-    yolo_j = 0
+        inputs = keras.Input(shape=(h, w, c or cfg.channels), name="input")
+    state = _BuildState(cfg, num_classes, inputs)
     sections = list(enumerate(cfg.layers))
     if progress:
         from tqdm import tqdm
 
         sections = tqdm(sections, desc="building", unit="layer", leave=False)
-    x = inputs
     for i, sec in sections:
-        prev = outputs_by_index[i - 1] if i > 0 else inputs
-        if sec.type == "convolutional":
-            filters, size, stride, pad, groups = _conv_geometry(sec)
-            nxt = cfg.layers[i + 1] if i + 1 < len(cfg.layers) else None
-            if nxt is not None and nxt.type == "yolo" and num_classes is not None:
-                filters = _yolo_num_anchors(nxt) * (5 + num_classes)
-            bn = bool(sec.get_int("batch_normalize", 0))
-            x = prev
-            if stride == 1 and 2 * pad == size - 1:
-                padding = "same"
-            else:
-                padding = "valid"
-                if pad:
-                    x = keras.layers.ZeroPadding2D(pad, name=f"pad_{i}")(x)
-            x = keras.layers.Conv2D(
-                filters, size, strides=stride, padding=padding, groups=groups, use_bias=not bn,
-                name=f"conv_{i}")(x)
-            if bn:
-                x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=0.99, name=f"bn_{i}")(x)
-            x = _activation(keras, sec.options.get("activation", "logistic"), f"act_{i}")(x)
-        elif sec.type == "maxpool":
-            size = sec.get_int("size", 1)
-            stride = sec.get_int("stride", 1)
-            padding = sec.get_int("padding", size - 1)
-            x = _maxpool(keras, prev, size, stride, padding, f"pool_{i}")
-        elif sec.type == "avgpool":
-            x = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"pool_{i}")(prev)
-        elif sec.type == "upsample":
-            stride = sec.get_int("stride", 2)
-            x = keras.layers.UpSampling2D(stride, interpolation="nearest", name=f"upsample_{i}")(prev)
-            scale = sec.get_float("scale", 1.0)
-            if scale != 1.0:
-                x = keras.layers.Rescaling(scale, name=f"upsample_scale_{i}")(x)
-        elif sec.type == "route":
-            refs = [_resolve_index(sec, i, r, "layers") for r in sec.get_ints("layers")]
-            groups = sec.get_int("groups", 1)
-            group_id = sec.get_int("group_id", 0)
-            parts = []
-            for k, r in enumerate(refs):
-                t = outputs_by_index[r]
-                if groups > 1:
-                    if t.shape[-1] % groups:
-                        raise sec.error(f"layer {r} has {t.shape[-1]} channels, not divisible by groups={groups}")
-                    t = _channel_group(keras, t, groups, group_id, f"route_{i}_group{k}" if len(refs) > 1 else f"route_{i}")
-                parts.append(t)
-            if len(parts) == 1:
-                x = parts[0]
-            else:
-                _check_spatial(sec, parts, refs)
-                x = keras.layers.Concatenate(axis=-1, name=f"route_{i}")(parts)
-        elif sec.type == "shortcut":
-            ref = _resolve_index(sec, i, sec.get_int("from"), "from")
-            other = outputs_by_index[ref]
-            if other.shape[-1] != prev.shape[-1]:
-                raise sec.error(f"shortcut from layer {ref} has {other.shape[-1]} channels, layer {i - 1} has {prev.shape[-1]}")
-            x = keras.layers.Add(name=f"shortcut_{i}")([prev, other])
-            act = sec.options.get("activation", "linear")
-            if act != "linear":
-                x = _activation(keras, act, f"act_{i}")(x)
-        elif sec.type == "softmax":
-            x = keras.layers.Softmax(axis=-1, name=f"softmax_{i}")(prev)
-        elif sec.type == "dropout":
-            x = keras.layers.Dropout(sec.get_float("probability", 0.5), name=f"dropout_{i}")(prev)
-        elif sec.type == "yolo":
-            spec = yolo_head_config(sec, num_classes, net_size, backbone_end)
-            expected = len(spec["mask"]) * (5 + spec["num_classes"])
-            if prev.shape[-1] != expected:
-                raise sec.error(
-                    f"the layer before it has {prev.shape[-1]} filters but {len(spec['mask'])} anchors x "
-                    f"(5 + {spec['num_classes']} classes) = {expected} are needed")
-            from ..core.layers import YoloHead
-
-            x = YoloHead(name=f"yolo_{yolo_j}", **spec)(prev)
-            heads.append(x)
-            yolo_j += 1
-        else:  # pragma: no cover - parse_cfg_text rejects unknown sections
+        builder = _SECTION_BUILDERS.get(sec.type)
+        if builder is None:  # pragma: no cover - parse_cfg_text rejects unknown sections
             raise sec.error("unsupported section")
-        outputs_by_index.append(x)
-    outputs = heads if heads else [outputs_by_index[-1]]
+        state.outputs.append(builder(state, i, sec, state.previous(i)))
+    outputs = state.heads if state.heads else [state.outputs[-1]]
     model_name = name or os.path.splitext(os.path.basename(cfg.path))[0] or "darknet"
     model_name = re.sub(r"[^A-Za-z0-9_.-]", "_", model_name)
     return keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=model_name)
@@ -206,7 +256,7 @@ def yolo_head_config(sec: Section, num_classes: int | None, net_size: tuple[int,
     )
 
 
-def _activation(keras, act: str, name: str):
+def _activation(act: str, name: str):
     if act == "leaky":
         return keras.layers.LeakyReLU(negative_slope=0.1, name=name)
     if act == "relu":
@@ -220,23 +270,18 @@ def _activation(keras, act: str, name: str):
     return keras.layers.Identity(name=name)
 
 
-def _maxpool(keras, x, size: int, stride: int, padding: int, name: str):
+def _maxpool(x, size: int, stride: int, padding: int, name: str):
     """Darknet max-pooling: out = (w + padding - size) // stride + 1, ``padding // 2`` before."""
-    h, w = x.shape[1], x.shape[2]
     before = padding // 2
     # TF 'same' pads max(0, (ceil(n/s)-1)*s + size - n), half (rounded down) before: equal to
     # Darknet's rule whenever padding == size - 1 and the size fits the stride (all Darknet cfgs).
     same_ok = padding == size - 1 and (stride == 1 or size <= stride)
     if same_ok:
         return keras.layers.MaxPooling2D(size, strides=stride, padding="same", name=name)(x)
-    from ..core.layers import DarknetMaxPool
-
     return DarknetMaxPool(size, stride, before, padding - before, name=name)(x)
 
 
-def _channel_group(keras, t, groups: int, group_id: int, name: str):
-    from ..core.layers import ChannelGroup
-
+def _channel_group(t, groups: int, group_id: int, name: str):
     return ChannelGroup(groups, group_id, name=name)(t)
 
 

@@ -1,10 +1,6 @@
-"""Darknet ``.cfg`` parsing, Keras model building and ``.weights`` reading.
-
-The built model computes what Darknet computes: NHWC float32 RGB input in 0..1, and, for a
-detector, one raw output (B, H, W, A*(5+C)) per ``[yolo]`` section in cfg order, each wrapped by a
-:class:`yolo3.core.layers.YoloHead` carrying the anchors, mask, classes and ``scale_x_y``. Layers are
-named after their Darknet section index (``conv_12``, ``bn_12``, ``act_12``, ``yolo_0`` ...), so
-weights move between models of the same architecture by name.
+"""Darknet ``.cfg`` parsing: sections, keys and their line numbers, and the checks that refuse what
+the builder does not implement (``path:line: reason`` errors). Building the model from a parsed cfg
+is :mod:`yolo3.modeling.builder`; reading ``.weights`` is :mod:`yolo3.modeling.darknet_weights`.
 """
 from __future__ import annotations
 
@@ -201,7 +197,8 @@ def _validate(cfg: DarknetCfg) -> None:
         if sec.type == "convolutional":
             act = o.get("activation", "logistic")
             if act not in _ACTIVATIONS:
-                raise sec.error(f"activation '{act}' is not supported ({', '.join(sorted(_ACTIVATIONS))})", "activation")
+                raise sec.error(f"activation '{act}' is not supported ({', '.join(sorted(_ACTIVATIONS))})",
+                                "activation")
             for key, ok in (("dilation", "1"), ("binary", "0"), ("xnor", "0"), ("antialiasing", "0"),
                             ("deform", "0"), ("coordconv", "0"), ("assisted_excitation", "0")):
                 if key in o and o[key].strip() != ok:
@@ -219,7 +216,8 @@ def _validate(cfg: DarknetCfg) -> None:
                 raise sec.error("different stride_x and stride_y are not supported", "stride_x")
         elif sec.type == "shortcut":
             if o.get("weights_type", "none") != "none":
-                raise sec.error(f"weighted shortcuts (weights_type={o['weights_type']}) are not supported", "weights_type")
+                raise sec.error(f"weighted shortcuts (weights_type={o['weights_type']}) are not supported",
+                                "weights_type")
             act = o.get("activation", "linear")
             if act not in _ACTIVATIONS:
                 raise sec.error(f"activation '{act}' is not supported", "activation")
