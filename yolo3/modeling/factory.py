@@ -7,6 +7,7 @@ Input: float32 RGB in 0..1, NHWC. Outputs: raw heads (B, H, W, A*(5+C)), strides
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Sequence
 
@@ -28,16 +29,28 @@ __all__ = ["MODEL_KINDS", "darknet_body", "yolo_body", "tiny_yolo_body", "create
 
 MODEL_KINDS = ("yolov3", "tiny", "yolov3-spp")
 
+#: model kind -> cfg generator ``(num_classes, anchors, size) -> cfg text``; "yolov3-tiny" is an alias of "tiny"
+MODEL_CFG_GENERATORS = {
+    "yolov3": yolov3_cfg,
+    "yolov3-spp": functools.partial(yolov3_cfg, spp=True),
+    "tiny": tiny_yolov3_cfg,
+    "yolov3-tiny": tiny_yolov3_cfg,
+}
+
 
 def model_cfg_text(kind: str, num_classes: int, anchors: np.ndarray | None = None, size: int = 416) -> str:
-    """Darknet cfg text of a model kind (``yolov3``, ``tiny``, ``yolov3-spp``)."""
-    if kind == "yolov3":
-        return yolov3_cfg(num_classes, anchors, size)
-    if kind == "yolov3-spp":
-        return yolov3_cfg(num_classes, anchors, size, spp=True)
-    if kind in ("tiny", "yolov3-tiny"):
-        return tiny_yolov3_cfg(num_classes, anchors, size)
-    raise ValueError(f"unknown model kind '{kind}' (choose from {', '.join(MODEL_KINDS)})")
+    """Darknet cfg text of a model kind (``yolov3``, ``tiny``, ``yolov3-spp``).
+
+    Args:
+        kind: a key of :data:`MODEL_CFG_GENERATORS`.
+        num_classes: classes the heads predict.
+        anchors: (N, 2) anchor sizes in pixels; None for the kind's COCO anchors.
+        size: the network size written to the cfg (pixels).
+    """
+    generator = MODEL_CFG_GENERATORS.get(kind)
+    if generator is None:
+        raise ValueError(f"unknown model kind '{kind}' (choose from {', '.join(MODEL_KINDS)})")
+    return generator(num_classes, anchors, size)
 
 
 def create_model(
