@@ -1,6 +1,8 @@
 """The Keras training model: the inference model plus the YOLO loss in ``compute_loss``."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import keras
 import tensorflow as tf
 
@@ -17,18 +19,26 @@ class YoloTrainer(keras.Model):
     ``model(x)`` must return the raw heads (B, H, W, A*(5+C)) in the order of
     ``yolo3.core.heads.get_head_specs(model)``. Targets ``y`` are the dict made by
     :func:`yolo3.training.pipeline.make_dataset`: ``head_<i>`` (B, H, W, A, 5+C) and ``boxes`` (B, M, 4).
-    ``box_loss``: "mse" (keras-yolo3) or "ciou"; ``label_smoothing``: eps for class targets;
-    ``ignore_thresh``: overrides the heads' value when given.
+
+    Args:
+        model: the inference model (images in, raw heads out), or any model whose outputs are the raw
+            heads of YoloHead layers (the bottleneck head model takes cached features).
+        box_loss: "mse" (keras-yolo3) or "ciou".
+        label_smoothing: eps for class targets.
+        ignore_thresh: overrides the heads' value when given.
+        input_size: the network input (height, width) in pixels the anchors refer to; None takes it
+            from the images ``x`` (B, H, W, 3). Give it when ``x`` is not the images (bottleneck).
     """
 
     def __init__(self, model: keras.Model, box_loss: str = "mse", label_smoothing: float = 0.0,
-                 ignore_thresh: float | None = None, **kwargs):
+                 ignore_thresh: float | None = None, input_size: Sequence[int] | None = None, **kwargs):
         super().__init__(**kwargs)
         self.yolo = model
         self.heads: list[HeadSpec] = get_head_specs(model)
         self.box_loss = box_loss
         self.label_smoothing = float(label_smoothing)
         self.ignore_thresh = ignore_thresh
+        self.input_size = None if input_size is None else (int(input_size[0]), int(input_size[1]))
         parts = ("xy", "wh", "obj", "cls") if box_loss == "mse" else ("box", "obj", "cls")
         self.part_names = parts
         self.part_trackers = [keras.metrics.Mean(name=f"{p}_loss") for p in parts]
@@ -39,13 +49,22 @@ class YoloTrainer(keras.Model):
         return list(out) if isinstance(out, (list, tuple)) else [out]
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The YOLO loss of a batch (see :func:`yolo3.training.loss.yolo_loss`); updates the loss-part metrics.
+
+        Args:
+            x: the model inputs: images (B, H, W, 3), or cached features when ``input_size`` was given.
+            y: targets dict ``head_<i>`` (B, H, W, A, 5+C) and ``boxes`` (B, M, 4 relative cxcywh).
+            y_pred: the raw heads, one (B, H, W, A*(5+C)) a head.
+            sample_weight: ignored.
+            training: ignored.
+        """
         del sample_weight, training
         y_true = [y[f"head_{i}"] for i in range(len(self.heads))]
-        input_size = tf.shape(x)[1:3]
+        input_size = tf.shape(x)[1:3] if self.input_size is None else self.input_size
         parts = yolo_loss(y_true, y_pred, self.heads, input_size, true_boxes=y.get("boxes"),
                           ignore_thresh=self.ignore_thresh, box_loss=self.box_loss,
                           label_smoothing=self.label_smoothing)
-        batch = tf.shape(x)[0]
+        batch = tf.shape(y_true[0])[0]
         for name, tracker in zip(self.part_names, self.part_trackers):
             tracker.update_state(parts[name], sample_weight=batch)
         loss = parts["loss"]
@@ -81,9 +100,12 @@ class YoloTrainer(keras.Model):
         super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def get_config(self):
-        return {"model": keras.saving.serialize_keras_object(self.yolo), "box_loss": self.box_loss,
-                "label_smoothing": self.label_smoothing, "ignore_thresh": self.ignore_thresh,
-                "name": self.name}
+        config = {"model": keras.saving.serialize_keras_object(self.yolo), "box_loss": self.box_loss,
+                  "label_smoothing": self.label_smoothing, "ignore_thresh": self.ignore_thresh,
+                  "name": self.name}
+        if self.input_size is not None:
+            config["input_size"] = list(self.input_size)
+        return config
 
     @classmethod
     def from_config(cls, config):
