@@ -40,7 +40,9 @@ MIRRORED = textwrap.dedent("""
     from yolo3.training.pipeline import dataset_fn_for_strategy, make_dataset
     from yolo3.modeling.factory import create_model
     from yolo3.training.targets import target_spec_from_model
-    from yolo3.training.run import YoloTrainer, freeze_body, make_strategy
+    from yolo3.training.distribute import make_strategy
+    from yolo3.training.freezing import freeze_body
+    from yolo3.training.trainer import YoloTrainer
 
     clean = sys.argv[1]
     anchors = TINY_ANCHORS * 64 / 416

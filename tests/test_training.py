@@ -16,12 +16,20 @@ from yolo3.datasets.cleaning import prepare_annotations  # noqa: E402
 from yolo3.datasets.shapes import generate_shapes_dataset  # noqa: E402
 from yolo3.modeling.architectures import TINY_ANCHORS  # noqa: E402
 from yolo3.modeling.factory import backbone_layers, create_model  # noqa: E402
-from yolo3.training.config import TrainConfig
-from yolo3.training.freezing import freeze_body, head_output_layers
-from yolo3.training.pipeline import make_dataset
+from yolo3.training.config import (  # noqa: E402
+    DataConfig,
+    EvalConfig,
+    ModelConfig,
+    RuntimeConfig,
+    StageConfig,
+    TrainConfig,
+    TrainError,
+)
+from yolo3.training.freezing import freeze_body, head_output_layers  # noqa: E402
+from yolo3.training.pipeline import make_dataset  # noqa: E402
 from yolo3.training.run import run_training  # noqa: E402
 from yolo3.training.targets import target_spec_from_model  # noqa: E402
-from yolo3.training.trainer import YoloTrainer
+from yolo3.training.trainer import YoloTrainer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ANCHORS = TINY_ANCHORS * 96 / 416
@@ -42,16 +50,16 @@ def test_freeze_body_counts_trainable_weights(tiny):
     model = tiny
     freeze_body(model, 0)
     all_trainable = len(model.trainable_weights)
-    assert all_trainable == sum(len(l.trainable_weights) for l in model.layers) > 0
+    assert all_trainable == sum(len(layer.trainable_weights) for layer in model.layers) > 0
     body = backbone_layers(model)
-    body_trainable = sum(len(l.trainable_weights) for l in body)
+    body_trainable = sum(len(layer.trainable_weights) for layer in body)
     frozen = freeze_body(model, 1)
-    assert frozen == sum(1 for l in body if l.weights)
+    assert frozen == sum(1 for layer in body if layer.weights)
     assert len(model.trainable_weights) == all_trainable - body_trainable
     assert 0 < len(model.trainable_weights) < all_trainable
     freeze_body(model, 2)
     heads = head_output_layers(model)
-    assert [l.name for l in heads] == ["conv_15", "conv_22"]
+    assert [layer.name for layer in heads] == ["conv_15", "conv_22"]
     assert len(model.trainable_weights) == 4  # kernel + bias of the two output convolutions
     freeze_body(model, 0)
     assert len(model.trainable_weights) == all_trainable
@@ -74,7 +82,8 @@ def test_frozen_step_changes_only_the_heads_and_loss_decreases(tiny, shapes):
     before = {w.path: w.numpy().copy() for w in model.weights}
     first = trainer.train_on_batch(x, y, return_dict=True)
     changed = {w.path for w in model.weights if not np.array_equal(before[w.path], w.numpy())}
-    assert changed == {w.path for l in head_output_layers(model) for w in l.weights}  # BN statistics untouched too
+    # BN statistics untouched too
+    assert changed == {w.path for layer in head_output_layers(model) for w in layer.weights}
     assert set(first) >= {"loss", "xy_loss", "wh_loss", "obj_loss", "cls_loss"}
     assert "accuracy" not in first
     freeze_body(model, 0)
@@ -82,6 +91,77 @@ def test_frozen_step_changes_only_the_heads_and_loss_decreases(tiny, shapes):
     losses = [float(trainer.train_on_batch(x, y, return_dict=True)["loss"]) for _ in range(12)]
     assert all(np.isfinite(losses))
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+def _config(shapes, tmp_path, epochs, freeze_body=1, **runtime):
+    return TrainConfig(
+        data=DataConfig(annotation=shapes["annotation"], classes=["circle", "square", "triangle"], val_split=0.2),
+        model=ModelConfig(anchors=ANCHORS, kind="tiny", input_size=(64, 64)),
+        stages=(StageConfig(epochs[0], 2, 1e-3, freeze_body=freeze_body), StageConfig(epochs[1], 2, 1e-4)),
+        evaluation=EvalConfig(map_every=0),
+        runtime=RuntimeConfig(log_dir=str(tmp_path / "run"), steps_per_epoch=2, verbose=0, seed=3, **runtime))
+
+
+def test_config_groups_and_describe_are_json_ready(shapes, tmp_path):
+    config = _config(shapes, tmp_path, (4, 6), extra_callbacks=[keras.callbacks.TerminateOnNaN()])
+    described = json.loads(json.dumps(config.describe()))
+    assert set(described) == {"data", "model", "stages", "loss", "evaluation", "runtime"}
+    assert [s["epochs"] for s in described["stages"]] == [4, 6]
+    assert [s["freeze_body"] for s in described["stages"]] == [1, 0]
+    assert described["model"]["anchors"] == ANCHORS.tolist()
+    assert described["model"]["kind"] == "tiny" and described["model"]["input_size"] == [64, 64]
+    assert "extra_callbacks" not in described["runtime"]
+    defaults = TrainConfig(DataConfig("a.txt", ["x"]), ModelConfig(ANCHORS))
+    assert [(s.epochs, s.batch_size, s.learning_rate, s.freeze_body) for s in defaults.stages] == \
+        [(50, 32, 1e-3, 2), (50, 32, 1e-4, 0)]
+    assert defaults.stages[0] is not TrainConfig(DataConfig("a.txt", ["x"]), ModelConfig(ANCHORS)).stages[0]
+
+
+@pytest.mark.parametrize("saved,message", [
+    ({"model": "yolov3", "classes": ["circle", "square", "triangle"], "input_size": [64, 64]}, "--model differs"),
+    ({"model": "tiny", "classes": ["circle", "square"], "input_size": [64, 64]}, "--classes differs"),
+    ({"model": "tiny", "classes": ["circle", "square", "triangle"], "input_size": [96, 96]}, "--input-size differs"),
+])
+def test_resume_refuses_a_checkpoint_of_other_settings(shapes, tmp_path, saved, message):
+    """A checkpoint written by the flat-config layout (state["config"] = model/classes/input_size) is
+    still read: resuming with another --model, classes or input size stops before any training."""
+    ckpt = tmp_path / "run" / "checkpoints"
+    ckpt.mkdir(parents=True)
+    (ckpt / "last.weights.h5").write_bytes(b"")
+    (ckpt / "last.json").write_text(json.dumps({"stage": 1, "epoch": 1, "best": 1.0, "config": saved}))
+    with pytest.raises(TrainError, match=message):
+        run_training(_config(shapes, tmp_path, (2, 0), resume=True))
+    assert not (tmp_path / "run" / "data").exists()  # refused before the data was prepared
+
+
+def test_resume_without_a_checkpoint_is_a_user_error(shapes, tmp_path):
+    with pytest.raises(TrainError, match="--resume: no checkpoint in"):
+        run_training(_config(shapes, tmp_path, (2, 0), resume=True))
+
+
+def test_bottleneck_trainer_shares_the_yolo_trainer_loss(tiny, shapes):
+    """BottleneckTrainer reuses YoloTrainer.compute_loss: on the same heads it gives the same loss and
+    loss parts, with the network input size given explicitly instead of read from the images."""
+    from yolo3.training.bottleneck import BottleneckTrainer, split_at_head_convs
+
+    model = tiny  # heads record 96x96; the batch is 64x64, so the input size must come from x or be given
+    freeze_body(model, 0)
+    feature_model, head_model = split_at_head_convs(model)
+    x, y = _batch(shapes, model, size=64, n=2)
+    full, bottleneck = YoloTrainer(model), BottleneckTrainer(head_model, (64, 64))
+    assert "compute_loss" not in vars(BottleneckTrainer)
+    loss_full = full.compute_loss(x, y, full(x, training=False))
+    features = feature_model(x, training=False)
+    loss_bottleneck = bottleneck.compute_loss(features, y, bottleneck(features, training=False))
+    np.testing.assert_allclose(float(loss_bottleneck), float(loss_full), rtol=1e-5)
+    for a, b in zip(full.part_trackers, bottleneck.part_trackers):
+        assert a.name == b.name
+        np.testing.assert_allclose(float(b.result()), float(a.result()), rtol=1e-5)
+    other = BottleneckTrainer(head_model, (96, 96))  # another input size: other anchor scale, other loss
+    assert abs(float(other.compute_loss(features, y, other(features))) - float(loss_full)) > 1e-3
+    assert bottleneck.get_config()["input_size"] == [64, 64] and "input_size" not in full.get_config()
+    restored = YoloTrainer.from_config(full.get_config())
+    assert restored.input_size is None and restored.box_loss == "mse"
 
 
 @pytest.mark.slow
@@ -107,10 +187,7 @@ def test_resume_restores_epoch_and_optimizer_state(shapes, tmp_path):
             self.end = self._state()
 
     def config(epochs, resume, rec):
-        return TrainConfig(annotation=shapes["annotation"], classes=["circle", "square", "triangle"],
-                           anchors=ANCHORS, model="tiny", input_size=(64, 64), batch_size=(2, 2), epochs=epochs,
-                           val_split=0.2, log_dir=str(tmp_path / "run"), map_every=0, steps_per_epoch=2,
-                           freeze_body=1, resume=resume, verbose=0, seed=3, extra_callbacks=[rec])
+        return _config(shapes, tmp_path, epochs, resume=resume, freeze_body=1, extra_callbacks=[rec])
 
     first = Record()
     run_training(config((2, 0), False, first))
@@ -179,6 +256,16 @@ def test_train_py_user_errors(args, message):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("command", [["-m", "yolo3.cli.train"], ["-m", "yolo3.cli.train_bottleneck"]])
+def test_cli_modules_name_their_script_in_errors(command):
+    script = command[1].rsplit(".", 1)[1] + ".py"
+    proc = subprocess.run([sys.executable, *command, "--input-size", "100"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"{script}: error: --input-size must be a positive multiple of 32 (N or HxW), got 100"]
+
+
 def test_train_py_bad_annotation_line_reports_file_and_line(shapes, tmp_path, capsys):
     sys.path.insert(0, str(ROOT))
     import train
@@ -226,7 +313,7 @@ def test_bottleneck_split_and_cache_reproduce_the_model(tiny, shapes, tmp_path):
     via = head_model(feature_model(x, training=False), training=False)
     for a, b in zip(direct, via):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
-    assert [l.name for l in head_model.layers if l.weights] == ["conv_15", "conv_22"]
+    assert [layer.name for layer in head_model.layers if layer.weights] == ["conv_15", "conv_22"]
     clean = os.path.join(shapes["root"], "clean.txt")
     meta = write_feature_cache(feature_model, clean, (64, 64), str(tmp_path / "cache"), batch_size=4, shard_size=5,
                                progress=False)

@@ -15,17 +15,25 @@ from __future__ import annotations
 import glob
 import json
 import os
+import time
 from typing import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
+from tqdm import tqdm
 
+from ..datasets.cleaning import count_lines
+from ..modeling.saving import save_model
+from .config import TrainConfig
 from .freezing import head_output_layers
-from .targets import TargetSpec, assign_targets, pad_boxes
+from .pipeline import make_eval_dataset
+from .preparation import create_training_model, prepare_training_data
+from .targets import TargetSpec, assign_targets, pad_boxes, target_spec_from_model
 from .trainer import YoloTrainer
 
-__all__ = ["split_at_head_convs", "write_feature_cache", "cache_dataset", "BottleneckTrainer", "train_bottleneck"]
+__all__ = ["split_at_head_convs", "write_feature_cache", "cache_dataset", "BottleneckTrainer", "train_bottleneck",
+           "run_bottleneck_training"]
 
 
 def _head_chain(out) -> list:
@@ -70,11 +78,6 @@ def write_feature_cache(
 ) -> dict:
     """Run ``feature_model`` over the letterboxed images of a clean annotation file and write
     ``cache_dir/features-XXXXX.tfrecord`` shards plus ``meta.json``. Returns the meta dict."""
-    from tqdm import tqdm
-
-    from ..datasets.cleaning import count_lines
-    from .pipeline import make_eval_dataset
-
     os.makedirs(cache_dir, exist_ok=True)
     for old in glob.glob(os.path.join(cache_dir, "features-*.tfrecord")):
         os.unlink(old)
@@ -151,30 +154,16 @@ def cache_dataset(cache_dir: str, spec: TargetSpec, batch_size: int, *, shuffle:
 
 class BottleneckTrainer(YoloTrainer):
     """:class:`YoloTrainer` for the head model: inputs are cached features, so the network input
-    size (for the anchors) is given explicitly."""
+    size (for the anchors) is given explicitly; the loss is YoloTrainer's ``compute_loss``.
+
+    Args:
+        head_model: the head model of :func:`split_at_head_convs` (features in, raw heads out).
+        input_size: the network input (height, width) in pixels the features were computed at.
+        **kwargs: as :class:`YoloTrainer` (``box_loss``, ``label_smoothing``, ``ignore_thresh``).
+    """
 
     def __init__(self, head_model: keras.Model, input_size: Sequence[int], **kwargs):
-        super().__init__(head_model, **kwargs)
-        self.net_input_size = (int(input_size[0]), int(input_size[1]))
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        from .loss import yolo_loss
-
-        y_true = [y[f"head_{i}"] for i in range(len(self.heads))]
-        parts = yolo_loss(y_true, y_pred, self.heads, self.net_input_size, true_boxes=y.get("boxes"),
-                          ignore_thresh=self.ignore_thresh, box_loss=self.box_loss,
-                          label_smoothing=self.label_smoothing)
-        batch = tf.shape(y_true[0])[0]
-        for name, tracker in zip(self.part_names, self.part_trackers):
-            tracker.update_state(parts[name], sample_weight=batch)
-        loss = parts["loss"]
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        return loss / float(replicas) if replicas > 1 else loss
-
-    def get_config(self):
-        config = super().get_config()
-        config["input_size"] = list(self.net_input_size)
-        return config
+        super().__init__(head_model, input_size=input_size, **kwargs)
 
 
 def train_bottleneck(
@@ -195,8 +184,6 @@ def train_bottleneck(
     """Cache the body outputs of ``model`` for the images of ``train_clean`` (and ``val_clean``)
     under ``cache_dir`` and train the output convolutions on them for ``epochs`` epochs.
     ``model`` is trained in place; returns ``{"history": ..., "train_meta": ..., "val_meta": ...}``."""
-    from .targets import target_spec_from_model
-
     spec = target_spec_from_model(model)
     feature_model, head_model = split_at_head_convs(model)
     train_dir, val_dir = os.path.join(cache_dir, "train"), os.path.join(cache_dir, "val")
@@ -224,3 +211,40 @@ def train_bottleneck(
                        callbacks=list(callbacks), verbose=verbose, shuffle=False, **fit_kwargs)
     return {"history": {k: [float(v) for v in vs] for k, vs in hist.history.items()},
             "train_meta": train_meta, "val_meta": val_meta, "steps_per_epoch": steps}
+
+
+_NO_WEIGHTS = "no --weights: the cached body is untrained (bottleneck training is meant for pretrained bodies)"
+
+
+def run_bottleneck_training(config: TrainConfig, cache_dir: str | None = None, reuse_cache: bool = False) -> dict:
+    """keras-yolo3's train_bottleneck.py: validate the data, build the model with its starting
+    weights, cache the body outputs, train the output convolutions on them, save the full model.
+
+    Writes under ``config.runtime.log_dir``: ``data/`` (clean annotation files), the feature cache
+    (default ``bottleneck_cache/``), ``bottleneck.csv`` and the model ``config.runtime.final_name``.
+    Returns :func:`train_bottleneck`'s dict plus ``final_model`` (its path) and ``seconds``
+    (training time after the model was built).
+
+    Args:
+        config: data, model and runtime groups as for :func:`yolo3.training.run.run_training`;
+            ``stages[0]`` gives epochs, batch size and learning rate (the body is frozen by
+            construction; ``stages[1]`` is not used).
+        cache_dir: folder of the feature cache; default ``<log_dir>/bottleneck_cache``.
+        reuse_cache: use an existing cache made at the same input size instead of recomputing it.
+    """
+    runtime, stage = config.runtime, config.stages[0]
+    os.makedirs(runtime.log_dir, exist_ok=True)
+    data = prepare_training_data(config.data, os.path.join(runtime.log_dir, "data"), seed=runtime.seed)
+    model = create_training_model(config.model, len(config.data.classes), no_weights_message=_NO_WEIGHTS)
+    start = time.time()
+    callbacks = [keras.callbacks.CSVLogger(os.path.join(runtime.log_dir, "bottleneck.csv")),
+                 keras.callbacks.TerminateOnNaN(), *runtime.extra_callbacks]
+    result = train_bottleneck(
+        model, data.train_path, data.val_path if data.n_val else None, config.model.input_size,
+        cache_dir or os.path.join(runtime.log_dir, "bottleneck_cache"), epochs=stage.epochs,
+        batch_size=stage.batch_size, lr=stage.learning_rate, seed=runtime.seed, reuse_cache=reuse_cache,
+        verbose=runtime.verbose, callbacks=callbacks)
+    final_path = os.path.join(runtime.log_dir, runtime.final_name)
+    save_model(model, final_path)
+    result.update(final_model=final_path, seconds=time.time() - start)
+    return result

@@ -1,13 +1,22 @@
-"""The training configuration and its user error."""
+"""The training configuration, grouped by concern, and its user error.
+
+:class:`TrainConfig` holds six groups: :class:`DataConfig` (annotation files and the input
+pipeline), :class:`ModelConfig` (architecture, anchors, starting weights, input size), two
+:class:`StageConfig` (keras-yolo3's frozen then unfrozen stage), :class:`LossConfig`,
+:class:`EvalConfig` (validation extras and stage-2 schedule callbacks) and :class:`RuntimeConfig`
+(where and how the run executes). ``train.py`` fills it from its flags.
+"""
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from ..errors import Yolo3Error
 
-__all__ = ["TrainConfig", "TrainError"]
+__all__ = ["TrainConfig", "TrainError", "DataConfig", "ModelConfig", "StageConfig", "LossConfig", "EvalConfig",
+           "RuntimeConfig", "default_stages", "resume_record", "check_resume_state"]
 
 
 class TrainError(Yolo3Error):
@@ -15,45 +24,189 @@ class TrainError(Yolo3Error):
 
 
 @dataclass
-class TrainConfig:
-    """Everything :func:`run_training` needs; train.py fills it from its flags."""
+class DataConfig:
+    """The annotation files and the input pipeline.
+
+    Args:
+        annotation: training annotation file (one image a line: ``path x1,y1,x2,y2,class ...``).
+        classes: class names; class ids index this list.
+        val_annotation: validation annotation file; None holds out ``val_split`` of ``annotation``.
+        val_split: fraction of ``annotation`` held out for validation, in [0, 1).
+        skip_missing: leave out missing or unreadable images (listed) instead of stopping.
+        augment: random augmentation of training images (else letterbox only).
+        mosaic: probability of a 4-image mosaic per training sample, in [0, 1].
+        max_boxes: ground-truth boxes an image kept for the ignore mask (padding length).
+        shuffle_buffer: lines in the training shuffle buffer.
+    """
 
     annotation: str
     classes: list[str]
-    anchors: np.ndarray
-    model: str = "yolov3"
     val_annotation: str | None = None
     val_split: float = 0.1
+    skip_missing: bool = False
+    augment: bool = True
+    mosaic: float = 0.0
+    max_boxes: int = 100
+    shuffle_buffer: int = 2048
+
+
+@dataclass
+class ModelConfig:
+    """The network to train.
+
+    Args:
+        anchors: (N, 2) anchor sizes in pixels of the network input (6 for ``tiny``, else 9).
+        kind: architecture, a key of :data:`yolo3.modeling.factory.MODEL_CFG_GENERATORS`.
+        weights: starting weights (a weights file or a full model); None trains from scratch.
+        input_size: network input (height, width) in pixels, multiples of 32.
+    """
+
+    anchors: np.ndarray
+    kind: str = "yolov3"
     weights: str | None = None
     input_size: tuple[int, int] = (416, 416)
-    batch_size: tuple[int, int] = (32, 32)
-    epochs: tuple[int, int] = (50, 50)
-    lr: tuple[float, float] = (1e-3, 1e-4)
-    freeze_body: int = 2
-    log_dir: str = "logs/000"
-    seed: int = 10101
-    resume: bool = False
-    mosaic: float = 0.0
-    augment: bool = True
+
+
+@dataclass
+class StageConfig:
+    """One training stage.
+
+    Args:
+        epochs: epochs of the stage (0 skips it).
+        batch_size: global batch size (split over the replicas).
+        learning_rate: Adam learning rate (a fresh optimizer each stage).
+        freeze_body: what the stage freezes: 0 nothing, 1 the Darknet body, 2 all but the output
+            convolutions.
+    """
+
+    epochs: int
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    freeze_body: int = 0
+
+
+def default_stages() -> tuple[StageConfig, StageConfig]:
+    """keras-yolo3's schedule: 50 epochs with all but the output convolutions frozen at Adam 1e-3,
+    then 50 epochs of everything at 1e-4, batch 32 in both."""
+    return (StageConfig(50, 32, 1e-3, freeze_body=2), StageConfig(50, 32, 1e-4, freeze_body=0))
+
+
+@dataclass
+class LossConfig:
+    """Options of :func:`yolo3.training.loss.yolo_loss`.
+
+    Args:
+        box_loss: "mse" (keras-yolo3) or "ciou".
+        label_smoothing: eps of class label smoothing.
+        ignore_thresh: overrides the heads' ignore threshold when given.
+    """
+
     box_loss: str = "mse"
     label_smoothing: float = 0.0
     ignore_thresh: float | None = None
+
+
+@dataclass
+class EvalConfig:
+    """Validation extras and the stage-2 callbacks that watch ``val_loss``.
+
+    Args:
+        map_every: validation mAP@0.5 every N epochs (0: never).
+        precise_bn: training batches over which BatchNorm statistics are recomputed before each
+            validation (0: off; single-replica runs only).
+        reduce_lr_patience: stage-2 ReduceLROnPlateau patience (epochs).
+        early_stopping_patience: stage-2 EarlyStopping patience (epochs).
+    """
+
     map_every: int = 5
     precise_bn: int = 10
     reduce_lr_patience: int = 3
     early_stopping_patience: int = 10
-    max_boxes: int = 100
-    steps_per_epoch: int | None = None
+
+
+@dataclass
+class RuntimeConfig:
+    """Where and how the run executes.
+
+    Args:
+        log_dir: folder of the data copies, checkpoints, logs and saved models.
+        seed: seed of the split, the shuffling and the augmentation.
+        resume: continue from ``<log_dir>/checkpoints/last.*``.
+        strategy: "auto", "default", "mirrored" or "multiworker" (see
+            :func:`yolo3.training.distribute.make_strategy`).
+        gpu_num: GPUs for MirroredStrategy.
+        steps_per_epoch: steps an epoch; None: training images // batch size.
+        verbose: Keras ``fit`` verbosity.
+        final_name: file name of the final inference model under ``log_dir``.
+        extra_callbacks: Keras callbacks appended to each stage's list (not recorded).
+    """
+
+    log_dir: str = "logs/000"
+    seed: int = 10101
+    resume: bool = False
     strategy: str = "auto"
     gpu_num: int = 1
-    skip_missing: bool = False
-    shuffle_buffer: int = 2048
+    steps_per_epoch: int | None = None
     verbose: int | str = "auto"
     final_name: str = "trained_final.keras"
     extra_callbacks: list = field(default_factory=list)
 
+
+@dataclass
+class TrainConfig:
+    """Everything :func:`yolo3.training.run.run_training` needs.
+
+    Args:
+        data: annotation files and input pipeline.
+        model: architecture, anchors, starting weights and input size.
+        stages: stage 1 (usually with a frozen body) and stage 2 (usually unfrozen).
+        loss: loss options.
+        evaluation: validation extras and stage-2 callbacks.
+        runtime: log folder, seed, resume, distribution, verbosity.
+    """
+
+    data: DataConfig
+    model: ModelConfig
+    stages: tuple[StageConfig, StageConfig] = field(default_factory=default_stages)
+    loss: LossConfig = field(default_factory=LossConfig)
+    evaluation: EvalConfig = field(default_factory=EvalConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
     def describe(self) -> dict:
-        d = asdict(self)
-        d.pop("extra_callbacks")
-        d["anchors"] = np.asarray(self.anchors).tolist()
-        return d
+        """The configuration as JSON-ready nested dicts (written to ``train_config.json``); the
+        extra callbacks are left out."""
+        runtime = {k: v for k, v in asdict(self.runtime).items() if k != "extra_callbacks"}
+        model = asdict(self.model)
+        model["anchors"] = np.asarray(self.model.anchors).tolist()
+        return {"data": asdict(self.data), "model": model, "stages": [asdict(s) for s in self.stages],
+                "loss": asdict(self.loss), "evaluation": asdict(self.evaluation), "runtime": runtime}
+
+
+# The settings a checkpoint must share with the run that resumes it: record key -> flag. The record
+# in last.json is flat ({"model": kind, "classes": [...], "input_size": [h, w]}), as it always was.
+_RESUME_FLAGS = {"model": "--model", "classes": "--classes", "input_size": "--input-size"}
+
+
+def resume_record(config: TrainConfig) -> dict:
+    """The ``config`` entry a checkpoint records: ``{"model": kind, "classes": names, "input_size": [h, w]}``.
+
+    Args:
+        config: the run's configuration.
+    """
+    return {"model": config.model.kind, "classes": list(config.data.classes),
+            "input_size": [int(v) for v in config.model.input_size]}
+
+
+def check_resume_state(config: TrainConfig, state: dict) -> None:
+    """Raise :class:`TrainError` when a checkpoint's recorded settings differ from ``config``.
+
+    Args:
+        config: the configuration of the resuming run.
+        state: the checkpoint's ``last.json``; its ``config`` entry (see :func:`resume_record`) may
+            lack keys (then they are not checked).
+    """
+    saved = state.get("config", {})
+    current = json.loads(json.dumps(resume_record(config)))
+    for key, flag in _RESUME_FLAGS.items():
+        if key in saved and current[key] != saved[key]:
+            raise TrainError(f"--resume: {flag} differs from the checkpoint's ({saved[key]}); pass the same settings")

@@ -1,11 +1,11 @@
-"""Training YOLOv3 with Keras 3: the training model, freezing, callbacks, strategies and the
-two-stage schedule of keras-yolo3's train.py (body frozen, then everything unfrozen).
+"""Training YOLOv3 with Keras 3: the two-stage schedule of keras-yolo3's train.py (body frozen,
+then everything unfrozen) as a sequence of named steps.
 
-:class:`YoloTrainer` wraps an inference model (the raw-head model with its YoloHead layers, as
-:func:`yolo3.modeling.factory.create_model` builds) and overrides ``compute_loss`` with
-:func:`yolo3.training.loss.yolo_loss`; the loss parts (xy, wh, obj, cls) are Keras metrics, so they show in
-the progress bar, the CSV log and TensorBoard. No Lambda layer, no dummy targets: what is saved at
-the end is the inference model itself, which loads with ``safe_mode=True`` after ``import yolo3``.
+:func:`run_training` validates the configuration, picks the distribution strategy, reads the
+resume state, prepares the data, builds the model and its :class:`yolo3.training.trainer.YoloTrainer`,
+sets up the logs and runs the stages; each step is a method of :class:`_TrainingRun`, which holds
+what the steps share. What is saved at the end is the inference model itself, which loads with
+``safe_mode=True`` after ``import yolo3``.
 """
 from __future__ import annotations
 
@@ -19,19 +19,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .callbacks import (
-    EpochCSVLogger,
-    PreciseBatchNorm,
-    ResumableCheckpoint,
-    read_resume_state,
-)
-from .config import TrainConfig, TrainError
+from ..modeling.saving import save_model
+from .callbacks import EpochCSVLogger, PreciseBatchNorm, ResumableCheckpoint, read_resume_state
+from .config import StageConfig, TrainConfig, TrainError, check_resume_state, resume_record
 from .distribute import make_strategy, worker_info
 from .freezing import freeze_body
 from .map_callback import MeanAPCallback
+from .pipeline import dataset_fn_for_strategy, make_dataset, make_eval_dataset
+from .preparation import PreparedData, create_training_model, prepare_training_data
+from .targets import target_spec_from_model
 from .trainer import YoloTrainer
 
-__all__ = ["run_training"]
+__all__ = ["run_training", "validate_config"]
+
+_NO_WEIGHTS = "no --weights: training from scratch (expect a much longer training than from Darknet weights)"
 
 
 def _have_tensorboard() -> bool:
@@ -46,198 +47,267 @@ def _log(msg: str) -> None:
     print(msg, flush=True)
 
 
-def _prepare_data(cfg: TrainConfig, data_dir: str) -> tuple[str, int, str, int]:
-    from ..datasets.cleaning import count_lines, prepare_annotations, split_annotations
+def validate_config(config: TrainConfig) -> None:
+    """Raise :class:`TrainError` for an input size, freezing mode, batch size or epoch count that
+    cannot work (the checks that need no strategy).
 
-    os.makedirs(data_dir, exist_ok=True)
-    num_classes = len(cfg.classes)
-    all_clean = os.path.join(data_dir, "annotations.clean.txt")
-    report = prepare_annotations(cfg.annotation, all_clean, num_classes, skip_missing=cfg.skip_missing)
-    _log(report.summary(cfg.annotation))
-    if cfg.val_annotation:
-        train_clean = all_clean
-        val_clean = os.path.join(data_dir, "val.clean.txt")
-        vreport = prepare_annotations(cfg.val_annotation, val_clean, num_classes, skip_missing=cfg.skip_missing)
-        _log(vreport.summary(cfg.val_annotation))
-        return train_clean, count_lines(train_clean), val_clean, count_lines(val_clean)
-    train_clean = os.path.join(data_dir, "train.clean.txt")
-    val_clean = os.path.join(data_dir, "val.clean.txt")
-    n_train, n_val = split_annotations(all_clean, cfg.val_split, cfg.seed, train_clean, val_clean)
-    _log(f"split: {n_train} training and {n_val} validation images (--val-split {cfg.val_split:g}, seed {cfg.seed})")
-    return train_clean, n_train, val_clean, n_val
-
-
-def _compile(trainer: YoloTrainer, lr: float, strategy) -> None:
-    with strategy.scope():
-        trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=lr))
-        trainer.optimizer.build(trainer.trainable_variables)
-
-
-def run_training(cfg: TrainConfig) -> dict:
-    """Train as keras-yolo3's train.py did, with the fixes described in docs/training.md.
-
-    Writes under ``cfg.log_dir``: ``data/`` (validated annotation files), ``checkpoints/``
-    (last/best weights with optimizer state, for ``resume``), ``train.csv``, TensorBoard logs,
-    ``trained_stage_1.keras`` and the final inference model ``trained_final.keras``.
-    Returns a summary dict (paths, epochs run, final losses, mAP history).
+    Args:
+        config: the run's configuration.
     """
-    from ..modeling.factory import create_model
-    from ..modeling.saving import load_weights_into, save_model
-    from .pipeline import dataset_fn_for_strategy, make_dataset, make_eval_dataset
-    from .targets import target_spec_from_model
-
-    start_time = time.time()
-    in_h, in_w = cfg.input_size
+    in_h, in_w = config.model.input_size
     if in_h % 32 or in_w % 32 or in_h <= 0 or in_w <= 0:
         raise TrainError(f"--input-size must be a positive multiple of 32, got {in_h}x{in_w}")
-    if cfg.freeze_body not in (0, 1, 2):
-        raise TrainError(f"--freeze-body must be 0, 1 or 2, got {cfg.freeze_body}")
-    if min(cfg.batch_size) < 1 or min(cfg.epochs) < 0:
+    for stage in config.stages:
+        if stage.freeze_body not in (0, 1, 2):
+            raise TrainError(f"--freeze-body must be 0, 1 or 2, got {stage.freeze_body}")
+    if min(s.batch_size for s in config.stages) < 1 or min(s.epochs for s in config.stages) < 0:
         raise TrainError("batch sizes must be >= 1 and epochs >= 0")
-    num_workers, worker_index, is_chief = worker_info()
-    strategy = make_strategy(cfg.strategy, cfg.gpu_num)
-    replicas = strategy.num_replicas_in_sync
-    if any(b % replicas for b in cfg.batch_size):
-        raise TrainError(f"--batch-size {' '.join(map(str, cfg.batch_size))} must be a multiple of the "
-                         f"{replicas} replicas (the batch size is global)")
-    log_dir = cfg.log_dir if is_chief else os.path.join(cfg.log_dir, f".worker_{worker_index}")
-    os.makedirs(log_dir, exist_ok=True)
-    ckpt_dir = os.path.join(log_dir, "checkpoints")
-    state = read_resume_state(ckpt_dir) if cfg.resume else None
-    if cfg.resume and state is None:
-        raise TrainError(f"--resume: no checkpoint in {ckpt_dir}")
-    if state is not None:
-        saved = state.get("config", {})
-        for key in ("model", "classes", "input_size"):
-            if key in saved and json.loads(json.dumps(getattr(cfg, key))) != saved[key]:
-                raise TrainError(f"--resume: --{key.replace('_', '-')} differs from the checkpoint's "
-                                 f"({saved[key]}); pass the same settings")
-    if not _have_tensorboard():
-        _log("TensorBoard logging off: the tensorboard package is not installed (pip install tensorboard)")
-    if replicas > 1:
-        kind = ("MultiWorkerMirroredStrategy" if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-                else type(strategy).__name__)
-        _log(f"distribution: {kind}, {replicas} replicas, {num_workers} worker(s)")
 
-    train_clean, n_train, val_clean, n_val = _prepare_data(cfg, os.path.join(log_dir, "data"))
-    if n_val == 0:
-        raise TrainError("no validation images: use --val-split > 0 or --val-annotation")
 
-    num_classes = len(cfg.classes)
-    with strategy.scope():
-        model = create_model(cfg.model, num_classes, cfg.anchors, size=in_h if in_h == in_w else max(in_h, in_w))
-        if cfg.weights and state is None:
-            loaded, skipped = load_weights_into(model, cfg.weights)
-            _log(f"loaded weights of {len(loaded)} layers from {cfg.weights}")
-            if skipped:
-                _log(f"skipped {len(skipped)} layers (shape differs or absent): {', '.join(skipped)}")
-        elif state is None:
-            _log("no --weights: training from scratch (expect a much longer training than from Darknet weights)")
-        trainer = YoloTrainer(model, box_loss=cfg.box_loss, label_smoothing=cfg.label_smoothing,
-                              ignore_thresh=cfg.ignore_thresh)
-    spec = target_spec_from_model(model)
+def run_training(config: TrainConfig) -> dict:
+    """Train as keras-yolo3's train.py did, with the fixes described in docs/training.md.
 
-    def train_ds(batch: int, epoch_offset: int):
-        def make(local_batch, shard):
-            return make_dataset(train_clean, spec, (in_h, in_w), local_batch, augment=cfg.augment,
-                                mosaic=cfg.mosaic, seed=cfg.seed + 1000003 * epoch_offset,
-                                shuffle_buffer=cfg.shuffle_buffer, max_boxes=cfg.max_boxes, shard=shard)
-        if replicas > 1:
-            return strategy.distribute_datasets_from_function(dataset_fn_for_strategy(make, batch))
-        return make(batch, None)
+    Writes under ``config.runtime.log_dir``: ``data/`` (validated annotation files),
+    ``checkpoints/`` (last/best weights with optimizer state, for ``resume``), ``train.csv``,
+    ``train_config.json``, TensorBoard logs, ``trained_stage_1.keras`` and the final inference model
+    (``config.runtime.final_name``). Raises :class:`TrainError` (or another
+    :class:`yolo3.errors.Yolo3Error`) for a user error.
 
-    def val_ds(batch: int):
-        def make(local_batch, shard):
-            return make_dataset(val_clean, spec, (in_h, in_w), local_batch, augment=False, seed=cfg.seed,
-                                max_boxes=cfg.max_boxes, shard=shard)
-        if replicas > 1:
-            return strategy.distribute_datasets_from_function(dataset_fn_for_strategy(make, batch))
-        return make(batch, None)
+    Args:
+        config: the grouped configuration (:class:`yolo3.training.config.TrainConfig`).
 
-    eval_ds = make_eval_dataset(val_clean, (in_h, in_w), batch_size=8, max_boxes=cfg.max_boxes)
-    map_cb = MeanAPCallback(model, eval_ds, num_classes, every=cfg.map_every or 1,
-                            enabled=cfg.map_every > 0 and is_chief)
-    csv_path = os.path.join(log_dir, "train.csv")
-    if state is None and os.path.exists(csv_path):
-        os.unlink(csv_path)  # a fresh run; --resume appends
-    e1, e2 = cfg.epochs
-    total = e1 + e2
-    start_epoch = int(state["epoch"]) if state else 0
-    best = float(state.get("best", math.inf)) if state else math.inf
-    history: dict[str, list] = {}
-    resumed_stage = int(state["stage"]) if state else None
-    cfg_record = {"config": {"model": cfg.model, "classes": cfg.classes, "input_size": list(cfg.input_size)}}
-    with open(os.path.join(log_dir, "train_config.json"), "w", encoding="utf-8") as f:
-        json.dump(cfg.describe(), f, indent=1, default=str)
+    Returns a summary dict: ``final_model`` (path; None on a non-chief worker), ``log_dir``,
+    ``history`` (Keras logs of both stages), ``map_history``, ``seconds``, ``n_train``, ``n_val``,
+    ``replicas``.
+    """
+    validate_config(config)
+    run = _TrainingRun(config)
+    run.start_strategy()
+    run.read_resume_state()
+    run.log_environment()
+    run.prepare_data()
+    run.build_model()
+    run.start_logs()
+    run.restore_finished_checkpoint()
+    run.train_stage_1()
+    run.train_stage_2()
+    return run.save_final_model()
 
-    def steps(batch: int, n: int) -> int:
-        return cfg.steps_per_epoch or max(1, n // batch)
 
-    def run_stage(stage: int, first: int, last: int, lr: float, batch: int, freeze: int, callbacks_extra):
-        nonlocal best
-        frozen = freeze_body(model, freeze)
-        _compile(trainer, lr, strategy)
-        trainable = sum(int(np.prod(v.shape)) for v in trainer.trainable_variables)
-        _log(f"stage {stage}: epochs {first + 1}-{last}, {frozen} layers with weights frozen "
-             f"(--freeze-body {freeze}), {trainable:,} trainable parameters, lr {lr:g}, batch {batch}")
-        if state is not None and resumed_stage == stage and first == start_epoch:
-            trainer.load_weights(os.path.join(ckpt_dir, "last.weights.h5"))
-            _log(f"resumed from {ckpt_dir}/last.weights.h5 at epoch {first} "
-                 f"(optimizer step {int(trainer.optimizer.iterations.numpy())})")
-        ckpt = ResumableCheckpoint(ckpt_dir, stage, best=best, extra=cfg_record)
-        callbacks = [map_cb, ckpt, keras.callbacks.TerminateOnNaN(),
-                     EpochCSVLogger(csv_path, stage)]
-        if _have_tensorboard():
-            callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(log_dir, "tensorboard"),
-                                                         write_graph=False))
-        callbacks[2:2] = callbacks_extra
-        if cfg.precise_bn > 0 and replicas == 1:
-            def bn_batches(batch=batch):
-                ds = make_dataset(train_clean, spec, (in_h, in_w), batch, augment=False, shuffle=True,
-                                  seed=cfg.seed, shuffle_buffer=cfg.shuffle_buffer)
-                return (images for images, _ in ds)
+class _TrainingRun:
+    """What the steps of :func:`run_training` share: the strategy, the folders, the resume state,
+    the data, the model and its trainer, the logs and the history."""
 
-            callbacks.insert(0, PreciseBatchNorm(model, bn_batches, cfg.precise_bn))
-        callbacks += list(cfg.extra_callbacks)
-        val_batch = max(replicas, min(batch, n_val) // replicas * replicas)
-        hist = trainer.fit(train_ds(batch, first), steps_per_epoch=steps(batch, n_train),
-                           validation_data=val_ds(val_batch), validation_steps=max(1, math.ceil(n_val / val_batch)),
-                           initial_epoch=first, epochs=last, callbacks=callbacks, verbose=cfg.verbose,
-                           shuffle=False)
-        best = ckpt.best
-        for k, v in hist.history.items():
-            history.setdefault(k, []).extend(float(x) for x in v)
-        if trainer.stop_training and any(isinstance(c, keras.callbacks.TerminateOnNaN) for c in callbacks) \
-                and history.get("loss") and not np.isfinite(history["loss"][-1]):
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        self.start_time = time.time()
+        self.input_size = tuple(int(v) for v in config.model.input_size)
+        self.history: dict[str, list] = {}
+        self.state: dict | None = None
+        self.best = math.inf
+
+    # -- set-up -------------------------------------------------------------------------------
+    def start_strategy(self) -> None:
+        """The distribution strategy, this worker's log folder and the global-batch check."""
+        runtime = self.config.runtime
+        self.num_workers, worker_index, self.is_chief = worker_info()
+        self.strategy = make_strategy(runtime.strategy, runtime.gpu_num)
+        self.replicas = self.strategy.num_replicas_in_sync
+        batches = [s.batch_size for s in self.config.stages]
+        if any(b % self.replicas for b in batches):
+            raise TrainError(f"--batch-size {' '.join(map(str, batches))} must be a multiple of the "
+                             f"{self.replicas} replicas (the batch size is global)")
+        self.log_dir = runtime.log_dir if self.is_chief else os.path.join(runtime.log_dir, f".worker_{worker_index}")
+        os.makedirs(self.log_dir, exist_ok=True)
+        self.ckpt_dir = os.path.join(self.log_dir, "checkpoints")
+
+    def read_resume_state(self) -> None:
+        """With ``resume``: the checkpoint's state (stage, epoch, best value), checked against the config."""
+        if not self.config.runtime.resume:
+            return
+        self.state = read_resume_state(self.ckpt_dir)
+        if self.state is None:
+            raise TrainError(f"--resume: no checkpoint in {self.ckpt_dir}")
+        check_resume_state(self.config, self.state)
+        self.best = float(self.state.get("best", math.inf))
+
+    def log_environment(self) -> None:
+        if not _have_tensorboard():
+            _log("TensorBoard logging off: the tensorboard package is not installed (pip install tensorboard)")
+        if self.replicas > 1:
+            kind = ("MultiWorkerMirroredStrategy"
+                    if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
+                    else type(self.strategy).__name__)
+            _log(f"distribution: {kind}, {self.replicas} replicas, {self.num_workers} worker(s)")
+
+    def prepare_data(self) -> None:
+        self.data: PreparedData = prepare_training_data(self.config.data, os.path.join(self.log_dir, "data"),
+                                                        seed=self.config.runtime.seed, log=_log)
+        if self.data.n_val == 0:
+            raise TrainError("no validation images: use --val-split > 0 or --val-annotation")
+
+    def build_model(self) -> None:
+        """The inference model (starting weights unless resuming) and its trainer, in the strategy's scope."""
+        config = self.config
+        with self.strategy.scope():
+            self.model = create_training_model(config.model, len(config.data.classes),
+                                               load_weights=self.state is None, no_weights_message=_NO_WEIGHTS,
+                                               log=_log)
+            self.trainer = YoloTrainer(self.model, box_loss=config.loss.box_loss,
+                                       label_smoothing=config.loss.label_smoothing,
+                                       ignore_thresh=config.loss.ignore_thresh)
+        self.spec = target_spec_from_model(self.model)
+
+    def start_logs(self) -> None:
+        """The mAP callback, a fresh ``train.csv`` (a resumed run appends) and ``train_config.json``."""
+        config = self.config
+        evaluation = config.evaluation
+        eval_ds = make_eval_dataset(self.data.val_path, self.input_size, batch_size=8,
+                                    max_boxes=config.data.max_boxes)
+        self.map_callback = MeanAPCallback(self.model, eval_ds, len(config.data.classes),
+                                           every=evaluation.map_every or 1,
+                                           enabled=evaluation.map_every > 0 and self.is_chief)
+        self.csv_path = os.path.join(self.log_dir, "train.csv")
+        if self.state is None and os.path.exists(self.csv_path):
+            os.unlink(self.csv_path)
+        with open(os.path.join(self.log_dir, "train_config.json"), "w", encoding="utf-8") as f:
+            json.dump(config.describe(), f, indent=1, default=str)
+
+    # -- the schedule ---------------------------------------------------------------------------
+    @property
+    def start_epoch(self) -> int:
+        return int(self.state["epoch"]) if self.state else 0
+
+    @property
+    def resumed_stage(self) -> int | None:
+        return int(self.state["stage"]) if self.state else None
+
+    @property
+    def total_epochs(self) -> int:
+        return sum(s.epochs for s in self.config.stages)
+
+    def restore_finished_checkpoint(self) -> None:
+        """Load a checkpoint whose stage had finished (stage 2 then starts with a fresh optimizer),
+        or one with nothing left to train (the final model is then written from it)."""
+        stage1_epochs, total = self.config.stages[0].epochs, self.total_epochs
+        if self.state is None or not (self.start_epoch >= total
+                                      or (self.resumed_stage == 1 and self.start_epoch >= stage1_epochs)):
+            return
+        stage = self.config.stages[0 if self.resumed_stage == 1 else 1]
+        freeze_body(self.model, stage.freeze_body)
+        self._compile(stage.learning_rate)
+        self.trainer.load_weights(os.path.join(self.ckpt_dir, "last.weights.h5"))
+        if self.start_epoch >= total:
+            _log(f"{self.ckpt_dir}/last.weights.h5 has finished epoch {self.start_epoch} of {total}: "
+                 "nothing left to train")
+
+    def train_stage_1(self) -> None:
+        stage1_epochs = self.config.stages[0].epochs
+        if self.start_epoch >= stage1_epochs:
+            return
+        self._run_stage(1, self.start_epoch, stage1_epochs, self.config.stages[0], [])
+        if self.is_chief:
+            save_model(self.model, os.path.join(self.log_dir, "trained_stage_1.keras"))
+
+    def train_stage_2(self) -> None:
+        first = max(self.start_epoch, self.config.stages[0].epochs)
+        if self.total_epochs <= first:
+            return
+        evaluation = self.config.evaluation
+        schedule = [
+            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1,
+                                              patience=evaluation.reduce_lr_patience, verbose=1),
+            keras.callbacks.EarlyStopping(monitor="val_loss", min_delta=0,
+                                          patience=evaluation.early_stopping_patience, verbose=1),
+        ]
+        self._run_stage(2, first, self.total_epochs, self.config.stages[1], schedule)
+
+    def save_final_model(self) -> dict:
+        final_path = os.path.join(self.log_dir, self.config.runtime.final_name)
+        save_model(self.model, final_path)
+        if not self.is_chief:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+            final_path = None
+        elapsed = time.time() - self.start_time
+        if self.is_chief:
+            _log(f"saved the inference model to {final_path} ({elapsed:.0f} s)")
+        return {"final_model": final_path, "log_dir": self.log_dir, "history": self.history,
+                "map_history": self.map_callback.history, "seconds": elapsed, "n_train": self.data.n_train,
+                "n_val": self.data.n_val, "replicas": self.replicas}
+
+    # -- one stage ----------------------------------------------------------------------------
+    def _compile(self, learning_rate: float) -> None:
+        with self.strategy.scope():
+            self.trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate))
+            self.trainer.optimizer.build(self.trainer.trainable_variables)
+
+    def _run_stage(self, index: int, first: int, last: int, stage: StageConfig, schedule: list) -> None:
+        """Fit epochs ``first``..``last`` - 1 of stage ``index``: freeze, recompile, maybe resume, fit."""
+        frozen = freeze_body(self.model, stage.freeze_body)
+        self._compile(stage.learning_rate)
+        trainable = sum(int(np.prod(v.shape)) for v in self.trainer.trainable_variables)
+        _log(f"stage {index}: epochs {first + 1}-{last}, {frozen} layers with weights frozen "
+             f"(--freeze-body {stage.freeze_body}), {trainable:,} trainable parameters, "
+             f"lr {stage.learning_rate:g}, batch {stage.batch_size}")
+        if self.state is not None and self.resumed_stage == index and first == self.start_epoch:
+            self.trainer.load_weights(os.path.join(self.ckpt_dir, "last.weights.h5"))
+            _log(f"resumed from {self.ckpt_dir}/last.weights.h5 at epoch {first} "
+                 f"(optimizer step {int(self.trainer.optimizer.iterations.numpy())})")
+        checkpoint = ResumableCheckpoint(self.ckpt_dir, index, best=self.best,
+                                         extra={"config": resume_record(self.config)})
+        callbacks = self._callbacks(index, stage.batch_size, checkpoint, schedule)
+        n_val = self.data.n_val
+        val_batch = max(self.replicas, min(stage.batch_size, n_val) // self.replicas * self.replicas)
+        steps = self.config.runtime.steps_per_epoch or max(1, self.data.n_train // stage.batch_size)
+        hist = self.trainer.fit(self._train_dataset(stage.batch_size, first), steps_per_epoch=steps,
+                                validation_data=self._val_dataset(val_batch),
+                                validation_steps=max(1, math.ceil(n_val / val_batch)), initial_epoch=first,
+                                epochs=last, callbacks=callbacks, verbose=self.config.runtime.verbose,
+                                shuffle=False)
+        self.best = checkpoint.best
+        for key, values in hist.history.items():
+            self.history.setdefault(key, []).extend(float(v) for v in values)
+        loss = self.history.get("loss")
+        if self.trainer.stop_training and loss and not np.isfinite(loss[-1]):
             raise TrainError("training stopped: the loss became NaN/inf (try a lower learning rate)")
 
-    if state is not None and (start_epoch >= total or (resumed_stage == 1 and start_epoch >= e1)):
-        # The checkpoint's stage had finished (stage 2 then starts with a fresh optimizer), or
-        # nothing is left to train (the final model is written from the checkpoint).
-        freeze_body(model, cfg.freeze_body if resumed_stage == 1 else 0)
-        _compile(trainer, cfg.lr[0 if resumed_stage == 1 else 1], strategy)
-        trainer.load_weights(os.path.join(ckpt_dir, "last.weights.h5"))
-        if start_epoch >= total:
-            _log(f"{ckpt_dir}/last.weights.h5 has finished epoch {start_epoch} of {total}: nothing left to train")
-    if start_epoch < e1:
-        run_stage(1, start_epoch, e1, cfg.lr[0], cfg.batch_size[0], cfg.freeze_body, [])
-        if is_chief:
-            save_model(model, os.path.join(log_dir, "trained_stage_1.keras"))
-    if total > max(start_epoch, e1):
-        stage2_cbs = [
-            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1, patience=cfg.reduce_lr_patience,
-                                              verbose=1),
-            keras.callbacks.EarlyStopping(monitor="val_loss", min_delta=0, patience=cfg.early_stopping_patience,
-                                          verbose=1),
-        ]
-        run_stage(2, max(start_epoch, e1), total, cfg.lr[1], cfg.batch_size[1], 0, stage2_cbs)
-    final_path = os.path.join(log_dir, cfg.final_name)
-    save_model(model, final_path)
-    if not is_chief:
-        shutil.rmtree(log_dir, ignore_errors=True)
-        final_path = None
-    elapsed = time.time() - start_time
-    if is_chief:
-        _log(f"saved the inference model to {final_path} ({elapsed:.0f} s)")
-    return {"final_model": final_path, "log_dir": log_dir, "history": history, "map_history": map_cb.history,
-            "seconds": elapsed, "n_train": n_train, "n_val": n_val, "replicas": replicas}
+    def _callbacks(self, index: int, batch: int, checkpoint: ResumableCheckpoint, schedule: list) -> list:
+        """PreciseBN (one replica), mAP, checkpoint, the stage's schedule, NaN stop, CSV, TensorBoard, extras."""
+        callbacks = [self.map_callback, checkpoint, *schedule, keras.callbacks.TerminateOnNaN(),
+                     EpochCSVLogger(self.csv_path, index)]
+        if _have_tensorboard():
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(self.log_dir, "tensorboard"),
+                                                         write_graph=False))
+        if self.config.evaluation.precise_bn > 0 and self.replicas == 1:
+            callbacks.insert(0, PreciseBatchNorm(self.model, lambda: self._bn_batches(batch),
+                                                 self.config.evaluation.precise_bn))
+        return callbacks + list(self.config.runtime.extra_callbacks)
+
+    # -- datasets ---------------------------------------------------------------------------
+    def _distributed(self, make, batch: int):
+        if self.replicas > 1:
+            return self.strategy.distribute_datasets_from_function(dataset_fn_for_strategy(make, batch))
+        return make(batch, None)
+
+    def _train_dataset(self, batch: int, epoch_offset: int):
+        data, seed = self.config.data, self.config.runtime.seed
+
+        def make(local_batch, shard):
+            return make_dataset(self.data.train_path, self.spec, self.input_size, local_batch, augment=data.augment,
+                                mosaic=data.mosaic, seed=seed + 1000003 * epoch_offset,
+                                shuffle_buffer=data.shuffle_buffer, max_boxes=data.max_boxes, shard=shard)
+
+        return self._distributed(make, batch)
+
+    def _val_dataset(self, batch: int):
+        def make(local_batch, shard):
+            return make_dataset(self.data.val_path, self.spec, self.input_size, local_batch, augment=False,
+                                seed=self.config.runtime.seed, max_boxes=self.config.data.max_boxes, shard=shard)
+
+        return self._distributed(make, batch)
+
+    def _bn_batches(self, batch: int):
+        """Letterboxed training images for PreciseBN (no augmentation, shuffled)."""
+        ds = make_dataset(self.data.train_path, self.spec, self.input_size, batch, augment=False, shuffle=True,
+                          seed=self.config.runtime.seed, shuffle_buffer=self.config.data.shuffle_buffer)
+        return (images for images, _ in ds)

@@ -1,0 +1,220 @@
+"""Train YOLOv3 / YOLOv3-tiny on your own annotation file (keras-yolo3's train.py, with flags).
+
+Stage 1 trains with the body frozen (--freeze-body), stage 2 unfreezes everything with a fresh
+optimizer. The final inference model (``<log-dir>/trained_final.keras``) loads in yolo_video.py
+and eval.py as it is. See docs/training.md.
+
+    python train.py --annotation train.txt --classes voc_classes.txt \\
+        --weights model_data/yolo.weights.h5 --log-dir logs/000
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+from ..datasets.annotations import read_anchors, read_class_names
+from ..modeling.factory import MODEL_KINDS
+from ..resources import resource_path
+from ..training.config import (
+    DataConfig,
+    EvalConfig,
+    LossConfig,
+    ModelConfig,
+    RuntimeConfig,
+    StageConfig,
+    TrainConfig,
+)
+from ..training.distribute import split_cpu
+from ..training.run import run_training
+from .common import HelpFormatter, UsageError, check_files, fail, parse_size, run
+
+__all__ = ["build_parser", "main", "read_model_files", "tool_prog"]
+
+
+def tool_prog(script: str, argv) -> str:
+    """The program name in messages: ``script`` when called from Python with an explicit ``argv``,
+    else the basename of ``sys.argv[0]`` (``train.py``, ``yolo3-train`` ...).
+
+    Args:
+        script: the tool's script name (``train.py``).
+        argv: the ``argv`` given to ``main`` (None: the command line).
+    """
+    if argv is not None or not sys.argv or not sys.argv[0] or sys.argv[0] in ("-c", "-m"):
+        return script
+    return os.path.basename(sys.argv[0])
+
+
+def _add_data_flags(p: argparse.ArgumentParser) -> None:
+    d = p.add_argument_group("data")
+    d.add_argument("--annotation", default="train.txt", help="training annotation file")
+    d.add_argument("--val-annotation", default=None, help="validation annotation file (else --val-split)")
+    d.add_argument("--val-split", type=float, default=0.1, help="fraction of --annotation held out for validation")
+    d.add_argument("--classes", default=resource_path("voc_classes.txt"), help="class names, one a line")
+    d.add_argument("--skip-missing", action="store_true",
+                   help="train without images that are missing or unreadable (listed) instead of stopping")
+    d.add_argument("--mosaic", type=float, nargs="?", const=0.5, default=0.0,
+                   help="probability of a 4-image mosaic per sample (--mosaic alone: 0.5)")
+    d.add_argument("--no-augment", action="store_true", help="letterbox only, no random augmentation")
+    d.add_argument("--max-boxes", type=int, default=100, help="boxes an image used for the ignore mask")
+
+
+def _add_model_flags(p: argparse.ArgumentParser) -> None:
+    m = p.add_argument_group("model")
+    m.add_argument("--model", choices=MODEL_KINDS, default=None,
+                   help="architecture (default: tiny for 6 anchors, else yolov3)")
+    m.add_argument("--anchors", default=None,
+                   help="anchors file (default: the bundled yolo_anchors.txt, tiny_yolo_anchors.txt for tiny)")
+    m.add_argument("--weights", default=None,
+                   help="start from these weights: a convert.py -w weights file or a full model (.keras/.h5); "
+                        "layers whose shapes differ (e.g. the heads for another class count) are skipped")
+    m.add_argument("--input-size", default="416", help="network input, a multiple of 32: N or HxW")
+
+
+def _add_training_flags(p: argparse.ArgumentParser) -> None:
+    t = p.add_argument_group("training")
+    t.add_argument("--epochs", type=int, nargs="+", default=[50, 50], metavar="N",
+                   help="epochs of stage 1 (frozen) and stage 2 (unfrozen); one value for both")
+    t.add_argument("--batch-size", type=int, nargs="+", default=[32, 32], metavar="N",
+                   help="global batch size of stage 1 and stage 2; one value for both")
+    t.add_argument("--lr", type=float, nargs="+", default=[1e-3, 1e-4], metavar="LR",
+                   help="Adam learning rate of stage 1 and stage 2")
+    t.add_argument("--freeze-body", type=int, choices=(0, 1, 2), default=2,
+                   help="stage 1 freezes: 0 nothing, 1 the Darknet body, 2 all but the output convolutions")
+    t.add_argument("--box-loss", choices=("mse", "ciou"), default="mse", help="box loss (mse = keras-yolo3's)")
+    t.add_argument("--label-smoothing", type=float, default=0.0, help="class label smoothing eps")
+    t.add_argument("--ignore-thresh", type=float, default=None, help="override the heads' ignore_thresh (0.5)")
+    t.add_argument("--steps-per-epoch", type=int, default=None, help="default: training images // batch size")
+    t.add_argument("--reduce-lr-patience", type=int, default=3, help="stage 2 ReduceLROnPlateau patience")
+    t.add_argument("--early-stopping-patience", type=int, default=10, help="stage 2 EarlyStopping patience")
+    t.add_argument("--map-every", type=int, default=5, help="validation mAP@0.5 every N epochs (0: never)")
+    t.add_argument("--precise-bn", type=int, default=10,
+                   help="before each validation, recompute BatchNorm statistics of the trainable BN layers "
+                        "over N letterboxed training batches (0: off; single-replica runs only)")
+    t.add_argument("--seed", type=int, default=10101, help="seed of the split, shuffling and augmentation")
+    t.add_argument("--log-dir", default=os.path.join("logs", "000"), help="checkpoints, logs and the final model")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from <log-dir>/checkpoints/last.* (epoch and optimizer state); same flags")
+    t.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None, help="Keras fit verbosity")
+
+
+def _add_distribution_flags(p: argparse.ArgumentParser) -> None:
+    s = p.add_argument_group("distribution")
+    s.add_argument("--gpu_num", "--gpu-num", dest="gpu_num", type=int, default=1,
+                   help="GPUs for MirroredStrategy (batch sizes are global)")
+    s.add_argument("--strategy", choices=("auto", "default", "mirrored", "multiworker"), default="auto",
+                   help="auto: multiworker when TF_CONFIG lists several workers, mirrored when --gpu_num > 1")
+    s.add_argument("--cpu-devices", type=int, default=0,
+                   help="split the CPU into N logical devices first (to try --gpu_num N without GPUs)")
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of train.py.
+
+    Args:
+        prog: program name in usage and error lines (default: from ``sys.argv[0]``).
+    """
+    p = argparse.ArgumentParser(
+        prog=prog, formatter_class=HelpFormatter,
+        description="Train YOLOv3 on an annotation file (one image a line: path x1,y1,x2,y2,class ...).")
+    _add_data_flags(p)
+    _add_model_flags(p)
+    _add_training_flags(p)
+    _add_distribution_flags(p)
+    return p
+
+
+def _pair(values, name: str, cast) -> tuple:
+    if len(values) == 1:
+        return (cast(values[0]), cast(values[0]))
+    if len(values) == 2:
+        return (cast(values[0]), cast(values[1]))
+    raise UsageError(f"--{name} takes one or two values")
+
+
+def read_model_files(classes_path: str, anchors_path: str | None, model: str | None, *,
+                     count_message: str) -> tuple[list[str], np.ndarray, str]:
+    """The class names, the anchors (pixels) and the model kind of the flags.
+
+    Args:
+        classes_path: the classes file.
+        anchors_path: the anchors file; None: the bundled anchors of ``model`` (tiny or yolov3).
+        model: the model kind; None: ``tiny`` for 6 anchors, else ``yolov3``.
+        count_message: the error when the anchor count does not fit the kind, formatted with
+            ``model``, ``need``, ``path`` and ``count``.
+    """
+    if anchors_path is None:
+        anchors_path = resource_path("tiny_yolo_anchors.txt" if model == "tiny" else "yolo_anchors.txt")
+    try:
+        classes = read_class_names(classes_path)
+        anchors = read_anchors(anchors_path)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from None
+    kind = model or ("tiny" if len(anchors) == 6 else "yolov3")
+    need = 6 if kind == "tiny" else 9
+    if len(anchors) != need:
+        raise UsageError(count_message.format(model=kind, need=need, path=anchors_path, count=len(anchors)))
+    return classes, np.asarray(anchors, np.float32), kind
+
+
+def _config(args: argparse.Namespace) -> TrainConfig:
+    """The training configuration of the parsed flags; :class:`UsageError` for a bad value."""
+    input_size = parse_size(args.input_size, "--input-size")
+    epochs = _pair(args.epochs, "epochs", int)
+    batch = _pair(args.batch_size, "batch-size", int)
+    lr = _pair(args.lr, "lr", float)
+    if not 0.0 <= args.val_split < 1.0:
+        raise UsageError("--val-split must be in [0, 1)")
+    if not 0.0 <= args.mosaic <= 1.0:
+        raise UsageError("--mosaic must be in [0, 1]")
+    check_files([(args.annotation, "--annotation"), (args.val_annotation, "--val-annotation"),
+                 (args.classes, "--classes"), (args.anchors, "--anchors"), (args.weights, "--weights")])
+    classes, anchors, kind = read_model_files(args.classes, args.anchors, args.model,
+                                              count_message="--model {model} needs {need} anchors, {path} has {count}")
+    return TrainConfig(
+        data=DataConfig(annotation=args.annotation, classes=classes, val_annotation=args.val_annotation,
+                        val_split=args.val_split, skip_missing=args.skip_missing, augment=not args.no_augment,
+                        mosaic=args.mosaic, max_boxes=args.max_boxes),
+        model=ModelConfig(anchors=anchors, kind=kind, weights=args.weights, input_size=input_size),
+        stages=(StageConfig(epochs[0], batch[0], lr[0], freeze_body=args.freeze_body),
+                StageConfig(epochs[1], batch[1], lr[1], freeze_body=0)),
+        loss=LossConfig(box_loss=args.box_loss, label_smoothing=args.label_smoothing,
+                        ignore_thresh=args.ignore_thresh),
+        evaluation=EvalConfig(map_every=args.map_every, precise_bn=args.precise_bn,
+                              reduce_lr_patience=args.reduce_lr_patience,
+                              early_stopping_patience=args.early_stopping_patience),
+        runtime=RuntimeConfig(log_dir=args.log_dir, seed=args.seed, resume=args.resume, strategy=args.strategy,
+                              gpu_num=args.gpu_num, steps_per_epoch=args.steps_per_epoch,
+                              verbose="auto" if args.verbose is None else args.verbose))
+
+
+def _train(args: argparse.Namespace, prog: str) -> int:
+    config = _config(args)
+    if args.cpu_devices > 1:
+        split_cpu(args.cpu_devices)
+    try:
+        run_training(config)
+    except FileNotFoundError as exc:
+        return fail(prog, str(exc))
+    except KeyboardInterrupt:
+        print("\ninterrupted: continue with the same flags and --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+def main(argv=None, prog: str | None = None) -> int:
+    """Run train.py; returns the exit code (0, 2 for a user error, 130 when interrupted).
+
+    Args:
+        argv: the arguments (default: ``sys.argv[1:]``).
+        prog: program name in messages (default: see :func:`tool_prog`).
+    """
+    prog = prog or tool_prog("train.py", argv)
+    args = build_parser(prog).parse_args(argv)
+    return run(lambda: _train(args, prog), prog)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Bottleneck training (keras-yolo3's train_bottleneck.py): compute the frozen body's outputs once,
+cache them on disk (sharded TFRecords, streamed), train the output convolutions on the cache, and
+save a full model (``<log-dir>/trained_bottleneck.keras``) that yolo_video.py / eval.py load, or
+that ``train.py --weights`` continues from.
+
+    python train_bottleneck.py --annotation train.txt --classes voc_classes.txt \\
+        --weights model_data/yolo.weights.h5 --log-dir logs/bottleneck
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..modeling.factory import MODEL_KINDS
+from ..resources import resource_path
+from ..training.bottleneck import run_bottleneck_training
+from ..training.config import DataConfig, ModelConfig, RuntimeConfig, StageConfig, TrainConfig
+from .common import HelpFormatter, UsageError, check_files, fail, parse_size, run
+from .train import read_model_files, tool_prog
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of train_bottleneck.py.
+
+    Args:
+        prog: program name in usage and error lines (default: from ``sys.argv[0]``).
+    """
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
+    p.add_argument("--annotation", default="train.txt", help="training annotation file")
+    p.add_argument("--val-annotation", default=None, help="validation annotation file (else --val-split)")
+    p.add_argument("--val-split", type=float, default=0.1, help="fraction of --annotation held out")
+    p.add_argument("--classes", default=resource_path("voc_classes.txt"), help="class names file")
+    p.add_argument("--anchors", default=None,
+                   help="anchors file (default: the bundled yolo_anchors.txt, tiny_yolo_anchors.txt for tiny)")
+    p.add_argument("--model", choices=MODEL_KINDS, default=None,
+                   help="architecture (default: tiny for 6 anchors, else yolov3)")
+    p.add_argument("--weights", default=None, help="pretrained weights (convert.py -w file or full model)")
+    p.add_argument("--input-size", default="416", help="network input, multiple of 32: N or HxW")
+    p.add_argument("--epochs", type=int, default=30, help="epochs on the cached features")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--log-dir", default=os.path.join("logs", "bottleneck"), help="logs and the saved model")
+    p.add_argument("--cache-dir", default=None, help="feature cache (default <log-dir>/bottleneck_cache)")
+    p.add_argument("--reuse-cache", action="store_true", help="use an existing cache of the same input size")
+    p.add_argument("--seed", type=int, default=10101)
+    p.add_argument("--skip-missing", action="store_true", help="leave out missing/unreadable images (listed)")
+    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None)
+    return p
+
+
+def _config(args: argparse.Namespace) -> TrainConfig:
+    """The configuration of the parsed flags (stage 1 only); :class:`UsageError` for a bad value."""
+    input_size = parse_size(args.input_size, "--input-size")
+    check_files([(args.annotation, "--annotation"), (args.val_annotation, "--val-annotation"),
+                 (args.classes, "--classes"), (args.anchors, "--anchors"), (args.weights, "--weights")])
+    if not 0.0 <= args.val_split < 1.0:
+        raise UsageError("--val-split must be in [0, 1)")
+    classes, anchors, kind = read_model_files(args.classes, args.anchors, args.model,
+                                              count_message="--model {model} needs {need} anchors, got {count}")
+    return TrainConfig(
+        data=DataConfig(annotation=args.annotation, classes=classes, val_annotation=args.val_annotation,
+                        val_split=args.val_split, skip_missing=args.skip_missing),
+        model=ModelConfig(anchors=anchors, kind=kind, weights=args.weights, input_size=input_size),
+        stages=(StageConfig(args.epochs, args.batch_size, args.lr, freeze_body=2), StageConfig(0)),
+        runtime=RuntimeConfig(log_dir=args.log_dir, seed=args.seed, final_name="trained_bottleneck.keras",
+                              verbose="auto" if args.verbose is None else args.verbose))
+
+
+def _train(args: argparse.Namespace, prog: str) -> int:
+    config = _config(args)
+    try:
+        result = run_bottleneck_training(config, cache_dir=args.cache_dir, reuse_cache=args.reuse_cache)
+    except FileNotFoundError as exc:
+        return fail(prog, str(exc))
+    out = result["final_model"]
+    print(f"trained the output layers on {result['train_meta']['images']} cached images in {result['seconds']:.0f} s; "
+          f"saved {out}\ncontinue with: python train.py --weights {out} --freeze-body 1 ...")
+    return 0
+
+
+def main(argv=None, prog: str | None = None) -> int:
+    """Run train_bottleneck.py; returns the exit code (0, or 2 for a user error).
+
+    Args:
+        argv: the arguments (default: ``sys.argv[1:]``).
+        prog: program name in messages (default: see :func:`yolo3.cli.train.tool_prog`).
+    """
+    prog = prog or tool_prog("train_bottleneck.py", argv)
+    args = build_parser(prog).parse_args(argv)
+    return run(lambda: _train(args, prog), prog)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Getting a run ready: the validated annotation files and the model to train, shared by
+:func:`yolo3.training.run.run_training` and bottleneck training."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+from ..datasets.cleaning import count_lines, prepare_annotations, split_annotations
+from ..modeling.factory import create_model
+from ..modeling.saving import load_weights_into
+from .config import DataConfig, ModelConfig
+
+__all__ = ["PreparedData", "prepare_training_data", "create_training_model"]
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """The clean annotation files a run reads (see :func:`yolo3.datasets.cleaning.prepare_annotations`).
+
+    Args:
+        train_path: clean training annotation file.
+        n_train: images in it.
+        val_path: clean validation annotation file (may be empty).
+        n_val: images in it.
+    """
+
+    train_path: str
+    n_train: int
+    val_path: str
+    n_val: int
+
+
+def prepare_training_data(data: DataConfig, data_dir: str, seed: int = 10101,
+                          log: Callable[[str], None] = _log) -> PreparedData:
+    """Validate the annotation files into clean copies under ``data_dir`` and split off the
+    validation images when no validation file is given. Logs one summary line a file.
+
+    Args:
+        data: the annotation files, the class names, ``val_split`` and ``skip_missing``.
+        data_dir: folder of the clean files (``annotations.clean.txt``, ``train.clean.txt``,
+            ``val.clean.txt``); created if needed.
+        seed: seed of the validation split.
+        log: where the summary lines go.
+
+    Raises :class:`yolo3.datasets.annotations.AnnotationError`, :class:`yolo3.datasets.cleaning.DataError`
+    or ``FileNotFoundError`` as :func:`yolo3.datasets.cleaning.prepare_annotations` does.
+    """
+    os.makedirs(data_dir, exist_ok=True)
+    num_classes = len(data.classes)
+    all_clean = os.path.join(data_dir, "annotations.clean.txt")
+    report = prepare_annotations(data.annotation, all_clean, num_classes, skip_missing=data.skip_missing)
+    log(report.summary(data.annotation))
+    val_clean = os.path.join(data_dir, "val.clean.txt")
+    if data.val_annotation:
+        vreport = prepare_annotations(data.val_annotation, val_clean, num_classes, skip_missing=data.skip_missing)
+        log(vreport.summary(data.val_annotation))
+        return PreparedData(all_clean, count_lines(all_clean), val_clean, count_lines(val_clean))
+    train_clean = os.path.join(data_dir, "train.clean.txt")
+    n_train, n_val = split_annotations(all_clean, data.val_split, seed, train_clean, val_clean)
+    log(f"split: {n_train} training and {n_val} validation images (--val-split {data.val_split:g}, seed {seed})")
+    return PreparedData(train_clean, n_train, val_clean, n_val)
+
+
+def create_training_model(model: ModelConfig, num_classes: int, load_weights: bool = True,
+                          no_weights_message: str | None = None, log: Callable[[str], None] = _log):
+    """A fresh model of ``model.kind`` with ``model.weights`` loaded into it (layers whose shapes
+    differ, e.g. heads for another class count, are skipped and listed).
+
+    Args:
+        model: kind, anchors (pixels), weights and input size (the heads record its larger side).
+        num_classes: classes the heads predict.
+        load_weights: False leaves the weights as built (a resumed run loads its checkpoint instead).
+        no_weights_message: logged when ``model.weights`` is None (and ``load_weights``).
+        log: where the messages go.
+    """
+    net = create_model(model.kind, num_classes, model.anchors, size=max(model.input_size))
+    if load_weights and model.weights:
+        loaded, skipped = load_weights_into(net, model.weights)
+        log(f"loaded weights of {len(loaded)} layers from {model.weights}")
+        if skipped:
+            log(f"skipped {len(skipped)} layers (shape differs or absent): {', '.join(skipped)}")
+    elif load_weights and no_weights_message:
+        log(no_weights_message)
+    return net
