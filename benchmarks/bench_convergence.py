@@ -3,7 +3,7 @@ mAP@0.5 >= 0.9 on a held-out split, measured with eval.py.
 
     python benchmarks/bench_convergence.py --out /tmp/bench_conv [--num 500] [--input-size 256] [--epochs 4 36]
 
-Steps: (1) ``python -m yolo3.datasets.shapes`` writes train/val splits; (2) IoU k-means anchors
+Steps: (1) ``python -m yolo3.cli.shapes`` (``yolo3-shapes``) writes train/val splits; (2) IoU k-means anchors
 for the letterboxed training boxes; (3) ``train.py --model tiny`` starting from Darknet's COCO
 yolov3-tiny weights (``--weights auto``: yolo3.modeling.pretrained.fetch_weights + yolo3.modeling.darknet_weights.convert; the
 heads, 255 channels there, are skipped and trained anew) with the usual two stages, or from
@@ -172,7 +172,7 @@ def main() -> int:
     log_dir = os.path.join(args.out, "logs")
     reuse = args.reuse and os.path.isfile(os.path.join(log_dir, "trained_final.keras"))
     if not reuse:
-        run([sys.executable, "-m", "yolo3.datasets.shapes", data, "--num", str(args.num), "--size",
+        run([sys.executable, "-m", "yolo3.cli.shapes", data, "--num", str(args.num), "--size",
              str(args.image_size), "--seed", "0", "--val-fraction", "0.2", "--radius", *map(str, args.radius),
              "--quiet"], os.path.join(args.out, "shapes.log"))
     train_ann, val_ann = os.path.join(data, "train.txt"), os.path.join(data, "val.txt")

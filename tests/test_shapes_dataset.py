@@ -61,12 +61,12 @@ def test_deterministic_with_seed(tmp_path):
 
 def test_cli(tmp_path):
     out = tmp_path / "cli"
-    proc = subprocess.run([sys.executable, "-m", "yolo3.datasets.shapes", str(out), "--num", "3", "--size", "64",
+    proc = subprocess.run([sys.executable, "-m", "yolo3.cli.shapes", str(out), "--num", "3", "--size", "64",
                            "--seed", "1", "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert len(list((out / "JPEGImages").glob("*.jpg"))) == 3
     assert len((out / "annotations.txt").read_text().splitlines()) == 3
-    proc = subprocess.run([sys.executable, "-m", "yolo3.datasets.shapes", str(out), "--classes", "circle,blob"],
+    proc = subprocess.run([sys.executable, "-m", "yolo3.cli.shapes", str(out), "--classes", "circle,blob"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "unknown shape class(es) blob" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -1,6 +1,6 @@
 """Small generated data sets for tests, demos and benchmarks (nothing is downloaded).
 
-``yolo3.datasets.shapes``: simple shapes on textured backgrounds (``python -m yolo3.datasets.shapes``).
+``yolo3.datasets.shapes``: simple shapes on textured backgrounds (``yolo3-shapes``, ``python -m yolo3.cli.shapes``).
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Synthetic detection data: simple shapes of a few classes on textured, noisy backgrounds.
 
-``python -m yolo3.datasets.shapes OUT --num N [--size 416] [--seed 0] [--classes circle,square,triangle]``
-writes, under ``OUT``::
+``yolo3-shapes OUT --num N [--size 416] [--seed 0] [--classes circle,square,triangle]``
+(:mod:`yolo3.cli.shapes`, also ``python -m yolo3.cli.shapes``) writes, under ``OUT``::
 
     JPEGImages/000000.jpg ...        images (longer side = --size, the other 75-100 % of it)
     Annotations/000000.xml ...       Pascal VOC XML, one per image
@@ -16,10 +16,8 @@ deterministic for a given --seed (each image uses its own RNG seeded with (seed,
 """
 from __future__ import annotations
 
-import argparse
 import math
 import os
-import sys
 from typing import Sequence
 from xml.sax.saxutils import escape
 
@@ -27,9 +25,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ..core.boxes import box_iou_xyxy
 from .annotations import write_annotations
 
-__all__ = ["SHAPE_CLASSES", "generate_shapes_dataset", "render_image", "main"]
+__all__ = ["SHAPE_CLASSES", "generate_shapes_dataset", "render_image"]
 
 # name -> base hue (OpenCV hue, 0..179) of the class's colour family.
 SHAPE_CLASSES: dict[str, int] = {
@@ -113,17 +112,6 @@ def _shape_points(kind: str, cx: float, cy: float, r: float, rng: np.random.Gene
     return None
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    if len(boxes) == 0:
-        return np.zeros(0)
-    x1 = np.maximum(box[0], boxes[:, 0]); y1 = np.maximum(box[1], boxes[:, 1])
-    x2 = np.minimum(box[2], boxes[:, 2]); y2 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-9)
-
-
 def render_image(
     rng: np.random.Generator,
     size: int,
@@ -161,7 +149,7 @@ def render_image(
         box = np.array([max(box[0], 0), max(box[1], 0), min(box[2], w - 1), min(box[3], h - 1)])
         if box[2] - box[0] < 4 or box[3] - box[1] < 4:
             continue
-        if len(boxes) and _iou(box, np.asarray(boxes)[:, :4]).max() > max_overlap:
+        if len(boxes) and box_iou_xyxy(box, np.asarray(boxes)[:, :4]).max() > max_overlap:
             continue
         colour = _colour(rng, SHAPE_CLASSES[kind])
         if pts is None:
@@ -255,40 +243,3 @@ def generate_shapes_dataset(
             paths[split] = os.path.join(out_dir, f"{split}.txt")
             write_annotations(paths[split], items[sl])
     return paths
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m yolo3.datasets.shapes",
-        description="Write a synthetic shapes detection data set (images, annotation txt, class names, VOC XML).")
-    parser.add_argument("out", help="output folder (created)")
-    parser.add_argument("--num", type=int, default=100, help="number of images (default 100)")
-    parser.add_argument("--size", type=int, default=416, help="longer image side in pixels (default 416)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same files")
-    parser.add_argument("--classes", default="circle,square,triangle",
-                        help=f"comma-separated shape classes from: {','.join(SHAPE_CLASSES)} (default circle,square,triangle)")
-    parser.add_argument("--min-objects", type=int, default=1, help="fewest objects an image (default 1)")
-    parser.add_argument("--max-objects", type=int, default=6, help="most objects an image (default 6)")
-    parser.add_argument("--radius", type=float, nargs=2, default=(0.02, 0.22), metavar=("MIN", "MAX"),
-                        help="object radius range as fractions of --size (log-uniform; default 0.02 0.22)")
-    parser.add_argument("--val-fraction", type=float, default=0.0,
-                        help="also write train.txt/val.txt with this fraction of the images held out (default 0)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    classes = [c.strip() for c in args.classes.split(",") if c.strip()]
-    if args.min_objects < 0 or args.max_objects < max(args.min_objects, 1):
-        print("error: need 0 <= --min-objects <= --max-objects and --max-objects >= 1", file=sys.stderr)
-        return 2
-    try:
-        paths = generate_shapes_dataset(args.out, args.num, args.size, args.seed, classes,
-                                        args.min_objects, args.max_objects, args.val_fraction,
-                                        progress=not args.quiet, radius=tuple(args.radius))
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.num} images to {paths['images']}; annotations {paths['annotation']}; classes {paths['classes']}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
