@@ -176,9 +176,10 @@ def test_saved_model_other_size_without_xla(tiny_model, images, tmp_path):
     from yolo3.export.saved_model import export_saved_model
     from yolo3.inference.detector import Detector
 
-    path = export_saved_model(tiny_model, str(tmp_path / "sm320"), size=(320, 320), xla=False,
-                              score=0.1, max_detections=50)
-    expected = Detector(tiny_model, size=320, score=0.1, max_boxes=50).detect([images["person"]])[0]
+    path = export_saved_model(tiny_model, str(tmp_path / "sm320"), input_size=(320, 320), xla=False,
+                              score_threshold=0.1, max_detections=50)
+    expected = Detector(tiny_model, input_size=320, score_threshold=0.1, max_detections=50).detect(
+        [images["person"]])[0]
     outputs = tf.saved_model.load(path).signatures["serving_default"](images=tf.constant(images["person"][None]))
     assert outputs["boxes"].shape == (1, 50, 4)
     got = _detections(outputs["boxes"][0], outputs["scores"][0], outputs["classes"][0],

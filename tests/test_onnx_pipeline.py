@@ -1,4 +1,4 @@
-"""The onnxruntime backend's decoding + NMS graph equals yolo3.ops.decode + yolo3.ops.letterbox in TF."""
+"""The onnxruntime backend's decoding + NMS graph equals yolo3.ops.postprocess.Postprocessor in TF."""
 from __future__ import annotations
 
 import importlib.util
@@ -23,14 +23,10 @@ def _specs(num_classes: int, scale_x_y: float):
                      net_size=NET, ignore_thresh=0.7, name="yolo_1")]
 
 
-def _tf_reference(raw, specs, sizes, score, iou, max_boxes):
-    from yolo3.ops.decode import batched_nms, class_scores, decode_heads
-    from yolo3.ops.letterbox import boxes_to_image
+def _postprocessor(specs, score, iou, max_boxes):
+    from yolo3.ops.postprocess import Postprocessor
 
-    decoded = decode_heads(raw, specs, NET)
-    scores = class_scores(decoded.objectness, decoded.class_probs, score)
-    boxes = boxes_to_image(decoded.boxes, sizes, NET)
-    return [t.numpy() for t in batched_nms(boxes, scores, iou, score, max_boxes)]
+    return Postprocessor(specs, NET, score_threshold=score, iou_threshold=iou, max_detections=max_boxes)
 
 
 @pytest.mark.parametrize("scale_x_y,score,max_boxes", [(1.0, 0.25, 100), (1.05, 0.05, 7), (1.1, 0.0, 30)])
@@ -46,9 +42,9 @@ def test_postprocess_equals_tf_decode_and_nms(scale_x_y, score, max_boxes):
     for r in raw:  # a few confident anchors, and class logits high for two classes at once
         r[..., 4::5 + num_classes] -= 2.0
     sizes = np.array([[480, 640], [300, 200], [96, 128]], np.int32)
-    post = OnnxPostprocess(specs, NET, score, 0.45, max_boxes)
-    boxes, scores, classes, count = post(raw, sizes)
-    ref_boxes, ref_scores, ref_classes, ref_count = _tf_reference(raw, specs, sizes, score, 0.45, max_boxes)
+    settings = _postprocessor(specs, score, 0.45, max_boxes)
+    boxes, scores, classes, count = OnnxPostprocess(settings)(raw, sizes)
+    ref_boxes, ref_scores, ref_classes, ref_count = (t.numpy() for t in settings(raw, sizes))
     np.testing.assert_array_equal(count, ref_count)
     assert count.max() > 0 and (max_boxes > 50 or count.max() == max_boxes)
     for b in range(batch):
@@ -70,7 +66,8 @@ def test_no_detections_gives_empty_padded_results():
 
     specs = _specs(2, 1.0)
     raw = [np.full((2, NET[0] // s, NET[1] // s, 3 * 7), -20.0, np.float32) for s in (32, 16)]
-    boxes, scores, classes, count = OnnxPostprocess(specs, NET, 0.25, 0.45, 5)(raw, np.array([[10, 10], [50, 20]]))
+    post = OnnxPostprocess(_postprocessor(specs, 0.25, 0.45, 5))
+    boxes, scores, classes, count = post(raw, np.array([[10, 10], [50, 20]]))
     assert boxes.shape == (2, 5, 4) and scores.shape == (2, 5) and classes.shape == (2, 5)
     np.testing.assert_array_equal(count, [0, 0])
 

@@ -4,25 +4,30 @@ The onnxruntime backend runs the letterbox as a TensorFlow function (XLA fuses i
 same letterbox written as ONNX Gather ops took 12 ms a picture on one thread), the network in ONNX
 Runtime, and then this module's graph: a TensorFlow call after each ONNX Runtime run cost about
 2 ms on a 2-core CPU (its thread pool wakes up again each time), twice what this graph takes,
-which kept yolov3-tiny at batch 1 at 1.3-1.6x the bare network's time. Same arithmetic as
-:mod:`yolo3.ops.decode` and :mod:`yolo3.ops.letterbox`:
+which kept yolov3-tiny at batch 1 at 1.3-1.6x the bare network's time. The steps and the arithmetic
+are those of :class:`yolo3.ops.postprocess.Postprocessor`, whose settings configure
+:class:`OnnxPostprocess`:
 
 - :func:`postprocess_graph` decodes the raw heads (sigmoid/exp, grid, anchors, ``scale_x_y``),
-  forms Darknet's scores ``objectness * class_prob`` zeroed unless ``> score``, and runs ONNX's
-  ``NonMaxSuppression`` per class (suppress on IoU ``> iou``, keep scores ``> score``: the rules
-  of ``tf.image.combined_non_max_suppression``) on the centre-format boxes.
-- :func:`select_detections` (NumPy, on the few selected pairs) keeps the ``max_boxes`` best per
+  forms Darknet's scores ``objectness * class_prob`` zeroed unless ``> score_threshold``, and runs
+  ONNX's ``NonMaxSuppression`` per class (suppress on IoU ``> iou_threshold``, keep scores
+  ``> score_threshold``: the rules of ``tf.image.combined_non_max_suppression``) on the centre-format
+  boxes.
+- :func:`select_detections` (NumPy, on the few selected pairs) keeps the ``max_detections`` best per
   image and maps them to original-image pixels like :func:`yolo3.ops.letterbox.boxes_to_image`. IoU
   does not change under the letterbox's per-axis scaling and shift, so suppressing in network
   coordinates keeps the same pairs as suppressing in image coordinates.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from ..core.heads import HeadSpec
+
+if TYPE_CHECKING:  # the module itself needs no TensorFlow
+    from ..ops.postprocess import Postprocessor
 
 __all__ = ["letterbox_size_np", "postprocess_graph", "select_detections", "boxes_to_image_np", "OnnxPostprocess"]
 
@@ -68,15 +73,24 @@ class _GraphBuilder:
         return model
 
 
-def postprocess_graph(specs: Sequence[HeadSpec], grids: Sequence[Sequence[int]], net_size: Sequence[int],
-                      score: float, iou: float, max_boxes: int):
+def postprocess_graph(specs: Sequence[HeadSpec], grids: Sequence[Sequence[int]], input_size: Sequence[int],
+                      score_threshold: float, iou_threshold: float, max_detections: int):
     """ONNX model: raw heads ``raw_0..`` float32 (B, h_i, w_i, A*(5+C)) -> ``boxes`` (B, N, 4)
     centre x, centre y, width, height as fractions of the network input, ``scores`` (B, C, N)
-    Darknet scores zeroed unless ``> score``, and ``selected`` int64 (K, 3) (image, class, box) of
-    the pairs per-class NMS keeps (at most ``max_boxes`` per image and class)."""
+    Darknet scores zeroed unless ``> score_threshold``, and ``selected`` int64 (K, 3) (image, class, box)
+    of the pairs per-class NMS keeps (at most ``max_detections`` per image and class).
+
+    Args:
+        specs: the head specs, in output order.
+        grids: (h_i, w_i) of each raw head.
+        input_size: network input (height, width) in pixels.
+        score_threshold: keep scores ``>`` this.
+        iou_threshold: suppress on IoU ``>`` this.
+        max_detections: pairs kept per image and class by the NMS node.
+    """
     from onnx import TensorProto
 
-    net_h, net_w = float(net_size[0]), float(net_size[1])
+    net_h, net_w = float(input_size[0]), float(input_size[1])
     g = _GraphBuilder()
     vi = g.helper.make_tensor_value_info
     inputs, boxes, probs = [], [], []
@@ -107,13 +121,13 @@ def postprocess_graph(specs: Sequence[HeadSpec], grids: Sequence[Sequence[int]],
         probs.append(g.add("Reshape", [prob, g.const(f"shape_prob_{k}", np.array([0, -1, c], np.int64))], f"prob_{k}"))
     all_boxes = g.add("Concat", boxes, "boxes", axis=1) if len(boxes) > 1 else g.add("Identity", boxes, "boxes")
     prob = g.add("Concat", probs, "prob", axis=1) if len(probs) > 1 else g.add("Identity", probs, "prob")
-    threshold = g.const("score", np.float32(score))
+    threshold = g.const("score", np.float32(score_threshold))
     kept = g.add("Where", [g.add("Greater", [prob, threshold], "above"), prob, g.const("zero", np.float32(0.0))],
                  "kept_scores")
     scores = g.add("Transpose", [kept], "scores", perm=[0, 2, 1])
-    g.add("NonMaxSuppression", [all_boxes, scores, g.const("max_per_class", np.array([max_boxes], np.int64)),
-                                g.const("iou", np.array([iou], np.float32)),
-                                g.const("score_threshold", np.array([score], np.float32))],
+    g.add("NonMaxSuppression", [all_boxes, scores, g.const("max_per_class", np.array([max_detections], np.int64)),
+                                g.const("iou", np.array([iou_threshold], np.float32)),
+                                g.const("score_threshold", np.array([score_threshold], np.float32))],
           "selected", center_point_box=1)
     outputs = [vi("boxes", TensorProto.FLOAT, ["batch", "anchors", 4]),
                vi("scores", TensorProto.FLOAT, ["batch", num_classes, "anchors"]),
@@ -139,14 +153,23 @@ def boxes_to_image_np(boxes_cxcywh: np.ndarray, sizes: np.ndarray, net_size: Seq
 
 
 def select_detections(boxes: np.ndarray, scores: np.ndarray, selected: np.ndarray, sizes: np.ndarray,
-                      net_size: Sequence[int], max_boxes: int):
+                      input_size: Sequence[int], max_detections: int):
     """Padded per-image results from :func:`postprocess_graph`'s outputs, like
-    :func:`yolo3.ops.decode.batched_nms` + ``boxes_to_image``: boxes (B, K, 4) x1, y1, x2, y2 in image
-    pixels, scores (B, K), class_ids int32 (B, K), count int32 (B,), best first, K = ``max_boxes``."""
+    :meth:`yolo3.ops.postprocess.Postprocessor.select`: boxes (B, K, 4) x1, y1, x2, y2 in image
+    pixels, scores (B, K), class_ids int32 (B, K), count int32 (B,), best first, K = ``max_detections``.
+
+    Args:
+        boxes: (B, N, 4) the graph's ``boxes``.
+        scores: (B, C, N) the graph's ``scores``.
+        selected: (K, 3) the graph's ``selected``.
+        sizes: int (B, 2) each picture's (height, width).
+        input_size: network input (height, width).
+        max_detections: rows kept per image.
+    """
     batch = boxes.shape[0]
-    out_boxes = np.zeros((batch, max_boxes, 4), np.float32)
-    out_scores = np.zeros((batch, max_boxes), np.float32)
-    out_classes = np.zeros((batch, max_boxes), np.int32)
+    out_boxes = np.zeros((batch, max_detections, 4), np.float32)
+    out_scores = np.zeros((batch, max_detections), np.float32)
+    out_classes = np.zeros((batch, max_detections), np.int32)
     count = np.zeros((batch,), np.int32)
     if selected.size:
         b, c, i = selected[:, 0], selected[:, 1], selected[:, 2]
@@ -155,9 +178,9 @@ def select_detections(boxes: np.ndarray, scores: np.ndarray, selected: np.ndarra
         b, c, i, pair_scores = b[order], c[order], i[order], pair_scores[order]
         starts = np.searchsorted(b, np.arange(batch))
         rank = np.arange(len(b)) - starts[b]
-        keep = rank < max_boxes
+        keep = rank < max_detections
         b, c, i, rank, pair_scores = b[keep], c[keep], i[keep], rank[keep], pair_scores[keep]
-        out_boxes[b, rank] = boxes_to_image_np(boxes[b, i], np.asarray(sizes)[b], net_size)
+        out_boxes[b, rank] = boxes_to_image_np(boxes[b, i], np.asarray(sizes)[b], input_size)
         out_scores[b, rank] = pair_scores
         out_classes[b, rank] = c
         count = np.bincount(b, minlength=batch).astype(np.int32)
@@ -168,15 +191,21 @@ class OnnxPostprocess:
     """Decoding + per-class NMS in ONNX Runtime: ``post(raw, sizes)`` has the output of
     :meth:`yolo3.inference.detector.Detector.run_batch` (padded boxes in image pixels, scores, class ids,
     counts). The graph is built per set of head shapes (one per network input size) on first use.
+
+    Args:
+        settings: the :class:`yolo3.ops.postprocess.Postprocessor` whose steps this runs as an ONNX
+            graph (its ``head_specs``, ``input_size``, ``score_threshold``, ``iou_threshold`` and
+            ``max_detections`` are read once).
     """
 
-    def __init__(self, head_specs: Sequence[HeadSpec], net_size: Sequence[int], score: float, iou: float,
-                 max_boxes: int):
+    def __init__(self, settings: Postprocessor):
         import onnxruntime as ort
 
-        self.head_specs = list(head_specs)
-        self.net_size = (int(net_size[0]), int(net_size[1]))
-        self.score, self.iou, self.max_boxes = float(score), float(iou), int(max_boxes)
+        self.head_specs = list(settings.head_specs)
+        self.input_size = (int(settings.input_size[0]), int(settings.input_size[1]))
+        self.score_threshold = float(settings.score_threshold)
+        self.iou_threshold = float(settings.iou_threshold)
+        self.max_detections = int(settings.max_detections)
         self._ort = ort
         self._sessions: dict[tuple, object] = {}
 
@@ -188,7 +217,8 @@ class OnnxPostprocess:
             # a small graph: the calling thread alone, no thread pool to wake between runs
             options.intra_op_num_threads = 1
             options.inter_op_num_threads = 1
-            model = postprocess_graph(self.head_specs, grids, self.net_size, self.score, self.iou, self.max_boxes)
+            model = postprocess_graph(self.head_specs, grids, self.input_size, self.score_threshold,
+                                      self.iou_threshold, self.max_detections)
             session = self._ort.InferenceSession(model.SerializeToString(), options,
                                                  providers=["CPUExecutionProvider"])
             self._sessions[grids] = session
@@ -197,4 +227,4 @@ class OnnxPostprocess:
     def __call__(self, raw: Sequence[np.ndarray], sizes: np.ndarray):
         grids = tuple((int(r.shape[1]), int(r.shape[2])) for r in raw)
         boxes, scores, selected = self._session(grids).run(None, {f"raw_{k}": r for k, r in enumerate(raw)})
-        return select_detections(boxes, scores, selected, sizes, self.net_size, self.max_boxes)
+        return select_detections(boxes, scores, selected, sizes, self.input_size, self.max_detections)

@@ -3,13 +3,14 @@
 The ``.tflite`` file holds the network and Darknet's decoding (see :mod:`yolo3.export.api`): input
 ``images`` float32 (1, net_h, net_w, 3) letterboxed RGB 0..1, outputs ``boxes`` (1, N, 4) centre
 x, centre y, width, height as fractions of the network input and ``scores`` (1, N, C) objectness x
-class probability. What TFLite's builtin ops cannot do well stays outside, done here with the same
-TensorFlow functions as :class:`yolo3.inference.detector.Detector`, so the semantics are identical:
+class probability. What TFLite's builtin ops cannot do well stays outside, done here by the same
+:class:`yolo3.ops.postprocess.Postprocessor` as in :class:`yolo3.inference.detector.Detector`, so the
+semantics are identical:
 
-- the letterbox (images of any size need dynamic shapes; :func:`yolo3.ops.letterbox.letterbox`);
+- the letterbox (images of any size need dynamic shapes; :meth:`Postprocessor.letterbox_function`);
 - per-class NMS (``tf.image.combined_non_max_suppression`` is no TFLite builtin; bundling it would
   need the Flex delegate, which phone runtimes do not ship) and the mapping of boxes back to image
-  pixels (:func:`yolo3.ops.decode.batched_nms`, :func:`yolo3.ops.letterbox.boxes_to_image`).
+  pixels (:meth:`Postprocessor.select`).
 
 On a device without TensorFlow, reproduce those two steps (docs/export.md describes them).
 The interpreter is LiteRT's (``ai_edge_litert``) when installed, else ``tf.lite.Interpreter``.
@@ -21,8 +22,10 @@ import warnings
 from typing import Sequence
 
 import numpy as np
+import tensorflow as tf
 
 from ..core.detections import Detections, detect_images
+from ..ops.postprocess import Postprocessor, rename_legacy_settings
 
 __all__ = ["TFLiteDetector", "make_interpreter"]
 
@@ -34,8 +37,6 @@ def make_interpreter(model_path: str, threads: int | None = None):
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
-        import tensorflow as tf
-
         with warnings.catch_warnings():  # TF 2.21 warns that tf.lite.Interpreter moves to LiteRT
             warnings.simplefilter("ignore")
             return tf.lite.Interpreter(model_path=model_path, num_threads=threads)
@@ -45,15 +46,25 @@ def make_interpreter(model_path: str, threads: int | None = None):
 class TFLiteDetector:
     """Detect with a TFLite file from ``export.py --format tflite`` (float32, float16 or int8).
 
-    ``score``, ``iou``, ``max_boxes``: as :class:`yolo3.inference.detector.Detector` (keep objectness x class
-    probability > score; per-class NMS at IoU > iou). ``class_names``: optional list whose length
-    must match the model's classes. ``threads``: interpreter threads (default all cores).
-    :meth:`detect` returns the same :class:`yolo3.core.detections.Detections` as the Detector.
+    :meth:`detect` returns the same :class:`yolo3.core.detections.Detections` as
+    :class:`yolo3.inference.detector.Detector`: the letterbox before the interpreter and the steps after
+    it are :class:`yolo3.ops.postprocess.Postprocessor`'s.
+
+    Args:
+        model_path: the ``.tflite`` file.
+        class_names: optional list whose length must match the model's classes.
+        score_threshold: keep (box, class) pairs with objectness x class probability > this.
+        iou_threshold: per-class NMS drops a box whose IoU with a better one of its class is > this.
+        max_detections: detections kept per image.
+        threads: interpreter threads (default all cores).
+        legacy: the earlier keyword names ``score``, ``iou``, ``max_boxes`` keep working.
     """
 
-    def __init__(self, model_path: str | os.PathLike, score: float = 0.25, iou: float = 0.45,
-                 max_boxes: int = 100, class_names: Sequence[str] | None = None,
-                 threads: int | None = None):
+    def __init__(self, model_path: str | os.PathLike, *, class_names: Sequence[str] | None = None,
+                 score_threshold: float = 0.25, iou_threshold: float = 0.45, max_detections: int = 100,
+                 threads: int | None = None, **legacy):
+        settings = rename_legacy_settings(dict(score_threshold=score_threshold, iou_threshold=iou_threshold,
+                                               max_detections=max_detections), legacy, "TFLiteDetector")
         model_path = os.fspath(model_path)
         if not os.path.isfile(model_path):
             raise FileNotFoundError(f"TFLite model not found: {model_path}")
@@ -64,39 +75,31 @@ class TFLiteDetector:
             raise ValueError(f"{model_path} was not written by export.py --format tflite "
                              f"(signatures: {signatures})")
         self._runner = self.interpreter.get_signature_runner("serving_default")
-        input_details = self._runner.get_input_details()["images"]
-        batch, net_h, net_w, _ = (int(v) for v in input_details["shape"])
+        batch, net_h, net_w, _ = (int(v) for v in self._runner.get_input_details()["images"]["shape"])
         self.batch_size = batch
-        self.net_size = (net_h, net_w)
+        self.input_size = self.net_size = (net_h, net_w)
         self.num_classes = int(self._runner.get_output_details()["scores"]["shape"][-1])
         if class_names is not None and len(class_names) != self.num_classes:
             raise ValueError(f"{len(class_names)} class names but the model predicts "
                              f"{self.num_classes} classes")
         self.class_names = list(class_names) if class_names is not None else [
             f"class_{i}" for i in range(self.num_classes)]
-        self.score, self.iou, self.max_boxes = float(score), float(iou), int(max_boxes)
+        # the file decodes; the postprocessor letterboxes before it and selects after it
+        self.postprocessor = Postprocessor((), self.input_size, **settings)
         self._build_functions()
 
+    score = property(lambda self: self.postprocessor.score_threshold)
+    iou = property(lambda self: self.postprocessor.iou_threshold)
+    max_boxes = property(lambda self: self.postprocessor.max_detections)
+
     def _build_functions(self) -> None:
-        import tensorflow as tf
-
-        from ..ops.decode import batched_nms
-        from ..ops.letterbox import boxes_to_image, letterbox
-
-        net_size, score, iou, max_boxes = self.net_size, self.score, self.iou, self.max_boxes
+        post = self.postprocessor
         image_spec = tf.TensorSpec([None, None, None, 3], tf.uint8)
         sizes_spec = tf.TensorSpec([None, 2], tf.int32)
-        self._letterbox_fn = tf.function(lambda images, sizes: letterbox(images, sizes, net_size),
-                                         input_signature=[image_spec, sizes_spec], jit_compile=True)
-
-        @tf.function(input_signature=[tf.TensorSpec([None, None, 4], tf.float32),
-                                      tf.TensorSpec([None, None, self.num_classes], tf.float32),
-                                      sizes_spec])
-        def postprocess(boxes, scores, sizes):
-            scores = tf.where(scores > score, scores, tf.zeros_like(scores))
-            return tuple(batched_nms(boxes_to_image(boxes, sizes, net_size), scores, iou, score, max_boxes))
-
-        self._post_fn = postprocess
+        self._letterbox_fn = post.letterbox_function(True, input_signature=[image_spec, sizes_spec])
+        self._post_fn = tf.function(post.select, input_signature=[
+            tf.TensorSpec([None, None, 4], tf.float32), tf.TensorSpec([None, None, self.num_classes], tf.float32),
+            sizes_spec])
 
     def network(self, net_input: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Letterboxed float32 (B, net_h, net_w, 3) -> boxes (B, N, 4), scores (B, N, C), one

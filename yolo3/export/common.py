@@ -4,7 +4,9 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import tensorflow as tf
 
+from ..core.heads import model_net_size
 from ..errors import Yolo3Error
 
 __all__ = ["FORMATS", "QUANTIZATIONS", "ExportError"]
@@ -21,30 +23,22 @@ class ExportError(Yolo3Error):
     is one line meant for the user."""
 
 
-# ---------------------------------------------------------------------------------------------
-# SavedModel
-# ---------------------------------------------------------------------------------------------
 def _raw_outputs(model, net_input) -> list:
+    """The model's raw head outputs on ``net_input`` as a list (one tensor for a one-head model)."""
     raw = model(net_input, training=False)
     return list(raw) if isinstance(raw, (list, tuple)) else [raw]
 
 
-# ---------------------------------------------------------------------------------------------
-# helpers and command line
-# ---------------------------------------------------------------------------------------------
 def _variable_holder(model):
     """A ``tf.Module`` tracking the model's backend ``tf.Variable`` objects (not Keras's wrappers)."""
-    import tensorflow as tf
-
     module = tf.Module()
     module.network_variables = [v.value for v in model.variables]
     return module
 
 
 def _net_size(model, size) -> tuple[int, int]:
+    """The network (height, width) to export at: ``size`` (an int or (h, w), multiples of 32) or the model's."""
     if size is None:
-        from ..core.heads import model_net_size
-
         return tuple(int(v) for v in model_net_size(model))
     hw = (int(size), int(size)) if isinstance(size, (int, np.integer)) else tuple(int(v) for v in size)
     if len(hw) != 2 or min(hw) <= 0 or hw[0] % 32 or hw[1] % 32:

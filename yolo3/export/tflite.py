@@ -6,7 +6,13 @@ import sys
 from typing import Iterator, Sequence
 
 import numpy as np
+import tensorflow as tf
 
+from ..core.heads import get_head_specs
+from ..datasets.annotations import AnnotationError, iter_annotations
+from ..datasets.imageio import ImageReadError, read_image_rgb
+from ..ops.letterbox import letterbox_image
+from ..ops.postprocess import Postprocessor
 from .common import (
     QUANTIZATIONS,
     ExportError,
@@ -29,24 +35,26 @@ INT8_FLOAT_OPS = ("LOGISTIC", "EXP", "MUL", "ADD", "SUB", "DIV", "PACK", "UNPACK
 # ---------------------------------------------------------------------------------------------
 # TFLite
 # ---------------------------------------------------------------------------------------------
-def tflite_network_function(model, net_size: Sequence[int], batch_size: int = 1):
-    """A ``tf.function`` (fixed input ``images`` float32 (batch, net_h, net_w, 3), letterboxed RGB
+def tflite_network_function(model, input_size: Sequence[int], batch_size: int = 1):
+    """What goes into the TFLite file: the network and :meth:`yolo3.ops.postprocess.Postprocessor.decode`.
+
+    Returns a ``tf.function`` (fixed input ``images`` float32 (batch, net_h, net_w, 3), letterboxed RGB
     0..1) returning ``{"boxes": (batch, N, 4) cx, cy, w, h fractions of the network input,
-    "scores": (batch, N, C) objectness x class probability}``: what goes into the TFLite file."""
-    import tensorflow as tf
+    "scores": (batch, N, C) objectness x class probability}``.
 
-    from ..core.heads import get_head_specs
-    from ..ops.decode import decode_heads
-
-    specs = get_head_specs(model)
-    net_size = (int(net_size[0]), int(net_size[1]))
-    signature = [tf.TensorSpec([batch_size, net_size[0], net_size[1], 3], tf.float32, name="images")]
+    Args:
+        model: a Keras YOLO model.
+        input_size: network (height, width), multiples of 32.
+        batch_size: the fixed batch of the input.
+    """
+    post = Postprocessor(get_head_specs(model), input_size)
+    input_size = post.input_size
+    signature = [tf.TensorSpec([batch_size, input_size[0], input_size[1], 3], tf.float32, name="images")]
 
     @tf.function(input_signature=signature, autograph=False)
     def network(images):
-        decoded = decode_heads(_raw_outputs(model, images), specs, net_size)
-        scores = decoded.objectness[..., None] * decoded.class_probs
-        return {"boxes": decoded.boxes, "scores": scores}
+        boxes, scores = post.decode(_raw_outputs(model, images))
+        return {"boxes": boxes, "scores": scores}
 
     return network
 
@@ -55,10 +63,6 @@ def representative_images(annotation_path: str, net_size: Sequence[int], count: 
                           progress: bool = True) -> Iterator[np.ndarray]:
     """Letterboxed float32 (1, net_h, net_w, 3) inputs for int8 calibration: the first ``count``
     readable images listed in the annotation file (unreadable ones are reported and skipped)."""
-    from ..datasets.annotations import iter_annotations
-    from ..datasets.imageio import ImageReadError, read_image_rgb
-    from ..ops.letterbox import letterbox_image
-
     bar = None
     if progress:
         from tqdm import tqdm
@@ -87,14 +91,10 @@ def representative_images(annotation_path: str, net_size: Sequence[int], count: 
 
 def _check_calibration(annotation_path: str | None) -> None:
     """Fail early (before the slow conversion) when int8 has no usable calibration data."""
-    from ..datasets.annotations import AnnotationError, iter_annotations
-
     if not annotation_path:
         raise ExportError("--quantize int8 needs calibration images: --calibration ANNOTATION_FILE")
     if not os.path.isfile(annotation_path):
         raise ExportError(f"calibration annotation file not found: {annotation_path}")
-    from ..datasets.imageio import ImageReadError, read_image_rgb
-
     listed = 0
     try:
         for item in iter_annotations(annotation_path):
@@ -111,24 +111,29 @@ def _check_calibration(annotation_path: str | None) -> None:
     raise ExportError(f"none of the {listed} images in {annotation_path} can be read")
 
 
-def export_tflite(model, output: str, size: Sequence[int] | None = None, quantize: str = "float32",
+def export_tflite(model, output: str, input_size: Sequence[int] | int | None = None, quantize: str = "float32",
                   calibration: str | None = None, calibration_count: int = 100,
                   progress: bool = True) -> str:
-    """Write a TFLite flatbuffer (network + decoding, see the module docstring) to ``output``.
+    """Write a TFLite flatbuffer (network + decoding, :func:`tflite_network_function`) to ``output``.
 
-    ``quantize``: ``float32``, ``float16`` (weights stored as float16) or ``int8`` (weights and
-    activations, calibrated on ``calibration_count`` images of the annotation file
-    ``calibration``; input and outputs stay float32, ops without an int8 kernel stay float).
+    Args:
+        model: a Keras YOLO model.
+        output: the ``.tflite`` file (written atomically).
+        input_size: network (height, width) or one int, multiples of 32; default the model's.
+        quantize: ``float32``, ``float16`` (weights stored as float16) or ``int8`` (weights and
+            activations, calibrated on ``calibration_count`` images of the annotation file ``calibration``;
+            input and outputs stay float32, ops without an int8 kernel stay float).
+        calibration: annotation file whose pictures calibrate int8.
+        calibration_count: how many of its readable pictures.
+        progress: show a progress bar while calibrating.
     """
-    import tensorflow as tf
-
     if quantize not in QUANTIZATIONS:
         raise ExportError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}")
     if quantize == "int8":
         _check_calibration(calibration)
         if calibration_count < 1:
             raise ExportError(f"--calibration-count must be at least 1, got {calibration_count}")
-    net_size = _net_size(model, size)
+    net_size = _net_size(model, input_size)
     network = tflite_network_function(model, net_size)
     # The converter freezes the variables it finds on the trackable object; Keras 3 models expose
     # Keras wrappers it does not see (the weights would stay variables, read as garbage), so

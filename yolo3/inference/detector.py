@@ -1,10 +1,14 @@
 """Object detection with a converted or trained YOLO model, box for box like Darknet.
 
-:class:`Detector` runs letterbox -> network -> decoding -> per-class NMS as ONE compiled
-``tf.function`` over a batch of RGB images of any sizes (never ``model.predict`` per frame). With
-``backend="onnxruntime"`` the network and the decoding + NMS run in ONNX Runtime after a compiled
-TF letterbox (:mod:`yolo3.backends.onnx_postprocess`). :class:`YOLO` keeps keras-yolo3's interface (``detect_image`` on a
-PIL image returns the drawn picture).
+:class:`Detector` runs letterbox -> network -> :class:`yolo3.ops.postprocess.Postprocessor` (decoding,
+Darknet scores, boxes to image pixels, per-class NMS) as ONE compiled ``tf.function`` over a batch of
+RGB images of any sizes (never ``model.predict`` per frame). With ``backend="onnxruntime"`` the network
+and the decoding + NMS run in ONNX Runtime after a compiled TF letterbox
+(:mod:`yolo3.backends.onnx_postprocess`, configured by the same Postprocessor).
+
+Build one with a loader: :meth:`Detector.from_file` (``.keras``, ``.h5``, ``convert.py -w`` weights,
+``.onnx``), :meth:`Detector.from_onnx` or :meth:`Detector.from_pretrained`; ``Detector(model)`` composes
+a loaded Keras model (or an :class:`yolo3.backends.onnx_runtime.OnnxNetwork`) with the post-processing.
 """
 from __future__ import annotations
 
@@ -12,15 +16,25 @@ import os
 from typing import Sequence
 
 import numpy as np
+import tensorflow as tf
 
+from ..backends.onnx_export import OnnxUnavailableError
+from ..backends.onnx_postprocess import OnnxPostprocess
+from ..backends.onnx_runtime import OnnxNetwork
 from ..core.detections import PAD_MULTIPLE, Detections, detect_images
+from ..core.heads import get_head_specs, model_anchors
+from ..datasets.annotations import read_anchors, read_class_names
 from ..errors import Yolo3Error
+from ..modeling.batchnorm import UnsupportedLayerError, fold_batchnorm
+from ..modeling.pretrained import pretrained_classes_path, pretrained_model_path
+from ..modeling.saving import load_model
+from ..ops.postprocess import PostprocessError, Postprocessor, rename_legacy_settings
+from .drawing import class_colors, draw_detections
 
-__all__ = ["DetectorError", "Detector"]
+__all__ = ["DetectorError", "Detector", "BACKENDS"]
 
 
 BACKENDS = ("tf", "onnxruntime")
-
 
 class DetectorError(Yolo3Error):
     """A user error setting up a detector: missing file, class list or anchors not matching the model,
@@ -41,134 +55,195 @@ def _parse_size(size) -> tuple[int, int] | None:
     return hw
 
 
+def _existing_file(path) -> str:
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DetectorError(f"model file not found: {path}")
+    return path
+
+
+def _make_onnx(source, input_size) -> OnnxNetwork:
+    try:
+        return OnnxNetwork(source, input_size=input_size)
+    except OnnxUnavailableError as exc:
+        raise DetectorError(str(exc)) from None
+
+
+def _anchors_of_specs(head_specs) -> np.ndarray:
+    """All anchors (N, 2) in cfg order, from the heads' masks (an ONNX file has no anchor list)."""
+    by_index = {int(m): a for spec in head_specs for m, a in zip(spec.mask, spec.anchors)}
+    return np.asarray([by_index[k] for k in sorted(by_index)], np.float32).reshape(-1, 2)
+
+
 class Detector:
     """Detect objects on batches of uint8 RGB images of any sizes.
 
-    ``model``: a path to a converted/trained model (``.keras``, ``.h5``, a ``convert.py -w``
-    weights file, or with the onnxruntime backend an ``.onnx`` file from
-    :mod:`yolo3.backends.onnx_export`) or a loaded Keras YOLO model. Anchors, classes and the default
-    network size come from the model's heads. ``classes_path``: class names, one a line; its
-    length must equal the model's class count. ``anchors_path``: optional; when given it must
-    list the model's anchors (it cannot change them). ``score``: Darknet's threshold (keep
-    objectness x class probability > score); ``iou``: NMS IoU threshold; ``size``: network input
-    (int or (h, w), multiple of 32; default the model's); ``max_boxes``: per image; ``xla``:
-    compile letterbox, network and decoding with XLA (default; False for plain TF kernels);
-    ``fold_batchnorm``: run an inference copy of the network with BatchNormalization merged into
-    the convolutions (default; the model itself is not changed).
+    Anchors, classes and the default network size come from the model's heads.
+
+    Args:
+        model: a loaded Keras YOLO model, or an :class:`yolo3.backends.onnx_runtime.OnnxNetwork`
+            (backend ``onnxruntime``). A path still works (it goes to :meth:`from_file`).
+        class_names: one name per class of the model (default ``class_0``...).
+        classes_path: a class-name file (one a line) instead of ``class_names``.
+        anchors_path: optional anchors file; it must list the model's anchors (it cannot change them).
+        score_threshold: Darknet's threshold: keep (box, class) with objectness x class probability > it.
+        iou_threshold: per-class NMS IoU threshold.
+        input_size: network input (int or (height, width), multiples of 32); default the model's.
+        max_detections: detections kept per image.
+        backend: ``"tf"`` or ``"onnxruntime"`` (the Keras model exported to ONNX on the spot).
+        xla: compile letterbox, network and decoding with XLA (default; False for plain TF kernels).
+        fold_batchnorm: run an inference copy of the network with BatchNormalization merged into the
+            convolutions (default; the model itself is not changed).
+        legacy: the earlier keyword names ``score``, ``iou``, ``size``, ``max_boxes`` keep working.
+
+    Raises:
+        DetectorError: a bad setting, or files that do not match the model.
     """
 
-    def __init__(self, model, classes_path: str | os.PathLike | None = None, score: float = 0.25,
-                 iou: float = 0.45, size=None, max_boxes: int = 100, backend: str = "tf",
-                 anchors_path: str | os.PathLike | None = None,
-                 class_names: Sequence[str] | None = None, xla: bool = True, fold_batchnorm: bool = True):
+    def __init__(self, model, *, class_names: Sequence[str] | None = None,
+                 classes_path: str | os.PathLike | None = None, anchors_path: str | os.PathLike | None = None,
+                 score_threshold: float = 0.25, iou_threshold: float = 0.45, input_size=None,
+                 max_detections: int = 100, backend: str = "tf", xla: bool = True, fold_batchnorm: bool = True,
+                 **legacy):
+        settings = rename_legacy_settings(dict(score_threshold=score_threshold, iou_threshold=iou_threshold,
+                                               input_size=input_size, max_detections=max_detections),
+                                          legacy, "Detector")
+        if isinstance(model, (str, os.PathLike)):  # Detector("model.keras", ...), as before the loaders
+            loaded = Detector.from_file(model, classes_path, anchors_path, class_names=class_names, backend=backend,
+                                        xla=xla, fold_batchnorm=fold_batchnorm, **settings)
+            self.__dict__.update(loaded.__dict__)
+            return
         if backend not in BACKENDS:
             raise DetectorError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-        if not 0.0 <= float(score) < 1.0:
-            raise DetectorError(f"score threshold must be in [0, 1), got {score}")
-        if not 0.0 <= float(iou) <= 1.0:
-            raise DetectorError(f"IoU threshold must be in [0, 1], got {iou}")
-        if int(max_boxes) < 1:
-            raise DetectorError(f"max_boxes must be at least 1, got {max_boxes}")
-        self.score = float(score)
-        self.iou = float(iou)
-        self.max_boxes = int(max_boxes)
-        self.backend = backend
-        self.xla = bool(xla)
-        self.fold_batchnorm = bool(fold_batchnorm)
-        self.model = None
-        self._onnx = None
-
-        model_path = None
-        if isinstance(model, (str, os.PathLike)):
-            model_path = os.fspath(model)
-            if not os.path.isfile(model_path):
-                raise DetectorError(f"model file not found: {model_path}")
-        if model_path is not None and model_path.lower().endswith(".onnx"):
-            if backend != "onnxruntime":
-                raise DetectorError(f"{model_path} is an ONNX file: use backend 'onnxruntime'")
-            self._onnx = self._make_onnx(model_path, None)
-            self.head_specs = self._onnx.head_specs
-        else:
-            self.model = self._load_keras(model_path) if model_path is not None else model
-            from ..core.heads import get_head_specs
-
-            try:
-                self.head_specs = get_head_specs(self.model)
-            except ValueError as exc:
-                raise DetectorError(str(exc)) from None
-
-        self.num_classes = self.head_specs[0].num_classes
-        self.anchors = self._all_anchors()
+        self.backend, self.xla, self.fold_batchnorm = backend, bool(xla), bool(fold_batchnorm)
+        self._set_network(model)
         if anchors_path is not None:
             self._check_anchors(os.fspath(anchors_path))
         self.class_names = self._class_names(classes_path, class_names)
-        from .drawing import class_colors
-
         self.colors = class_colors(self.num_classes)
-        self.net_size = _parse_size(size) or tuple(self.head_specs[0].net_size)
-        if self.net_size[0] % 32 or self.net_size[1] % 32:
-            raise DetectorError(f"network size must be a multiple of 32, got {self.net_size}")
+        self.postprocessor = self._make_postprocessor(**settings)
         if backend == "onnxruntime" and self._onnx is None:
-            self._onnx = self._make_onnx(self.model, self.net_size)
-        if self._onnx is not None:
-            fixed = self._onnx.input_shape[1:3]
-            if all(isinstance(v, int) for v in fixed) and tuple(fixed) != tuple(self.net_size):
-                raise DetectorError(f"the ONNX model takes {fixed[0]}x{fixed[1]} inputs, not "
-                                    f"{self.net_size[0]}x{self.net_size[1]}")
+            self._onnx = _make_onnx(self.model, self.input_size)
+        self._check_onnx_size()
         self._build_functions()
 
-    # -- set-up ---------------------------------------------------------------------------
-    @staticmethod
-    def _load_keras(path: str):
-        from ..modeling.saving import load_model
+    # -- loaders --------------------------------------------------------------------------
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, classes_path: str | os.PathLike | None = None,
+                  anchors_path: str | os.PathLike | None = None, **options) -> Detector:
+        """A detector for a model file: ``.keras``, ``.h5``, a ``convert.py -w`` weights file, or an
+        ``.onnx`` file (then :meth:`from_onnx`).
 
+        Args:
+            path: the model file.
+            classes_path: class-name file, one a line; its length must equal the model's class count.
+            anchors_path: optional anchors file, checked against the model's anchors.
+            options: the keyword arguments of :class:`Detector`.
+        """
+        path = _existing_file(path)
+        if path.lower().endswith(".onnx"):
+            return cls.from_onnx(path, classes_path, anchors_path, **options)
         try:
-            return load_model(path)
+            model = load_model(path)
         except (OSError, ValueError) as exc:
             raise DetectorError(f"cannot load model {path}: {exc}") from None
+        return cls(model, classes_path=classes_path, anchors_path=anchors_path, **options)
 
-    def _make_onnx(self, source, input_size):
-        from ..backends.onnx_export import OnnxUnavailableError
-        from ..backends.onnx_runtime import OnnxNetwork
+    @classmethod
+    def from_onnx(cls, path: str | os.PathLike, classes_path: str | os.PathLike | None = None,
+                  anchors_path: str | os.PathLike | None = None, *, backend: str = "onnxruntime",
+                  **options) -> Detector:
+        """A detector running an ``.onnx`` file (from :mod:`yolo3.backends.onnx_export`, head metadata
+        inside) in ONNX Runtime.
 
+        Args:
+            path: the ONNX file.
+            classes_path: class-name file, one a line.
+            anchors_path: optional anchors file, checked against the model's anchors.
+            backend: must be ``"onnxruntime"`` (an ONNX file runs nowhere else).
+            options: the other keyword arguments of :class:`Detector`.
+        """
+        path = _existing_file(path)
+        if backend != "onnxruntime":
+            raise DetectorError(f"{path} is an ONNX file: use backend 'onnxruntime'")
+        return cls(_make_onnx(path, None), classes_path=classes_path, anchors_path=anchors_path,
+                   backend=backend, **options)
+
+    @classmethod
+    def from_pretrained(cls, name: str = "yolov3-tiny", cache_dir: str | None = None, *, quiet: bool = True,
+                        source=None, **options) -> Detector:
+        """A detector for a pretrained model with its class names (COCO's for ``yolov3-tiny``).
+
+        The first call fetches the Darknet weights (sha256 verified), converts them with the bundled
+        cfg and caches the ``.keras`` file (:func:`yolo3.modeling.pretrained.pretrained_model_path`).
+
+        Args:
+            name: a :data:`yolo3.modeling.pretrained.PRETRAINED_MODELS` key.
+            cache_dir: cache folder (default ``$YOLO3_CACHE`` or ``~/.cache/yolo3``).
+            quiet: no download or conversion messages.
+            source: a :class:`yolo3.modeling.pretrained.WeightsSource` to fetch from instead (mirrors, tests).
+            options: the keyword arguments of :class:`Detector`.
+        """
+        path = pretrained_model_path(name, cache_dir, quiet=quiet, source=source)
+        if options.get("classes_path") is None and options.get("class_names") is None:
+            options["classes_path"] = pretrained_classes_path(name)
+        return cls.from_file(path, **options)
+
+    # -- settings (earlier names kept as read-only aliases) -------------------------------------
+    input_size = property(lambda self: self.postprocessor.input_size, doc="network input (height, width)")
+    score_threshold = property(lambda self: self.postprocessor.score_threshold)
+    iou_threshold = property(lambda self: self.postprocessor.iou_threshold)
+    max_detections = property(lambda self: self.postprocessor.max_detections)
+    net_size, score, iou, max_boxes = input_size, score_threshold, iou_threshold, max_detections
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _set_network(self, model) -> None:
+        self.model, self._onnx = (None, model) if isinstance(model, OnnxNetwork) else (model, None)
+        if self._onnx is not None:
+            if self.backend != "onnxruntime":
+                raise DetectorError("an ONNX network runs with backend 'onnxruntime'")
+            self.head_specs = self._onnx.head_specs
+            self.anchors = _anchors_of_specs(self.head_specs)
+        else:
+            try:
+                self.head_specs = get_head_specs(model)
+            except ValueError as exc:
+                raise DetectorError(str(exc)) from None
+            self.anchors = model_anchors(model)
+        self.num_classes = self.head_specs[0].num_classes
+
+    def _make_postprocessor(self, score_threshold, iou_threshold, input_size, max_detections) -> Postprocessor:
+        size = _parse_size(input_size) or tuple(self.head_specs[0].net_size)
         try:
-            return OnnxNetwork(source, input_size=input_size)
-        except OnnxUnavailableError as exc:
+            return Postprocessor(self.head_specs, size, score_threshold=score_threshold,
+                                 iou_threshold=iou_threshold, max_detections=max_detections)
+        except PostprocessError as exc:
             raise DetectorError(str(exc)) from None
 
-    def _all_anchors(self) -> np.ndarray:
-        """All anchors (N, 2) of the model in cfg order (from the heads' masks for ONNX files)."""
-        if self.model is not None:
-            from ..core.heads import model_anchors
-
-            return model_anchors(self.model)
-        by_index = {}
-        for spec in self.head_specs:
-            for m, a in zip(spec.mask, spec.anchors):
-                by_index[int(m)] = a
-        return np.asarray([by_index[k] for k in sorted(by_index)], np.float32).reshape(-1, 2)
+    def _check_onnx_size(self) -> None:
+        if self._onnx is None:
+            return
+        fixed = self._onnx.input_shape[1:3]
+        if all(isinstance(v, int) for v in fixed) and tuple(fixed) != tuple(self.input_size):
+            raise DetectorError(f"the ONNX model takes {fixed[0]}x{fixed[1]} inputs, not "
+                                f"{self.input_size[0]}x{self.input_size[1]}")
 
     def _check_anchors(self, path: str) -> None:
-        from ..datasets.annotations import read_anchors
-
         if not os.path.isfile(path):
             raise DetectorError(f"anchors file not found: {path}")
         try:
             given = read_anchors(path)
         except ValueError as exc:
             raise DetectorError(str(exc)) from None
-        model_anchors = self.anchors
-        if given.shape != model_anchors.shape or not np.allclose(given, model_anchors, atol=1e-3):
+        ours = self.anchors
+        if given.shape != ours.shape or not np.allclose(given, ours, atol=1e-3):
             fmt = lambda a: " ".join(f"{w:g},{h:g}" for w, h in a)  # noqa: E731
             raise DetectorError(
                 f"anchors in {path} ({len(given)}: {fmt(given)}) differ from the model's "
-                f"({len(model_anchors)}: {fmt(model_anchors)}); the anchors travel inside the model, "
-                "leave --anchors out")
+                f"({len(ours)}: {fmt(ours)}); the anchors travel inside the model, leave --anchors out")
 
     def _class_names(self, classes_path, class_names) -> list[str]:
         if classes_path is not None:
-            from ..datasets.annotations import read_class_names
-
             path = os.fspath(classes_path)
             if not os.path.isfile(path):
                 raise DetectorError(f"classes file not found: {path}")
@@ -187,61 +262,33 @@ class Detector:
         return names
 
     def _build_functions(self) -> None:
-        import tensorflow as tf
-
-        from ..ops.decode import batched_nms, class_scores, decode_heads
-        from ..ops.letterbox import boxes_to_image, letterbox
-
-        specs, net_size = self.head_specs, self.net_size
-        score, iou, max_boxes = self.score, self.iou, self.max_boxes
         image_spec = tf.TensorSpec([None, None, None, 3], tf.uint8)
         sizes_spec = tf.TensorSpec([None, 2], tf.int32)
-
-        # XLA fuses the letterbox's gathers and arithmetic into one pass (~15x faster on CPU than
-        # plain TF ops); it compiles once per input shape (see stack_images' bucketing). The network
-        # and the decoding form a second XLA cluster (compiled once per batch size, ~1.3x faster
-        # than TF's own kernels on CPU); CombinedNonMaxSuppression has no XLA kernel and runs in TF.
-        xla = self.xla
-        letterbox_fn = tf.function(lambda images, sizes: letterbox(images, sizes, net_size),
-                                   jit_compile=xla)
+        post = self.postprocessor
         if self._onnx is not None:
-            # The network in ONNX Runtime, decoding + NMS as an ONNX graph after it: a TF call
-            # after each ONNX Runtime run costs ~2 ms on a 2-core CPU (see yolo3.backends.onnx_postprocess).
-            from ..backends.onnx_postprocess import OnnxPostprocess
-
-            self._letterbox_fn = tf.function(letterbox_fn, input_signature=[image_spec, sizes_spec])
-            self._postprocess = OnnxPostprocess(specs, net_size, score, iou, max_boxes)
+            # The network in ONNX Runtime, decoding + NMS as an ONNX graph after it: a TF call after
+            # each ONNX Runtime run costs ~2 ms on a 2-core CPU (see yolo3.backends.onnx_postprocess).
+            self._letterbox_fn = post.letterbox_function(self.xla, input_signature=[image_spec, sizes_spec])
+            self._postprocess = OnnxPostprocess(post)
             return
-
-        def decode(raw, sizes):
-            raw = list(raw) if isinstance(raw, (list, tuple)) else [raw]
-            decoded = decode_heads(raw, specs, net_size)
-            scores = class_scores(decoded.objectness, decoded.class_probs, score)
-            return boxes_to_image(decoded.boxes, sizes, net_size), scores
-
-        def nms(boxes, scores):
-            return tuple(batched_nms(boxes, scores, iou, score, max_boxes))
-
         model = self.model
         if self.fold_batchnorm:
-            from ..modeling.batchnorm import UnsupportedLayerError, fold_batchnorm
-
             try:
                 model = fold_batchnorm(model)
             except UnsupportedLayerError:  # a graph it cannot walk: run the model as it is
                 pass
-        network_fn = tf.function(lambda x, sizes: decode(model(x, training=False), sizes), jit_compile=xla)
-
-        @tf.function(input_signature=[image_spec, sizes_spec])
-        def detect(images, sizes):
-            return nms(*network_fn(letterbox_fn(images, sizes), sizes))
-
-        self._detect_fn = detect
+        detect = post.detection_function(lambda x: model(x, training=False), self.xla)
+        self._detect_fn = tf.function(detect, input_signature=[image_spec, sizes_spec])
 
     # -- detection ------------------------------------------------------------------------
     def run_batch(self, batch: np.ndarray, sizes: np.ndarray):
         """Low level: a zero-padded uint8 batch (B, H, W, 3) and its (B, 2) sizes -> padded NMS
-        results as numpy (boxes (B, K, 4), scores (B, K), class_ids (B, K), count (B,))."""
+        results as numpy (boxes (B, K, 4), scores (B, K), class_ids (B, K), count (B,)).
+
+        Args:
+            batch: uint8 (B, H, W, 3) RGB pictures, each in the top-left corner, zero padded.
+            sizes: int (B, 2) each picture's (height, width).
+        """
         if self._onnx is not None:
             return self._postprocess(self._onnx(self._letterbox_fn(batch, sizes).numpy()), sizes)
         return tuple(t.numpy() for t in self._detect_fn(batch, sizes))
@@ -249,16 +296,18 @@ class Detector:
     def detect(self, images: Sequence[np.ndarray], pad_multiple: int = PAD_MULTIPLE) -> list[Detections]:
         """Detect on uint8 (H, W, 3) RGB images (sizes may differ), all in one batch.
 
-        ``pad_multiple``: see :data:`PAD_MULTIPLE`; 1 suits a stream of same-size video frames.
+        Args:
+            images: the pictures.
+            pad_multiple: see :data:`yolo3.core.detections.PAD_MULTIPLE`; 1 suits a stream of same-size
+                video frames.
         """
         return detect_images(self.run_batch, images, pad_multiple)
 
     def detect_one(self, image: np.ndarray) -> Detections:
+        """:meth:`detect` on one uint8 (H, W, 3) RGB picture."""
         return self.detect([image])[0]
 
     def draw(self, image: np.ndarray, detections: Detections) -> np.ndarray:
         """A copy of the uint8 RGB ``image`` with ``detections`` drawn (see yolo3.inference.drawing)."""
-        from .drawing import draw_detections
-
         return draw_detections(image, detections.boxes, detections.scores, detections.class_ids,
                                self.class_names, self.colors)

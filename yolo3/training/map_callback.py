@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..core.heads import get_head_specs
+from ..ops.postprocess import Postprocessor
 
 __all__ = ["MeanAPCallback"]
 
@@ -17,42 +18,56 @@ class MeanAPCallback(keras.callbacks.Callback):
     ``dataset`` yields ``(images (B, H, W, 3), boxes (B, M, 5))`` with boxes in network pixels
     x1, y1, x2, y2, class and zero-size padding rows (:func:`yolo3.training.pipeline.make_eval_dataset`).
     Boxes are compared in network pixels, which gives the same IoUs as in the original images
-    (the letterbox scales uniformly). Decoding and NMS are yolo3.ops.decode's (as the Detector's).
+    (the letterbox scales uniformly). Decoding and NMS are :class:`yolo3.ops.postprocess.Postprocessor`'s
+    (as the Detector's).
+
+    Args:
+        inference_model: the Keras YOLO model (raw head outputs).
+        dataset: the validation batches described above (fixed height and width).
+        num_classes: classes of the model.
+        every: evaluate every this many epochs.
+        iou: IoU of a true positive for the mAP.
+        score_threshold: score threshold of the detections.
+        max_detections: detections kept per image.
+        enabled: False logs NaN every epoch (e.g. on the non-chief workers).
     """
 
     def __init__(self, inference_model: keras.Model, dataset: tf.data.Dataset, num_classes: int,
-                 every: int = 5, iou: float = 0.5, score: float = 0.001, max_boxes: int = 100,
-                 enabled: bool = True):
+                 every: int = 5, iou: float = 0.5, score_threshold: float = 0.001,
+                 max_detections: int = 100, enabled: bool = True):
         super().__init__()
         self.inference_model = inference_model
         self.dataset = dataset
         self.num_classes = num_classes
         self.every = max(int(every), 1)
         self.iou = iou
-        self.score = score
-        self.max_boxes = max_boxes
+        self.score_threshold = score_threshold
+        self.max_detections = max_detections
         self.enabled = enabled
         self.history: list[tuple[int, float]] = []
         self._fn = None
+        self._postprocessors: dict[tuple[int, int], Postprocessor] = {}
+
+    def _postprocessor(self, input_size: tuple[int, int]) -> Postprocessor:
+        """The Detector's post-processing at ``input_size``, NMS at IoU 0.45 (``iou`` is the mAP's)."""
+        if input_size not in self._postprocessors:
+            self._postprocessors[input_size] = Postprocessor(
+                get_head_specs(self.inference_model), input_size, score_threshold=self.score_threshold,
+                iou_threshold=0.45, max_detections=self.max_detections)
+        return self._postprocessors[input_size]
 
     def _detect_fn(self):
-        from ..ops.decode import batched_nms, class_scores, decode_heads
-
+        """A ``tf.function``: letterboxed float32 (B, H, W, 3) -> padded NmsResult with boxes in network
+        pixels (the pictures are of the network size, so the inverse letterbox is the identity)."""
         model = self.inference_model
-        specs = get_head_specs(model)
-        score, max_boxes = self.score, self.max_boxes
 
         @tf.function(reduce_retracing=True)
         def detect(images):
-            raw = model(images, training=False)
-            raw = list(raw) if isinstance(raw, (list, tuple)) else [raw]
-            size = tf.shape(images)[1:3]
-            decoded = decode_heads(raw, specs, (size[0], size[1]))
-            wh = tf.cast(tf.stack([size[1], size[0]]), tf.float32)
-            xy, bwh = decoded.boxes[..., :2] * wh, decoded.boxes[..., 2:] * wh
-            corners = tf.concat([xy - bwh / 2, xy + bwh / 2], axis=-1)
-            scores = class_scores(decoded.objectness, decoded.class_probs, score)
-            return tuple(batched_nms(corners, scores, 0.45, score, max_boxes))
+            height, width = images.shape[1], images.shape[2]
+            if height is None or width is None:
+                raise ValueError("the validation images need a fixed height and width")
+            sizes = tf.tile(tf.constant([[height, width]], tf.int32), [tf.shape(images)[0], 1])
+            return tuple(self._postprocessor((height, width))(model(images, training=False), sizes))
 
         return detect
 
