@@ -31,6 +31,11 @@ class AnnotationReport:
     unreadable: list[str] = field(default_factory=list)
 
     def summary(self, name: str = "annotations") -> str:
+        """One line for the log: images, boxes, what was clipped, dropped or skipped.
+
+        Args:
+            name: what the report is about (usually the annotation file).
+        """
         text = (f"{name}: {self.images} images, {self.boxes} boxes ({self.images_without_boxes} images without "
                 f"boxes); {self.boxes_clipped} boxes clipped to their image, {self.boxes_zero_area} zero-area "
                 f"boxes dropped")
@@ -134,6 +139,11 @@ def prepare_annotations(
 
 
 def count_lines(path: str) -> int:
+    """Non-blank lines of a text file (the images of a clean annotation file).
+
+    Args:
+        path: the file.
+    """
     with open(path, encoding="utf-8") as f:
         return sum(1 for line in f if line.strip())
 

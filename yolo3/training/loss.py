@@ -47,6 +47,20 @@ def _ignore_mask(pred_box: tf.Tensor, true_boxes: tf.Tensor, thresh: float) -> t
     return tf.stop_gradient(tf.reshape(ignore, tf.concat([shape[:-1], [1]], 0)))
 
 
+def _mse_box_terms(raw5, true_xywh, obj, box_scale, grid, grid_wh, input_wh, anchors, scale: float):
+    """keras-yolo3's box terms of one head, summed: (xy cross-entropy, wh squared error), each
+    weighted by ``obj * box_scale`` (target objectness times (2 - w*h), shapes (B, H, W, A, 1))."""
+    # Offset of the centre inside its cell; with scale_x_y the sigmoid target moves inward.
+    frac = true_xywh[..., 0:2] * grid_wh - grid
+    target_sig = (frac + 0.5 * (scale - 1.0)) / scale
+    target_sig = tf.where(obj > 0, tf.clip_by_value(target_sig, 0.0, 1.0), tf.zeros_like(target_sig))
+    xy = obj * box_scale * tf.nn.sigmoid_cross_entropy_with_logits(labels=target_sig, logits=raw5[..., 0:2])
+    ratio = true_xywh[..., 2:4] * input_wh / tf.constant(anchors)
+    target_wh = tf.where(obj > 0, tf.math.log(tf.maximum(ratio, _EPS)), tf.zeros_like(ratio))
+    wh = obj * box_scale * 0.5 * tf.square(target_wh - raw5[..., 2:4])
+    return tf.reduce_sum(xy), tf.reduce_sum(wh)
+
+
 def yolo_loss(
     y_true: Sequence[tf.Tensor],
     y_pred: Sequence[tf.Tensor],
@@ -94,16 +108,9 @@ def yolo_loss(
         box_scale = 2.0 - true_xywh[..., 2:3] * true_xywh[..., 3:4]
 
         if box_loss == "mse":
-            # Offset of the centre inside its cell; with scale_x_y the sigmoid target moves inward.
-            frac = true_xywh[..., 0:2] * grid_wh - grid
-            target_sig = (frac + 0.5 * (scale - 1.0)) / scale
-            target_sig = tf.where(obj > 0, tf.clip_by_value(target_sig, 0.0, 1.0), tf.zeros_like(target_sig))
-            xy = obj * box_scale * tf.nn.sigmoid_cross_entropy_with_logits(labels=target_sig, logits=raw5[..., 0:2])
-            ratio = true_xywh[..., 2:4] * input_wh / tf.constant(anchors)
-            target_wh = tf.where(obj > 0, tf.math.log(tf.maximum(ratio, _EPS)), tf.zeros_like(ratio))
-            wh = obj * box_scale * 0.5 * tf.square(target_wh - raw5[..., 2:4])
-            parts["xy"] += tf.reduce_sum(xy)
-            parts["wh"] += tf.reduce_sum(wh)
+            xy, wh = _mse_box_terms(raw5, true_xywh, obj, box_scale, grid, grid_wh, input_wh, anchors, scale)
+            parts["xy"] += xy
+            parts["wh"] += wh
         else:
             ciou = ciou_cxcywh(pred_box, true_xywh)[..., None]
             parts["box"] += tf.reduce_sum(obj * box_scale * (1.0 - ciou))
