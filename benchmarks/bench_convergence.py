@@ -4,14 +4,14 @@ mAP@0.5 >= 0.9 on a held-out split, measured with eval.py.
     python benchmarks/bench_convergence.py --out /tmp/bench_conv [--num 500] [--input-size 256] [--epochs 4 36]
 
 Steps: (1) ``python -m yolo3.cli.shapes`` (``yolo3-shapes``) writes train/val splits; (2) IoU k-means anchors
-for the letterboxed training boxes; (3) ``train.py --model tiny`` starting from Darknet's COCO
-yolov3-tiny weights (``--weights auto``: yolo3.modeling.pretrained.fetch_weights + yolo3.modeling.darknet_weights.convert; the
-heads, 255 channels there, are skipped and trained anew) with the usual two stages, or from
-scratch (``--weights none``: ``--epochs 0 N --freeze-body 0``), then ``--finetune-epochs`` more
-epochs at a tenth of the stage-2 learning rate from that model (the step ReduceLROnPlateau takes
-once the validation loss stalls, taken by hand to fit the time budget); (4) ``eval.py`` on the held-out split (or,
-where eval.py is absent, yolo3.inference.detector + yolo3.evaluation.metrics, and the result says so); (5) the
-loss / val_loss / val mAP curves as ``docs/img/training_convergence.png`` and a JSON summary.
+for the letterboxed training boxes; (3) ``train.py --model tiny`` starting from Darknet's COCO yolov3-tiny
+weights (``--weights auto``: yolo3.modeling.pretrained.fetch_weights + yolo3.modeling.darknet_weights.convert;
+the heads, 255 channels there, are skipped and trained anew) with the usual two stages, or from scratch
+(``--weights none``: ``--epochs 0 N --freeze-body 0``), then ``--finetune-epochs`` more epochs at a tenth of
+the stage-2 learning rate from that model (the step ReduceLROnPlateau takes once the validation loss stalls,
+taken by hand to fit the time budget); (4) ``eval.py`` on the held-out split (or, where eval.py is absent,
+yolo3.inference.detector + yolo3.evaluation.metrics, and the result says so); (5) the loss / val_loss / val
+mAP curves as ``docs/img/training_convergence.png`` and a JSON summary.
 """
 from __future__ import annotations
 
@@ -94,9 +94,9 @@ def evaluate(model_path: str, val_ann: str, classes: str, out: str, input_size: 
             return (value / 100 if value > 1 else value), "eval.py"
         print(f"could not read the mAP from eval.py's output ({log}); using yolo3.evaluation.metrics", flush=True)
     from yolo3.datasets.annotations import read_annotations
-    from yolo3.inference.detector import Detector
-    from yolo3.evaluation.metrics import evaluate_voc
     from yolo3.datasets.imageio import read_image_rgb
+    from yolo3.evaluation.metrics import evaluate_voc
+    from yolo3.inference.detector import Detector
 
     det = Detector(model_path, classes_path=classes, score=0.005, size=input_size)
     gts = read_annotations(val_ann)
@@ -192,8 +192,8 @@ def main() -> int:
     if weights == "auto":
         try:
             from yolo3.modeling.darknet_weights import convert
-            from yolo3.modeling.saving import save_model
             from yolo3.modeling.pretrained import fetch_weights
+            from yolo3.modeling.saving import save_model
 
             darknet = fetch_weights("yolov3-tiny")
             cfg = os.path.join(ROOT, "yolo3", "resources", "yolov3-tiny.cfg")

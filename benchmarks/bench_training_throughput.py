@@ -97,14 +97,14 @@ def timed_fit(trainer, dataset, steps: int, epochs: int = 3) -> float:
 def bench_model(kind: str, args, data_paths: dict, work: str) -> dict:
     import keras
 
-    from yolo3.modeling.architectures import TINY_ANCHORS, YOLOV3_ANCHORS
-    from yolo3.training.bottleneck import BottleneckTrainer, cache_dataset, split_at_head_convs, write_feature_cache
-    from yolo3.training.pipeline import make_dataset
     from yolo3.datasets.cleaning import prepare_annotations
+    from yolo3.modeling.architectures import TINY_ANCHORS, YOLOV3_ANCHORS
     from yolo3.modeling.factory import create_model
+    from yolo3.training.bottleneck import BottleneckTrainer, cache_dataset, split_at_head_convs, write_feature_cache
+    from yolo3.training.freezing import freeze_body
+    from yolo3.training.pipeline import make_dataset
     from yolo3.training.targets import target_spec_from_model
     from yolo3.training.trainer import YoloTrainer
-    from yolo3.training.freezing import freeze_body
 
     size, batch = args.input_size, args.batch_size
     anchors = (TINY_ANCHORS if kind == "tiny" else YOLOV3_ANCHORS) * size / 416
