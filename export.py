@@ -5,13 +5,16 @@
     python export.py --format tflite --quantize int8 --calibration train.txt --output tiny_int8.tflite
     python export.py --format onnx --output model_data/yolov3-tiny.onnx
 
-All logic lives in yolo3/export.py.
+The tool lives in yolo3/cli/export.py (also ``yolo3-export``, ``python -m yolo3.cli.export``).
 """
 import os
 import sys
 
-if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from yolo3.export.api import main
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from yolo3.cli.export import build_parser, main  # noqa: E402
+
+__all__ = ["build_parser", "main"]
+
+if __name__ == "__main__":
     sys.exit(main())

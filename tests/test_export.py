@@ -284,7 +284,7 @@ def test_cli_int8_without_calibration(dummy_model, tmp_path):
 
 def _main_user_error(capsys, argv, *words) -> None:
     """The same checks in-process (a subprocess costs a TensorFlow start-up each)."""
-    from yolo3.export.api import main
+    from yolo3.cli.export import main
 
     assert main(argv) == 2
     _assert_user_error(subprocess.CompletedProcess(argv, 2, "", capsys.readouterr().err), *words)
@@ -361,7 +361,7 @@ def test_default_output_names():
 
 
 def test_help_lists_the_options(capsys):
-    from yolo3.export.api import main
+    from yolo3.cli.export import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])

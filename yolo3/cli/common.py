@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 from ..errors import Yolo3Error
 
 __all__ = ["HelpFormatter", "UsageError", "parse_size", "size_type", "check_threshold", "check_files", "first_names",
-           "fail", "run", "prog_name"]
+           "fail", "run", "prog_name", "default_model_path"]
 
 #: exit code of a user error (missing file, bad option or input), as argparse uses for bad flags
 USER_ERROR = 2
@@ -145,3 +145,17 @@ def prog_name(script: str, module: str) -> str:
     if argv0 and os.path.splitext(os.path.abspath(argv0))[0] == os.path.join(here, module.rsplit(".", 1)[-1]):
         return f"python -m {module}"
     return script
+
+
+def default_model_path(path: str = os.path.join("model_data", "yolov3-tiny.keras")) -> str:
+    """The default model: ``path`` from the working directory where it exists, else beside the checkout's
+    scripts (the folder above the package) where it exists there, else ``path`` (reported missing).
+
+    Args:
+        path: the default, relative to the working directory or the checkout.
+    """
+    if os.path.exists(path):
+        return path
+    checkout = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    beside_scripts = os.path.join(checkout, path)
+    return beside_scripts if os.path.exists(beside_scripts) else path

@@ -25,20 +25,18 @@
   :mod:`yolo3.backends.onnx_export` (written from the Keras layers; tf2onnx only as a fallback for layers
   it does not know); run it with ``Detector(path, backend="onnxruntime")``.
 
-``python export.py --help`` is the command line (:func:`main`).
+``python export.py --help`` is the command line (:mod:`yolo3.cli.export`, also ``yolo3-export``).
 """
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 
 from .common import FORMATS, QUANTIZATIONS, ExportError, _check_output
 from .onnx import export_onnx_file
 from .saved_model import export_saved_model
 from .tflite import _check_calibration, export_tflite
 
-__all__ = ["export_model", "default_output", "main"]
+__all__ = ["export_model", "default_output", "check_export_target", "DEFAULT_MODEL"]
 
 
 DEFAULT_MODEL = os.path.join("model_data", "yolov3-tiny.keras")
@@ -46,7 +44,13 @@ DEFAULT_MODEL = os.path.join("model_data", "yolov3-tiny.keras")
 
 def default_output(model_path: str, fmt: str, quantize: str = "float32") -> str:
     """``model_data/yolov3-tiny.keras`` -> ``model_data/yolov3-tiny_saved_model``,
-    ``..._float16.tflite``, ``....onnx``."""
+    ``..._float16.tflite``, ``....onnx``.
+
+    Args:
+        model_path: the model file exported.
+        fmt: one of :data:`FORMATS`.
+        quantize: TFLite: one of :data:`QUANTIZATIONS` (named in the file unless float32).
+    """
     stem = os.path.splitext(model_path)[0]
     if fmt == "saved_model":
         return stem + "_saved_model"
@@ -59,7 +63,23 @@ def export_model(model, fmt: str, output: str, size=None, score: float = 0.25, i
                  max_detections: int = 100, quantize: str = "float32", calibration: str | None = None,
                  calibration_count: int = 100, xla: bool = True, progress: bool = True,
                  onnx_method: str = "auto") -> str:
-    """Export the Keras YOLO ``model`` in format ``fmt`` (one of :data:`FORMATS`) to ``output``."""
+    """Export the Keras YOLO ``model`` in format ``fmt`` to ``output``; returns the path written.
+
+    Args:
+        model: a Keras YOLO model (raw head outputs, head metadata inside).
+        fmt: one of :data:`FORMATS`.
+        output: the SavedModel folder or the file to write.
+        size: fixed network input (height, width) in pixels, multiples of 32; None: the model's.
+        score: SavedModel: score threshold (objectness x class probability) baked in.
+        iou: SavedModel: per-class NMS IoU threshold.
+        max_detections: SavedModel: detections kept per image.
+        quantize: TFLite: one of :data:`QUANTIZATIONS`.
+        calibration: TFLite int8: annotation file whose images calibrate the quantization.
+        calibration_count: TFLite int8: how many calibration images.
+        xla: SavedModel: XLA-compile the network parts.
+        progress: show progress output.
+        onnx_method: ONNX: ``"auto"``, ``"native"`` or ``"tf2onnx"``.
+    """
     if fmt == "saved_model":
         return export_saved_model(model, output, size, score, iou, max_detections, xla)
     if fmt == "tflite":
@@ -69,111 +89,35 @@ def export_model(model, fmt: str, output: str, size=None, score: float = 0.25, i
     raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="export.py",
-        description="Export a converted or trained YOLO model for deployment: a SavedModel with "
-                    "letterbox, decoding and NMS inside (uint8 images or JPEG/PNG bytes in, boxes in "
-                    "image pixels out), a TFLite file (float32/float16/int8; use "
-                    "yolo3.backends.tflite.TFLiteDetector), or ONNX (the network, for ONNX Runtime).")
-    ap.add_argument("--model", default=DEFAULT_MODEL,
-                    help=f"Keras model (.keras/.h5) or convert.py -w weights file (default {DEFAULT_MODEL})")
-    ap.add_argument("--format", default="saved_model", metavar="FORMAT",
-                    help=f"one of {', '.join(FORMATS)} (default saved_model)")
-    ap.add_argument("--output", default=None,
-                    help="output folder (saved_model) or file; default next to the model "
-                         "(e.g. model_data/yolov3-tiny_saved_model, yolov3-tiny_int8.tflite)")
-    ap.add_argument("--size", type=int, default=None,
-                    help="network input size (multiple of 32); default the model's")
-    ap.add_argument("--score", type=float, default=0.25,
-                    help="score threshold baked into the SavedModel (default 0.25)")
-    ap.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold (SavedModel; default 0.45)")
-    ap.add_argument("--max-detections", type=int, default=100,
-                    help="detections per image (SavedModel; default 100)")
-    ap.add_argument("--quantize", default="float32", metavar="TYPE",
-                    help=f"TFLite: one of {', '.join(QUANTIZATIONS)} (default float32)")
-    ap.add_argument("--calibration", default=None, metavar="ANNOTATION_FILE",
-                    help="TFLite int8: annotation file whose images calibrate the quantization")
-    ap.add_argument("--calibration-count", type=int, default=100, metavar="N",
-                    help="TFLite int8: number of calibration images (default 100)")
-    ap.add_argument("--onnx-method", choices=("auto", "native", "tf2onnx"), default="auto",
-                    help="ONNX: write the graph from the Keras layers (native), convert with tf2onnx "
-                         "(needs ~60x the weights' size in memory), or native with tf2onnx for unknown "
-                         "layers (auto, default)")
-    ap.add_argument("--no-xla", dest="xla", action="store_false",
-                    help="SavedModel: no XLA-compiled parts (for TF builds without XLA; slower)")
-    ap.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    return ap
+def check_export_target(fmt: str, output: str, quantize: str = "float32", calibration: str | None = None,
+                        calibration_count: int = 100, onnx_method: str = "auto") -> None:
+    """Check, before any model is loaded, that an export can be written; raise :class:`ExportError` if not.
 
-
-def _validate(args) -> None:
-    if args.format not in FORMATS:
-        raise ExportError(f"unknown format {args.format!r}; choose one of {', '.join(FORMATS)}")
-    if args.quantize not in QUANTIZATIONS:
-        raise ExportError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got {args.quantize!r}")
-    if args.quantize != "float32" and args.format != "tflite":
-        raise ExportError(f"--quantize {args.quantize} applies to --format tflite only")
-    if not os.path.isfile(args.model):
-        raise ExportError(f"model file not found: {args.model}")
-    if args.size is not None and (args.size <= 0 or args.size % 32):
-        raise ExportError(f"--size must be a positive multiple of 32, got {args.size}")
-    if not 0.0 <= args.score < 1.0:
-        raise ExportError(f"--score must be in [0, 1), got {args.score}")
-    if not 0.0 <= args.iou <= 1.0:
-        raise ExportError(f"--iou must be in [0, 1], got {args.iou}")
-    if args.max_detections < 1:
-        raise ExportError(f"--max-detections must be at least 1, got {args.max_detections}")
-    if args.format == "tflite" and args.quantize == "int8":
-        if args.calibration_count < 1:
-            raise ExportError(f"--calibration-count must be at least 1, got {args.calibration_count}")
-        _check_calibration(args.calibration)
-    if args.onnx_method != "auto" and args.format != "onnx":
-        raise ExportError(f"--onnx-method {args.onnx_method} applies to --format onnx only")
-    if args.format == "onnx":
-        for name in ("onnx", "tf2onnx") if args.onnx_method == "tf2onnx" else ("onnx",):
+    Args:
+        fmt: one of :data:`FORMATS`.
+        output: the SavedModel folder or the file to write.
+        quantize: TFLite weight/activation type, one of :data:`QUANTIZATIONS`.
+        calibration: TFLite int8: the annotation file whose images calibrate the quantization.
+        calibration_count: TFLite int8: how many calibration images.
+        onnx_method: ONNX: ``"auto"``, ``"native"`` or ``"tf2onnx"``.
+    """
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if quantize not in QUANTIZATIONS:
+        raise ExportError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}")
+    if quantize != "float32" and fmt != "tflite":
+        raise ExportError(f"--quantize {quantize} applies to --format tflite only")
+    if fmt == "tflite" and quantize == "int8":
+        if calibration_count < 1:
+            raise ExportError(f"--calibration-count must be at least 1, got {calibration_count}")
+        _check_calibration(calibration)
+    if onnx_method != "auto" and fmt != "onnx":
+        raise ExportError(f"--onnx-method {onnx_method} applies to --format onnx only")
+    if fmt == "onnx":
+        for name in ("onnx", "tf2onnx") if onnx_method == "tf2onnx" else ("onnx",):
             try:
                 __import__(name)
             except ImportError:
                 raise ExportError(f"ONNX export needs the optional package '{name}': "
                                   f"pip install {name} onnxruntime (onnxruntime to run the file)") from None
-    _check_output(args.output, args.format)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.model == DEFAULT_MODEL and not os.path.exists(args.model):
-        beside_scripts = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                      DEFAULT_MODEL)
-        if os.path.exists(beside_scripts):
-            args.model = beside_scripts
-    if args.output is None:
-        args.output = default_output(args.model, args.format, args.quantize)
-    try:
-        _validate(args)
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        from ..modeling.saving import load_model
-
-        try:
-            model = load_model(args.model)
-        except Exception as exc:  # any failure to read the file is the user's file's problem
-            raise ExportError(f"cannot load model {args.model}: {exc}".splitlines()[0]) from None
-        from ..core.heads import get_head_specs
-
-        try:
-            get_head_specs(model)
-        except ValueError as exc:
-            raise ExportError(f"{args.model}: {exc}") from None
-        size = None if args.size is None else (args.size, args.size)
-        export_model(model, args.format, args.output, size=size, score=args.score, iou=args.iou,
-                     max_detections=args.max_detections, quantize=args.quantize,
-                     calibration=args.calibration, calibration_count=args.calibration_count,
-                     xla=args.xla, progress=not args.quiet, onnx_method=args.onnx_method)
-    except ExportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    if not args.quiet:
-        print(f"wrote {args.output}")
-    return 0
+    _check_output(output, fmt)
