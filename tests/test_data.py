@@ -8,9 +8,9 @@ tf = pytest.importorskip("tensorflow")
 from PIL import Image  # noqa: E402
 
 from yolo3.datasets.annotations import AnnotationError  # noqa: E402
-from yolo3.datasets.cleaning import DataError, prepare_annotations, split_annotations
-from yolo3.training.augment import letterbox_with_boxes, mosaic4, random_augment
-from yolo3.training.pipeline import load_image, make_dataset, make_eval_dataset
+from yolo3.datasets.cleaning import DataError, prepare_annotations, split_annotations  # noqa: E402
+from yolo3.training.augment import letterbox_with_boxes, mosaic4, random_augment  # noqa: E402
+from yolo3.training.pipeline import load_image, make_dataset, make_eval_dataset  # noqa: E402
 from yolo3.training.targets import TargetSpec  # noqa: E402
 
 SPEC = TargetSpec(np.array([[6, 6], [12, 12], [24, 24], [30, 30], [40, 40], [60, 60]], np.float32),

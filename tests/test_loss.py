@@ -70,7 +70,8 @@ def test_terms_match_hand_computation():
     scale = 2 - w * h
     ln2 = math.log(2)
     assert float(parts["xy"]) == pytest.approx(scale * 2 * ln2, rel=1e-5)
-    assert float(parts["wh"]) == pytest.approx(scale * 0.5 * (math.log(11 / 20) ** 2 + math.log(19 / 20) ** 2), rel=1e-5)
+    expected_wh = scale * 0.5 * (math.log(11 / 20) ** 2 + math.log(19 / 20) ** 2)
+    assert float(parts["wh"]) == pytest.approx(expected_wh, rel=1e-5)
     assert float(parts["cls"]) == pytest.approx(C * ln2, rel=1e-5)
     # Objectness: every one of the 2*2*2 + 4*4*2 = 40 slots costs ln 2 (all-zero logits decode to boxes
     # the size of their anchors at cell centres; none overlaps the truth by > 0.5 IoU).
