@@ -52,7 +52,11 @@ def split_at_head_convs(model: keras.Model) -> tuple[keras.Model, keras.Model]:
     """(feature_model, head_model): ``feature_model(images)`` returns the inputs of the output
     convolutions (one a head, in output order); ``head_model(features)`` applies the output
     convolutions and YoloHead layers -- the same layer objects as ``model``'s, so training the head
-    model trains the full model."""
+    model trains the full model.
+
+    Args:
+        model: an inference model (images in, raw heads out, each head after one output convolution).
+    """
     convs = head_output_layers(model)
     features = [conv.input for conv in convs]
     feature_model = keras.Model(model.inputs[0], features, name="bottleneck_features")
@@ -77,7 +81,18 @@ def write_feature_cache(
     progress: bool = True,
 ) -> dict:
     """Run ``feature_model`` over the letterboxed images of a clean annotation file and write
-    ``cache_dir/features-XXXXX.tfrecord`` shards plus ``meta.json``. Returns the meta dict."""
+    ``cache_dir/features-XXXXX.tfrecord`` shards plus ``meta.json``. Returns the meta dict
+    (``images``, ``shapes``, ``input_size``, ``dtype``, ``shards``).
+
+    Args:
+        feature_model: the feature model of :func:`split_at_head_convs`.
+        clean_path: a clean annotation file (:func:`yolo3.datasets.cleaning.prepare_annotations`).
+        input_size: the network input (height, width) in pixels the images are letterboxed to.
+        cache_dir: folder of the shards; old shards in it are removed.
+        batch_size: images a forward pass.
+        shard_size: images a shard file.
+        progress: show a progress bar.
+    """
     os.makedirs(cache_dir, exist_ok=True)
     for old in glob.glob(os.path.join(cache_dir, "features-*.tfrecord")):
         os.unlink(old)
@@ -118,7 +133,18 @@ def write_feature_cache(
 
 def cache_dataset(cache_dir: str, spec: TargetSpec, batch_size: int, *, shuffle: bool = True, repeat: bool = True,
                   seed: int = 0, max_boxes: int = 100, shuffle_buffer: int = 256) -> tf.data.Dataset:
-    """Batches ``(features tuple, targets dict)`` read from a feature cache (streamed)."""
+    """Batches ``(features tuple, targets dict)`` read from a feature cache (streamed).
+
+    Args:
+        cache_dir: a folder written by :func:`write_feature_cache`.
+        spec: the target assignment of the model's heads.
+        batch_size: images a batch.
+        shuffle: shuffle the records (interleaved reads); else file order.
+        repeat: repeat forever and drop the last partial batch.
+        seed: shuffle seed.
+        max_boxes: ground-truth boxes an image kept for the ignore mask.
+        shuffle_buffer: at most this many records in the shuffle buffer.
+    """
     with open(os.path.join(cache_dir, "meta.json"), encoding="utf-8") as f:
         meta = json.load(f)
     shapes = meta["shapes"]
@@ -183,7 +209,24 @@ def train_bottleneck(
 ) -> dict:
     """Cache the body outputs of ``model`` for the images of ``train_clean`` (and ``val_clean``)
     under ``cache_dir`` and train the output convolutions on them for ``epochs`` epochs.
-    ``model`` is trained in place; returns ``{"history": ..., "train_meta": ..., "val_meta": ...}``."""
+    ``model`` is trained in place; returns ``{"history": ..., "train_meta": ..., "val_meta": ...,
+    "steps_per_epoch": ...}``.
+
+    Args:
+        model: the inference model; its output convolutions are trained.
+        train_clean: clean training annotation file.
+        val_clean: clean validation annotation file, or None.
+        input_size: the network input (height, width) in pixels.
+        cache_dir: folder of the ``train``/``val`` feature caches.
+        epochs: epochs on the cached features.
+        batch_size: images a batch.
+        lr: Adam learning rate.
+        seed: shuffle seed.
+        callbacks: Keras callbacks for ``fit``.
+        verbose: Keras ``fit`` verbosity.
+        reuse_cache: keep an existing cache made at the same input size.
+        progress: show progress bars while caching.
+    """
     spec = target_spec_from_model(model)
     feature_model, head_model = split_at_head_convs(model)
     train_dir, val_dir = os.path.join(cache_dir, "train"), os.path.join(cache_dir, "val")
