@@ -135,6 +135,12 @@ CSV_COLUMNS = ("epoch", "stage", "loss", "xy_loss", "wh_loss", "box_loss", "obj_
 
 
 def read_resume_state(directory: str) -> dict | None:
+    """The state of ``<directory>/last.json`` (stage, epoch, best, logs, config record), or None when
+    it or ``last.weights.h5`` is missing.
+
+    Args:
+        directory: the run's checkpoint folder.
+    """
     path = os.path.join(directory, "last.json")
     if not os.path.isfile(path) or not os.path.isfile(os.path.join(directory, "last.weights.h5")):
         return None
