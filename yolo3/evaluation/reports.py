@@ -1,13 +1,25 @@
-"""Per-class tables (CSV, Markdown) and precision-recall plots."""
+"""Reports of an evaluation: the console table, per-class tables (CSV, Markdown), precision-recall
+plots, metrics JSON and COCO results JSON (``eval.py --out``)."""
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+import json
+import os
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
+from ..datasets.coco import default_category_ids, image_ids_for, read_sidecar, sidecar_path
+from .detections_io import coco_results_json
 from .metrics import COCOResult, VOCResult
 
-__all__ = ["per_class_rows", "write_per_class_csv", "write_per_class_markdown", "plot_pr_curves"]
+if TYPE_CHECKING:
+    from .run import EvaluationResult
+
+__all__ = ["per_class_rows", "write_per_class_csv", "write_per_class_markdown", "plot_pr_curves", "format_table",
+           "json_safe", "write_metrics_json", "coco_ids", "write_reports", "REPORT_FILES"]
+
+#: the files :func:`write_reports` writes
+REPORT_FILES = ("per_class.csv", "per_class.md", "pr_curves.png", "detections_coco.json", "metrics.json")
 
 
 def per_class_rows(voc: VOCResult, class_names: Sequence[str], coco: COCOResult | None = None) -> list[dict]:
@@ -31,6 +43,12 @@ def _cell(v: Any) -> str:
 
 
 def write_per_class_csv(path: str, rows: Sequence[dict]) -> None:
+    """One CSV row per class (:func:`per_class_rows`); NaN as an empty cell.
+
+    Args:
+        path: the file to write.
+        rows: the per-class rows.
+    """
     import csv
 
     with open(path, "w", newline="", encoding="utf-8") as f:
@@ -41,6 +59,13 @@ def write_per_class_csv(path: str, rows: Sequence[dict]) -> None:
 
 
 def write_per_class_markdown(path: str, rows: Sequence[dict], summary_lines: Iterable[str] = ()) -> None:
+    """A Markdown table of the per-class rows under the summary lines.
+
+    Args:
+        path: the file to write.
+        rows: the per-class rows (:func:`per_class_rows`).
+        summary_lines: lines shown above the table.
+    """
     header = list(rows[0]) if rows else ["class_id"]
     lines = [*(f"{s}  " for s in summary_lines), "", "| " + " | ".join(header) + " |",
              "|" + "|".join("---:" if k not in ("class",) else ":---" for k in header) + "|"]
@@ -86,3 +111,95 @@ def plot_pr_curves(path: str, voc: VOCResult, class_names: Sequence[str], max_co
     fig.savefig(path)
     plt.close(fig)
     return len(classes)
+
+
+def format_table(result: EvaluationResult) -> list[str]:
+    """The per-class console table of an evaluation, one line a class, under a header line.
+
+    Args:
+        result: the evaluation.
+    """
+    nan = float("nan")
+    rows = result.rows
+    width = max(5, *(len(r["class"]) for r in rows))
+    ap_col = f"AP@{result.voc.iou_threshold:g}"
+
+    def f(v: float) -> str:
+        return "      -" if v != v else f"{v:7.4f}"
+
+    lines = [f"{'id':>3} {'class':<{width}} {'GT':>6} {'dets':>7} {'TP':>6} {ap_col:>7} {'COCO AP':>7} {'AP50':>7}"]
+    lines += [f"{r['class_id']:>3} {r['class']:<{width}} {r['ground_truth']:>6} {r['detections']:>7} "
+              f"{r['true_positives']:>6} {f(r['voc_ap'])} {f(r.get('coco_ap', nan))} {f(r.get('coco_ap50', nan))}"
+              for r in rows]
+    return lines
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN as None (JSON has no NaN), tuples as lists.
+
+    Args:
+        value: dicts, lists, tuples and scalars, nested.
+    """
+    if isinstance(value, dict):
+        return {k: json_safe(x) for k, x in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(x) for x in value]
+    if isinstance(value, float):
+        return None if value != value else value
+    return value
+
+
+def write_metrics_json(path: str, metrics: dict) -> None:
+    """Write the metrics (:meth:`EvaluationResult.metrics`) as indented JSON, NaN as null.
+
+    Args:
+        path: the file to write.
+        metrics: the metrics dict.
+    """
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(json_safe(metrics), fh, indent=1)
+
+
+def coco_ids(annotation: str, ground_truth, class_names: Sequence[str]) -> tuple[list[int], list[int], str]:
+    """COCO image and category ids for a results JSON, and where they came from: the same ids
+    ``yolo3-coco from-annotation`` gives the ground truth (the sidecar written by ``to-annotation``
+    where it exists, else the default rules).
+
+    Args:
+        annotation: the annotation file (its sidecar is looked for beside it).
+        ground_truth: its annotated images.
+        class_names: the class names.
+    """
+    side = sidecar_path(annotation)
+    if os.path.isfile(side):
+        data = read_sidecar(side)
+        if len(data["categories"]) == len(class_names):
+            return (image_ids_for(ground_truth, data), [c["id"] for c in data["categories"]],
+                    f"COCO ids from {side}")
+    return (image_ids_for(ground_truth, None), default_category_ids(class_names),
+            "default COCO ids, as `yolo3-coco from-annotation` numbers them")
+
+
+def write_reports(out_dir: str, result: EvaluationResult) -> str:
+    """Write :data:`REPORT_FILES` into ``out_dir`` (created); returns where the COCO ids came from.
+
+    Args:
+        out_dir: the folder.
+        result: the evaluation.
+
+    Raises:
+        OSError: a file cannot be written.
+        CocoFormatError: a malformed categories sidecar.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    summary = [result.headline, result.coco_line,
+               f"evaluated {result.source} on {len(result.ground_truth)} images of {result.annotation}"]
+    write_per_class_csv(os.path.join(out_dir, "per_class.csv"), result.rows)
+    write_per_class_markdown(os.path.join(out_dir, "per_class.md"), result.rows, summary)
+    plot_pr_curves(os.path.join(out_dir, "pr_curves.png"), result.voc, result.class_names)
+    image_ids, category_ids, ids_note = coco_ids(result.annotation, result.ground_truth, result.class_names)
+    with open(os.path.join(out_dir, "detections_coco.json"), "w", encoding="utf-8") as fh:
+        json.dump(coco_results_json(result.detections, image_ids, category_ids), fh)
+    metrics = dict(result.metrics(), detections_coco_ids=ids_note)
+    write_metrics_json(os.path.join(out_dir, "metrics.json"), metrics)
+    return ids_note
