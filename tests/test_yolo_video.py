@@ -11,6 +11,8 @@ import pytest
 from conftest import DARKNET_IMAGES, RESOURCES, ROOT, require_shared, run_script
 from PIL import Image
 
+from yolo3.inference.pictures import write_detections_json
+
 
 def _load_script():
     spec = importlib.util.spec_from_file_location("yolo_video_script", ROOT / "yolo_video.py")
@@ -186,11 +188,11 @@ def test_json_coco_format(tmp_path):
     records = [{"image": "/x/000000000139.jpg", "width": 10, "height": 10,
                 "detections": [{"class_id": 16, "class": "dog", "score": 0.5, "box": [1.0, 2.0, 4.0, 8.0]}]},
                {"image": "/x/000000000285.jpg", "width": 10, "height": 10, "detections": []}]
-    yolo_video.write_json(str(tmp_path / "c.json"), records, "coco", names)
+    write_detections_json(str(tmp_path / "c.json"), records, "coco", names)
     assert json.loads((tmp_path / "c.json").read_text()) == [
         {"image_id": 139, "category_id": 18, "bbox": [1.0, 2.0, 3.0, 6.0], "score": 0.5}]
     records[0]["image"] = "/x/dog.jpg"
-    yolo_video.write_json(str(tmp_path / "c.json"), records, "coco", names)
+    write_detections_json(str(tmp_path / "c.json"), records, "coco", names)
     assert json.loads((tmp_path / "c.json").read_text())[0]["image_id"] == 1  # no number in the name
 
 

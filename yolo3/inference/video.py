@@ -24,7 +24,8 @@ import numpy as np
 
 from ..errors import Yolo3Error
 
-__all__ = ["VideoOpenError", "parse_source", "open_capture", "fourcc_for", "open_writer", "VideoStats", "pipelined_detect", "process_video", "can_display", "DEFAULT_FPS"]
+__all__ = ["VideoOpenError", "parse_source", "open_capture", "fourcc_for", "open_writer", "VideoStats",
+           "pipelined_detect", "process_video", "can_display", "DEFAULT_FPS"]
 
 
 #: frame rate written when the source reports none (webcams, some streams)
@@ -106,95 +107,121 @@ def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
     return False
 
 
-def pipelined_detect(detector, items: Iterable[tuple[Any, np.ndarray]],
-                     handle: Callable[[Any, np.ndarray, Any], None], batch_size: int = 1,
-                     pad_multiple: int | None = None, on_batch: Callable[[int], None] | None = None,
-                     queue_batches: int = 2) -> int:
-    """Detect on ``items`` ((key, uint8 RGB image) pairs, produced in a reader thread) in batches of
-    ``batch_size`` and call ``handle(key, image, detections)`` for each, in order, in a writer
-    thread. ``on_batch(n)`` is called after each handled batch (progress bars). Exceptions from the
-    reader or the handler stop the loop and are re-raised here; so is KeyboardInterrupt, after the
-    frames already detected have been handled. Returns the number of images handled.
-    """
-    batch_size = max(int(batch_size), 1)
-    stop = threading.Event()
-    inbox: queue.Queue = queue.Queue(maxsize=queue_batches)
-    outbox: queue.Queue = queue.Queue(maxsize=queue_batches)
-    handled = [0]
+class _Pipeline:
+    """The queues and the reader/writer threads of one :func:`pipelined_detect` call."""
 
-    def read() -> None:
+    def __init__(self, items: Iterable[tuple[Any, np.ndarray]], handle: Callable[[Any, np.ndarray, Any], None],
+                 batch_size: int, on_batch: Callable[[int], None] | None, queue_batches: int):
+        self.items, self.handle, self.on_batch = items, handle, on_batch
+        self.batch_size = max(int(batch_size), 1)
+        self.stop = threading.Event()
+        self.inbox: queue.Queue = queue.Queue(maxsize=queue_batches)
+        self.outbox: queue.Queue = queue.Queue(maxsize=queue_batches)
+        self.handled = 0
+        self.writer_error: list[BaseException] = []
+
+    def read(self) -> None:
+        """Reader thread: batches of (key, image) into the inbox, then _END (or the failure)."""
         batch: list = []
         try:
-            for key, image in items:
-                if stop.is_set():
+            for key, image in self.items:
+                if self.stop.is_set():
                     return
                 batch.append((key, image))
-                if len(batch) == batch_size:
-                    if not _put(inbox, batch, stop):
+                if len(batch) == self.batch_size:
+                    if not _put(self.inbox, batch, self.stop):
                         return
                     batch = []
             if batch:
-                _put(inbox, batch, stop)
-            _put(inbox, _END, stop)
+                _put(self.inbox, batch, self.stop)
+            _put(self.inbox, _END, self.stop)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            _put(inbox, _Failure(exc), stop)
+            _put(self.inbox, _Failure(exc), self.stop)
 
-    def write() -> None:
+    def write(self) -> None:
+        """Writer thread: ``handle`` every detected image in order until _END or a handler error."""
         while True:
-            item = outbox.get()
+            item = self.outbox.get()
             if item is _END:
                 return
             batch, detections = item
             try:
                 for (key, image), det in zip(batch, detections):
-                    handle(key, image, det)
-                    handled[0] += 1
-                if on_batch is not None:
-                    on_batch(len(batch))
+                    self.handle(key, image, det)
+                    self.handled += 1
+                if self.on_batch is not None:
+                    self.on_batch(len(batch))
             except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-                writer_error.append(exc)
-                stop.set()
+                self.writer_error.append(exc)
+                self.stop.set()
                 return
 
-    writer_error: list[BaseException] = []
-    reader = threading.Thread(target=read, name="yolo3-reader", daemon=True)
-    writer = threading.Thread(target=write, name="yolo3-writer", daemon=True)
-    reader.start()
-    writer.start()
-    kwargs = {} if pad_multiple is None else {"pad_multiple": pad_multiple}
-    failure: BaseException | None = None
-    try:
-        while not stop.is_set():
-            try:
-                item = inbox.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if item is _END:
-                break
-            if isinstance(item, _Failure):
-                failure = item.exc
-                break
-            detections = detector.detect([image for _, image in item], **kwargs)
-            if not _put(outbox, (item, detections), stop):
-                break
-    except BaseException as exc:  # KeyboardInterrupt included: finish what was detected
-        failure = exc
-    finally:
-        stop.set()  # the reader stops; the writer drains what was queued
+    def detect(self, detector, kwargs: dict) -> BaseException | None:
+        """Calling thread: detect every batch of the inbox; returns the failure that ended it, if any."""
+        try:
+            while not self.stop.is_set():
+                try:
+                    item = self.inbox.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if item is _END:
+                    return None
+                if isinstance(item, _Failure):
+                    return item.exc
+                detections = detector.detect([image for _, image in item], **kwargs)
+                if not _put(self.outbox, (item, detections), self.stop):
+                    return None
+        except BaseException as exc:  # KeyboardInterrupt included: finish what was detected
+            return exc
+        return None
+
+    def finish(self, reader: threading.Thread, writer: threading.Thread) -> None:
+        """Stop the reader; let the writer drain what was queued."""
+        self.stop.set()
         while True:
             try:
-                outbox.put(_END, timeout=0.1)
+                self.outbox.put(_END, timeout=0.1)
                 break
             except queue.Full:
                 if not writer.is_alive():
                     break
         writer.join()
         reader.join(timeout=5)
-    if writer_error:
-        raise writer_error[0]
+
+
+def pipelined_detect(detector, items: Iterable[tuple[Any, np.ndarray]],
+                     handle: Callable[[Any, np.ndarray, Any], None], batch_size: int = 1,
+                     pad_multiple: int | None = None, on_batch: Callable[[int], None] | None = None,
+                     queue_batches: int = 2) -> int:
+    """Detect on ``items`` in batches and call ``handle(key, image, detections)`` for each, in order, in a
+    writer thread; returns the number of images handled.
+
+    Exceptions from the reader or the handler stop the loop and are re-raised here; so is
+    KeyboardInterrupt, after the frames already detected have been handled.
+
+    Args:
+        detector: anything with ``detect(list of uint8 RGB images, [pad_multiple=]) -> list``.
+        items: (key, uint8 RGB image) pairs, produced in a reader thread.
+        handle: called with (key, image, detections) for each image, in order.
+        batch_size: images a ``detect`` call.
+        pad_multiple: passed on to ``detector.detect`` when given.
+        on_batch: called with the batch length after each handled batch (progress bars).
+        queue_batches: batches waiting at most between the threads.
+    """
+    pipeline = _Pipeline(items, handle, batch_size, on_batch, queue_batches)
+    reader = threading.Thread(target=pipeline.read, name="yolo3-reader", daemon=True)
+    writer = threading.Thread(target=pipeline.write, name="yolo3-writer", daemon=True)
+    reader.start()
+    writer.start()
+    try:
+        failure = pipeline.detect(detector, {} if pad_multiple is None else {"pad_multiple": pad_multiple})
+    finally:
+        pipeline.finish(reader, writer)
+    if pipeline.writer_error:
+        raise pipeline.writer_error[0]
     if failure is not None:
         raise failure
-    return handled[0]
+    return pipeline.handled
 
 
 @dataclass

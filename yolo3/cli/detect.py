@@ -1,0 +1,170 @@
+"""``yolo_video.py`` / ``yolo3-detect`` / ``python -m yolo3.cli.detect``: detect objects on pictures,
+folders, videos, streams and webcams (keras-yolo3's yolo_video.py; :mod:`yolo3.inference.pictures`,
+:mod:`yolo3.inference.video`).
+
+Exit codes: 0 done, 1 some pictures could not be read (each named; the rest were processed),
+2 a user error (missing or mismatched model/anchors/classes file, unopenable video, bad option).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..inference.detector import Detector
+from ..inference.pictures import PictureOptions, detect_pictures, prompt_pictures, write_detections_json
+from ..inference.video import can_display, fourcc_for, process_video
+from ..resources import resolve_data_path
+from .common import UsageError, check_files, check_threshold, default_model_path, parse_size, prog_name, run
+
+SCRIPT, MODULE = "yolo_video.py", "yolo3.cli.detect"
+DEFAULT_MODEL = "model_data/yolov3-tiny.keras"
+DEFAULT_CLASSES = "model_data/coco_classes.txt"
+CONVERT_HINT = ("convert the Darknet weights first: python convert.py yolo3/resources/yolov3-tiny.cfg "
+                "\"$(python -m yolo3.cli.weights yolov3-tiny -q)\" model_data/yolov3-tiny.keras")
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The parser of the detection tool (keras-yolo3's yolo_video.py flags included).
+
+    Args:
+        prog: program name shown in usage and messages (default: as the tool was started).
+    """
+    ap = argparse.ArgumentParser(
+        prog=prog or prog_name(SCRIPT, MODULE),
+        description="Detect objects with a converted YOLO model on pictures, folders, globs, video files, "
+                    "stream URLs or webcams.",
+        epilog="Exit codes: 0 done; 1 some pictures could not be read (named on stderr); 2 user error.")
+    ap.add_argument("-m", "--model", "--model_path", dest="model", default=None,
+                    help=f"converted model: .keras/.h5, a convert.py -w weights file, or an .onnx file "
+                         f"(with --backend onnxruntime); default {DEFAULT_MODEL} (in the working directory, "
+                         f"else beside the scripts)")
+    ap.add_argument("-a", "--anchors", "--anchors_path", dest="anchors", default=None,
+                    help="anchors file; optional, the anchors travel inside the model and this must agree")
+    ap.add_argument("-c", "--classes", "--classes_path", dest="classes", default=None,
+                    help=f"class names, one a line; default {DEFAULT_CLASSES} if it exists, else the bundled "
+                         f"COCO class list")
+    ap.add_argument("--gpu_num", "--gpu-num", dest="gpu_num", type=int, default=1,
+                    help="accepted for compatibility; detection runs on one device (a GPU if TensorFlow sees one)")
+    ap.add_argument("--image", nargs="*", default=None, metavar="PATH",
+                    help="picture mode: files, folders or globs; with no PATH, asks for file names in a loop")
+    ap.add_argument("--input", default=None, metavar="SOURCE",
+                    help="video mode: a video file, a stream URL or a webcam index (0 = first camera)")
+    ap.add_argument("--output", default=None,
+                    help="with --image: folder for the drawn pictures (created if needed); "
+                         "with --input: video file to write (.mp4 -> mp4v, .avi -> MJPG)")
+    ap.add_argument("--score", type=float, default=0.25,
+                    help="keep detections with objectness x class probability above this (default 0.25)")
+    ap.add_argument("--iou", type=float, default=0.45, help="per-class NMS IoU threshold (default 0.45)")
+    ap.add_argument("--size", default=None, metavar="N|HxW",
+                    help="network input size, multiples of 32 (default: the model's, e.g. 416)")
+    ap.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=1,
+                    help="pictures or frames per network call (default 1)")
+    ap.add_argument("--max-boxes", "--max_boxes", dest="max_boxes", type=int, default=100,
+                    help="at most this many detections per picture (default 100)")
+    ap.add_argument("--json", default=None, metavar="FILE", help="write all detections to this JSON file")
+    ap.add_argument("--json-format", "--json_format", dest="json_format", choices=("native", "coco"),
+                    default="native",
+                    help="native: [{image, width, height, detections: [{class_id, class, score, box}]}]; "
+                         "coco: COCO results [{image_id, category_id, bbox: [x, y, w, h], score}]")
+    ap.add_argument("--show", action="store_true",
+                    help="display the results in a window (if OpenCV can; pictures wait for a key)")
+    ap.add_argument("--backend", choices=("tf", "onnxruntime"), default="tf",
+                    help="run the network in TensorFlow (default) or ONNX Runtime (needs onnxruntime + "
+                         "onnx; a Keras model is exported at start-up, an .onnx file is used as is)")
+    ap.add_argument("--max-frames", "--max_frames", dest="max_frames", type=int, default=None,
+                    help="video mode: stop after this many frames")
+    ap.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-picture lines")
+    return ap
+
+
+def _check_mode(args: argparse.Namespace) -> None:
+    if args.image is None and args.input is None:
+        raise UsageError("nothing to do: give --image [PATH ...] or --input VIDEO (see --help)")
+    if args.image is not None and args.input is not None:
+        raise UsageError("give either --image or --input, not both")
+    args.size = None if args.size is None else parse_size(args.size, "--size")
+    check_threshold(args.score, "--score", high_inclusive=False)
+    check_threshold(args.iou, "--iou")
+    if args.batch_size < 1 or args.max_boxes < 1:
+        raise UsageError("--batch-size and --max-boxes must be at least 1")
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Every check possible before loading TensorFlow's model; fills in the default model and classes.
+
+    Args:
+        args: the parsed command line (``model``, ``classes`` and ``size`` are resolved in place).
+
+    Raises:
+        UsageError: a bad option or a missing file.
+    """
+    _check_mode(args)
+    given_model, args.model = args.model, args.model or default_model_path(DEFAULT_MODEL)
+    if not os.path.isfile(args.model):
+        raise UsageError(f"model file not found: {args.model}" + ("" if given_model else f" ({CONVERT_HINT})"))
+    args.classes = args.classes or resolve_data_path(DEFAULT_CLASSES)
+    check_files([(args.classes, "classes"), (args.anchors, "anchors")])
+    if args.json is not None:
+        folder = os.path.dirname(os.path.abspath(args.json))
+        if not os.path.isdir(folder):
+            raise UsageError(f"folder for --json does not exist: {folder}")
+    if args.input is not None and args.output:
+        try:
+            fourcc_for(args.output)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    if args.image is not None and args.output and os.path.isfile(args.output):
+        raise UsageError(f"--output must be a folder in picture mode, but {args.output} is a file")
+
+
+def _detect(args: argparse.Namespace, detector: Detector, records: list) -> int:
+    """Run the mode the options ask for; returns the number of pictures that could not be read."""
+    if args.input is None:
+        options = PictureOptions(args.output, args.show, args.batch_size, args.quiet)
+        if args.image:
+            return detect_pictures(detector, args.image, records, options)
+        return prompt_pictures(detector, records, options)
+    stats = process_video(detector, args.input, output=args.output or None, batch_size=args.batch_size,
+                          records=records if args.json else None, show=args.show,
+                          progress=not args.quiet, max_frames=args.max_frames)
+    print(f"{stats.frames} frame(s) of {stats.size[0]}x{stats.size[1]} in {stats.seconds:.1f} s: "
+          f"{stats.fps:.1f} frames/s" + (f"; wrote {args.output} at {stats.source_fps:g} fps" if args.output else ""),
+          file=sys.stderr)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    check_options(args)
+    if args.show and args.input is None and not can_display():
+        print("warning: --show ignored: this OpenCV build has no display support "
+              "(opencv-python-headless) or no display is available", file=sys.stderr)
+        args.show = False
+    detector = Detector.from_file(args.model, args.classes, args.anchors, score_threshold=args.score,
+                                  iou_threshold=args.iou, input_size=args.size, max_detections=args.max_boxes,
+                                  backend=args.backend)
+    records: list = []
+    try:
+        failures = _detect(args, detector, records)
+    except KeyboardInterrupt:  # keep what was detected so far
+        print("interrupted", file=sys.stderr)
+        failures = 1
+    if args.json:
+        write_detections_json(args.json, records, args.json_format, detector.class_names)
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the detection tool: 0 done, 1 some pictures unreadable, 2 with ``prog: error: message`` on a
+    user error.
+
+    Args:
+        argv: command-line arguments (default: ``sys.argv[1:]``).
+    """
+    prog = prog_name(SCRIPT, MODULE)
+    args = build_parser(prog).parse_args(argv)
+    return run(lambda: _run(args), prog)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
