@@ -61,138 +61,193 @@ def _import(name: str, purpose: str):
             f"{purpose} needs the optional package '{name}': pip install {name}") from None
 
 
+class _OnnxGraph:
+    """The nodes and initializers of an ONNX graph being written, and the ONNX name of each Keras tensor."""
+
+    def __init__(self, folded_bn: dict):
+        from onnx import helper, numpy_helper
+
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.nodes, self.inits = [], []
+        self.names: dict[int, str] = {}
+        self.folded_bn = folded_bn  # conv layer name -> the BatchNormalization folded into it
+        self._counter = 0
+
+    def fresh(self, base: str) -> str:
+        self._counter += 1
+        return f"{base}__{self._counter}"
+
+    def const(self, name: str, array) -> str:
+        self.inits.append(self.numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def add(self, op: str, inputs, output: str, **attrs) -> str:
+        self.nodes.append(self.helper.make_node(op, list(inputs), [output], name=output, **attrs))
+        return output
+
+
+# Writers of the Keras layer types: (graph, layer, input names, output name, input tensors) -> the name
+# of the layer's output in the ONNX graph, or None when the layer writes nothing (a folded BatchNorm).
+def _write_conv(g: _OnnxGraph, layer, x, out, ins):
+    if tuple(layer.dilation_rate) != (1, 1) or layer.data_format != "channels_last":
+        raise UnsupportedLayerError(f"{layer.name}: dilation or data format")
+    weights = layer.get_weights()
+    kernel = weights[0].astype(np.float32)  # (kh, kw, cin/groups, cout)
+    bias = weights[1].astype(np.float32) if layer.use_bias else np.zeros(kernel.shape[-1], np.float32)
+    bn = g.folded_bn.get(layer.name)
+    if bn is not None:
+        kernel, bias = fold_into_conv(kernel, bias, bn)
+        out = bn.name
+        g.names[id(bn._inbound_nodes[0].outputs[0])] = out
+    attrs = dict(kernel_shape=list(kernel.shape[:2]), strides=list(layer.strides), group=int(layer.groups))
+    attrs["auto_pad"] = "SAME_UPPER" if layer.padding == "same" else "VALID"
+    w_name = g.const(f"{layer.name}.weight", kernel.transpose(3, 2, 0, 1))
+    b_name = g.const(f"{layer.name}.bias", bias)
+    return g.add("Conv", [x[0], w_name, b_name], out, **attrs)
+
+
+def _write_batchnorm(g: _OnnxGraph, layer, x, out, ins):
+    if any(bn is layer for bn in g.folded_bn.values()):
+        return None  # folded into its convolution
+    gamma, beta, mean, var = batchnorm_params(layer)
+    return g.add("BatchNormalization", [x[0], g.const(f"{out}.scale", gamma), g.const(f"{out}.bias", beta),
+                                        g.const(f"{out}.mean", mean), g.const(f"{out}.var", var)],
+                 out, epsilon=float(layer.epsilon))
+
+
+def _write_relu(g: _OnnxGraph, layer, x, out, ins):
+    if layer.max_value is not None or float(layer.threshold) != 0.0 or float(layer.negative_slope) != 0.0:
+        raise UnsupportedLayerError(f"{layer.name}: ReLU options")
+    return g.add("Relu", x, out)
+
+
+def _write_activation(g: _OnnxGraph, layer, x, out, ins):
+    fn = keras_activation_name(layer)
+    if fn == "sigmoid":
+        return g.add("Sigmoid", x, out)
+    if fn in ("silu", "swish"):
+        return g.add("Mul", [x[0], g.add("Sigmoid", x, g.fresh(out))], out)
+    if fn == "mish":  # x * tanh(softplus(x)), opset 17 has no Mish
+        return g.add("Mul", [x[0], g.add("Tanh", [g.add("Softplus", x, g.fresh(out))], g.fresh(out))], out)
+    if fn == "linear":
+        return g.add("Identity", x, out)
+    raise UnsupportedLayerError(f"{layer.name}: activation {fn}")
+
+
+def _write_zero_padding(g: _OnnxGraph, layer, x, out, ins):
+    (top, bottom), (left, right) = layer.padding
+    pads = g.const(f"{out}.pads", np.array([0, 0, top, left, 0, 0, bottom, right], np.int64))
+    return g.add("Pad", [x[0], pads], out, mode="constant")
+
+
+def _write_max_pooling(g: _OnnxGraph, layer, x, out, ins):
+    return g.add("MaxPool", x, out, kernel_shape=list(layer.pool_size), strides=list(layer.strides),
+                 auto_pad="SAME_UPPER" if layer.padding == "same" else "VALID")
+
+
+def _write_darknet_max_pool(g: _OnnxGraph, layer, x, out, ins):
+    b, a = layer.pad_before, layer.pad_after
+    return g.add("MaxPool", x, out, kernel_shape=[layer.size, layer.size], strides=[layer.stride, layer.stride],
+                 pads=[b, b, a, a])
+
+
+def _write_global_average_pooling(g: _OnnxGraph, layer, x, out, ins):
+    if not layer.keepdims:
+        raise UnsupportedLayerError(f"{layer.name}: keepdims=False")
+    return g.add("GlobalAveragePool", x, out)
+
+
+def _write_upsampling(g: _OnnxGraph, layer, x, out, ins):
+    if layer.interpolation != "nearest":
+        raise UnsupportedLayerError(f"{layer.name}: {layer.interpolation} upsampling")
+    sh, sw = layer.size
+    scales = g.const(f"{out}.scales", np.array([1, 1, sh, sw], np.float32))
+    return g.add("Resize", [x[0], "", scales], out, mode="nearest",
+                 coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+
+
+def _write_rescaling(g: _OnnxGraph, layer, x, out, ins):
+    scaled = g.add("Mul", [x[0], g.const(f"{out}.scale", np.array(layer.scale, np.float32))], g.fresh(out))
+    return g.add("Add", [scaled, g.const(f"{out}.offset", np.array(layer.offset, np.float32))], out)
+
+
+def _write_concatenate(g: _OnnxGraph, layer, x, out, ins):
+    if layer.axis not in (-1, 3):
+        raise UnsupportedLayerError(f"{layer.name}: concatenation on axis {layer.axis}")
+    return g.add("Concat", x, out, axis=1)
+
+
+def _write_channel_group(g: _OnnxGraph, layer, x, out, ins):
+    size = int(ins[0].shape[-1]) // layer.groups
+    start = size * layer.group_id
+    return g.add("Slice", [x[0], g.const(f"{out}.starts", np.array([start], np.int64)),
+                           g.const(f"{out}.ends", np.array([start + size], np.int64)),
+                           g.const(f"{out}.axes", np.array([1], np.int64))], out)
+
+
+def _write_softmax(g: _OnnxGraph, layer, x, out, ins):
+    if layer.axis not in (-1, 3):
+        raise UnsupportedLayerError(f"{layer.name}: softmax on axis {layer.axis}")
+    return g.add("Softmax", x, out, axis=1)
+
+
+def _write_identity(g: _OnnxGraph, layer, x, out, ins):
+    return g.add("Identity", x, out)
+
+
+#: Keras layer type name -> its writer (NCHW inside the ONNX graph)
+_LAYER_WRITERS = {
+    "Conv2D": _write_conv,
+    "BatchNormalization": _write_batchnorm,
+    "LeakyReLU": lambda g, layer, x, out, ins: g.add("LeakyRelu", x, out, alpha=float(layer.negative_slope)),
+    "ReLU": _write_relu,
+    "Activation": _write_activation,
+    "Identity": _write_identity,
+    "Dropout": _write_identity,
+    "YoloHead": _write_identity,
+    "ZeroPadding2D": _write_zero_padding,
+    "MaxPooling2D": _write_max_pooling,
+    "DarknetMaxPool": _write_darknet_max_pool,
+    "GlobalAveragePooling2D": _write_global_average_pooling,
+    "UpSampling2D": _write_upsampling,
+    "Rescaling": _write_rescaling,
+    "Concatenate": _write_concatenate,
+    "Add": lambda g, layer, x, out, ins: g.add("Sum", x, out),
+    "ChannelGroup": _write_channel_group,
+    "Softmax": _write_softmax,
+}
+
+
 def _native_onnx(model, input_size, batch_size, opset: int):
     """Write the network as ONNX directly from the Keras layers (NCHW inside, BatchNormalization
     folded into the convolutions). Memory: about two copies of the weights, where tf2onnx needs
     ~60 (it is killed for lack of memory on yolov3 with 24 GB)."""
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    nodes, inits = [], []
-    names: dict[int, str] = {}
-    counter = [0]
-
-    def fresh(base: str) -> str:
-        counter[0] += 1
-        return f"{base}__{counter[0]}"
-
-    def const(name: str, array) -> str:
-        inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
-        return name
-
-    def add(op: str, inputs, output: str, **attrs) -> str:
-        nodes.append(helper.make_node(op, list(inputs), [output], name=output, **attrs))
-        return output
+    from onnx import TensorProto, helper
 
     graph = keras_graph(model)
-    folded_bn = conv_batchnorm_pairs(graph)
-
+    g = _OnnxGraph(conv_batchnorm_pairs(graph))
     h, w = (None, None) if input_size is None else (int(input_size[0]), int(input_size[1]))
     dims = [batch_size if batch_size else "batch", h if h else "height", w if w else "width", 3]
     graph_input = helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, dims)
-    names[id(model.inputs[0])] = add("Transpose", [INPUT_NAME], "input_nchw", perm=[0, 3, 1, 2])
+    g.names[id(model.inputs[0])] = g.add("Transpose", [INPUT_NAME], "input_nchw", perm=[0, 3, 1, 2])
 
     for layer, ins, outs in graph:
         kind = type(layer).__name__
-        x = [names[id(t)] for t in ins]
-        out = layer.name
-        if kind == "Conv2D":
-            if tuple(layer.dilation_rate) != (1, 1) or layer.data_format != "channels_last":
-                raise UnsupportedLayerError(f"{layer.name}: dilation or data format")
-            weights = layer.get_weights()
-            kernel = weights[0].astype(np.float32)  # (kh, kw, cin/groups, cout)
-            bias = weights[1].astype(np.float32) if layer.use_bias else np.zeros(kernel.shape[-1], np.float32)
-            bn = folded_bn.get(layer.name)
-            if bn is not None:
-                kernel, bias = fold_into_conv(kernel, bias, bn)
-                out = bn.name
-                names[id(bn._inbound_nodes[0].outputs[0])] = out
-            attrs = dict(kernel_shape=list(kernel.shape[:2]), strides=list(layer.strides), group=int(layer.groups))
-            attrs["auto_pad"] = "SAME_UPPER" if layer.padding == "same" else "VALID"
-            w_name = const(f"{layer.name}.weight", kernel.transpose(3, 2, 0, 1))
-            b_name = const(f"{layer.name}.bias", bias)
-            add("Conv", [x[0], w_name, b_name], out, **attrs)
-        elif kind == "BatchNormalization":
-            if any(bn is layer for bn in folded_bn.values()):
-                continue  # folded into its convolution
-            gamma, beta, mean, var = batchnorm_params(layer)
-            add("BatchNormalization", [x[0], const(f"{out}.scale", gamma), const(f"{out}.bias", beta),
-                                       const(f"{out}.mean", mean), const(f"{out}.var", var)],
-                out, epsilon=float(layer.epsilon))
-        elif kind == "LeakyReLU":
-            add("LeakyRelu", x, out, alpha=float(layer.negative_slope))
-        elif kind == "ReLU":
-            if layer.max_value is not None or float(layer.threshold) != 0.0 or float(layer.negative_slope) != 0.0:
-                raise UnsupportedLayerError(f"{layer.name}: ReLU options")
-            add("Relu", x, out)
-        elif kind == "Activation":
-            fn = keras_activation_name(layer)
-            if fn == "sigmoid":
-                add("Sigmoid", x, out)
-            elif fn in ("silu", "swish"):
-                add("Mul", [x[0], add("Sigmoid", x, fresh(out))], out)
-            elif fn == "mish":  # x * tanh(softplus(x)), opset 17 has no Mish
-                add("Mul", [x[0], add("Tanh", [add("Softplus", x, fresh(out))], fresh(out))], out)
-            elif fn == "linear":
-                add("Identity", x, out)
-            else:
-                raise UnsupportedLayerError(f"{layer.name}: activation {fn}")
-        elif kind in ("Identity", "Dropout", "YoloHead"):
-            add("Identity", x, out)
-        elif kind == "ZeroPadding2D":
-            (top, bottom), (left, right) = layer.padding
-            pads = const(f"{out}.pads", np.array([0, 0, top, left, 0, 0, bottom, right], np.int64))
-            add("Pad", [x[0], pads], out, mode="constant")
-        elif kind == "MaxPooling2D":
-            add("MaxPool", x, out, kernel_shape=list(layer.pool_size), strides=list(layer.strides),
-                auto_pad="SAME_UPPER" if layer.padding == "same" else "VALID")
-        elif kind == "DarknetMaxPool":
-            b, a = layer.pad_before, layer.pad_after
-            add("MaxPool", x, out, kernel_shape=[layer.size, layer.size], strides=[layer.stride, layer.stride],
-                pads=[b, b, a, a])
-        elif kind == "GlobalAveragePooling2D":
-            if not layer.keepdims:
-                raise UnsupportedLayerError(f"{layer.name}: keepdims=False")
-            add("GlobalAveragePool", x, out)
-        elif kind == "UpSampling2D":
-            if layer.interpolation != "nearest":
-                raise UnsupportedLayerError(f"{layer.name}: {layer.interpolation} upsampling")
-            sh, sw = layer.size
-            scales = const(f"{out}.scales", np.array([1, 1, sh, sw], np.float32))
-            add("Resize", [x[0], "", scales], out, mode="nearest",
-                coordinate_transformation_mode="asymmetric", nearest_mode="floor")
-        elif kind == "Rescaling":
-            scaled = add("Mul", [x[0], const(f"{out}.scale", np.array(layer.scale, np.float32))], fresh(out))
-            add("Add", [scaled, const(f"{out}.offset", np.array(layer.offset, np.float32))], out)
-        elif kind == "Concatenate":
-            if layer.axis not in (-1, 3):
-                raise UnsupportedLayerError(f"{layer.name}: concatenation on axis {layer.axis}")
-            add("Concat", x, out, axis=1)
-        elif kind == "Add":
-            add("Sum", x, out)
-        elif kind == "ChannelGroup":
-            size = int(ins[0].shape[-1]) // layer.groups
-            start = size * layer.group_id
-            add("Slice", [x[0], const(f"{out}.starts", np.array([start], np.int64)),
-                          const(f"{out}.ends", np.array([start + size], np.int64)),
-                          const(f"{out}.axes", np.array([1], np.int64))], out)
-        elif kind == "Softmax":
-            if layer.axis not in (-1, 3):
-                raise UnsupportedLayerError(f"{layer.name}: softmax on axis {layer.axis}")
-            add("Softmax", x, out, axis=1)
-        else:
+        writer = _LAYER_WRITERS.get(kind)
+        if writer is None:
             raise UnsupportedLayerError(f"layer {layer.name} of type {kind}")
-        if kind != "BatchNormalization":
-            names.setdefault(id(outs[0]), out)
+        out = writer(g, layer, [g.names[id(t)] for t in ins], layer.name, ins)
+        if out is not None:
+            g.names.setdefault(id(outs[0]), out)
 
     outputs = []
-    for i, t in enumerate(model.outputs):
+    for t in model.outputs:
         head = t._keras_history.operation.name
-        add("Transpose", [names[id(t)]], head + "_nhwc", perm=[0, 2, 3, 1])
-        channels = int(t.shape[-1])
+        g.add("Transpose", [g.names[id(t)]], head + "_nhwc", perm=[0, 2, 3, 1])
         outputs.append(helper.make_tensor_value_info(
-            head + "_nhwc", TensorProto.FLOAT, [dims[0], f"{head}_height", f"{head}_width", channels]))
-    graph_proto = helper.make_graph(nodes, model.name, [graph_input], outputs, initializer=inits)
+            head + "_nhwc", TensorProto.FLOAT, [dims[0], f"{head}_height", f"{head}_width", int(t.shape[-1])]))
+    graph_proto = helper.make_graph(g.nodes, model.name, [graph_input], outputs, initializer=g.inits)
     # IR version 8 (ONNX 1.13+) is what opset 17 needs and what older ONNX Runtimes read
     proto = helper.make_model(graph_proto, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="yolo3", ir_version=8)
