@@ -79,8 +79,34 @@ def load_detections_json(
     symlinks, case on Windows): as written, relative to the working directory, relative to the JSON
     file's folder, and finally by file name when that name is unique on both sides. Raises
     :class:`EvaluationError` for malformed content, class ids out of range, class names that
-    contradict ``class_names``, or an image listed twice.
+    contradict ``class_names``, or an image listed twice; ``FileNotFoundError`` for a missing file.
+
+    Args:
+        path: the detections JSON.
+        ground_truth: the annotated images the entries are matched to.
+        num_classes: class ids must be below this.
+        class_names: where given, an entry's class name must be the name of its class id.
     """
+    data = _read_entries(path)
+    by_path = {_norm(g.path): i for i, g in enumerate(ground_truth)}
+    parsed, unmatched = _parse_entries(path, data, by_path, num_classes, class_names)
+    dets: list[ImageDetections | None] = [None] * len(ground_truth)
+    sizes: list[tuple[int, int] | None] = [None] * len(ground_truth)
+    by_name = _match_by_name(parsed, ground_truth, unmatched)
+    for idx, det, size, _ in parsed:
+        if idx < 0:
+            continue
+        if dets[idx] is not None:
+            raise EvaluationError(f"{path}: image {ground_truth[idx].path} has more than one entry")
+        dets[idx] = det
+        sizes[idx] = size
+    missing = [g.path for g, d in zip(ground_truth, dets) if d is None]
+    return DetectionsFile([d if d is not None else ImageDetections() for d in dets], sizes, missing, unmatched,
+                          by_name)
+
+
+def _read_entries(path: str) -> list:
+    """The list of entries of a detections JSON (a bare list, or the ``images`` list of an object)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"detections file not found: {path}")
     try:
@@ -94,15 +120,14 @@ def load_detections_json(
         data = data["images"]
     if not isinstance(data, list):
         raise EvaluationError(f"{path}: expected a list of {{'image', 'width', 'height', 'detections'}} entries")
+    return data
 
-    by_path = {_norm(g.path): i for i, g in enumerate(ground_truth)}
-    names: dict[str, list[int]] = {}
-    for i, g in enumerate(ground_truth):
-        names.setdefault(os.path.basename(g.path), []).append(i)
+
+def _parse_entries(path: str, data: list, by_path: dict[str, int], num_classes: int,
+                   class_names: Sequence[str] | None) -> tuple[list, list[str]]:
+    """Every entry as (ground-truth index or -1, detections, (width, height) or None, image path), in file
+    order, and the names of entries that are video frames (no path)."""
     json_dir = os.path.dirname(os.path.abspath(path))
-
-    dets: list[ImageDetections | None] = [None] * len(ground_truth)
-    sizes: list[tuple[int, int] | None] = [None] * len(ground_truth)
     unmatched: list[str] = []
     parsed: list[tuple[int, ImageDetections, tuple[int, int] | None, str]] = []
     for i, entry in enumerate(data):
@@ -125,29 +150,32 @@ def load_detections_json(
         cands = [image] if os.path.isabs(image) else [os.path.abspath(image), os.path.join(json_dir, image)]
         idx = next((by_path[k] for k in map(_norm, cands) if k in by_path), None)
         parsed.append((-1 if idx is None else idx, det, size, image))
-    # File-name fallback, only where the name is unique among annotated images and among entries.
+    return parsed, unmatched
+
+
+def _match_by_name(parsed: list, ground_truth: Sequence[AnnotatedImage], unmatched: list[str]) -> int:
+    """File-name fallback for entries not matched by path, only where the name is unique among annotated
+    images and among entries: fills in their index in ``parsed``, appends the others to ``unmatched``;
+    returns how many were matched this way."""
+    names: dict[str, list[int]] = {}
+    for i, g in enumerate(ground_truth):
+        names.setdefault(os.path.basename(g.path), []).append(i)
     entry_names: dict[str, int] = {}
     for idx, _, _, image in parsed:
         if idx < 0:
             entry_names[os.path.basename(image)] = entry_names.get(os.path.basename(image), 0) + 1
     by_name = 0
     for n, (idx, det, size, image) in enumerate(parsed):
-        if idx < 0:
-            base = os.path.basename(image)
-            cands = names.get(base, [])
-            if len(cands) == 1 and entry_names[base] == 1:
-                idx = cands[0]
-                by_name += 1
-            else:
-                unmatched.append(image)
-                continue
-        if dets[idx] is not None:
-            raise EvaluationError(f"{path}: image {ground_truth[idx].path} has more than one entry")
-        dets[idx] = det
-        sizes[idx] = size
-    missing = [g.path for g, d in zip(ground_truth, dets) if d is None]
-    return DetectionsFile([d if d is not None else ImageDetections() for d in dets], sizes, missing, unmatched,
-                          by_name)
+        if idx >= 0:
+            continue
+        base = os.path.basename(image)
+        cands = names.get(base, [])
+        if len(cands) == 1 and entry_names[base] == 1:
+            parsed[n] = (cands[0], det, size, image)
+            by_name += 1
+        else:
+            unmatched.append(image)
+    return by_name
 
 
 def _parse_entry(path: str, i: int, entry: dict, num_classes: int,

@@ -27,7 +27,8 @@ from ..core.boxes import box_iou_xyxy
 from ..datasets.annotations import AnnotatedImage
 from ..errors import Yolo3Error
 
-__all__ = ["EvaluationError", "DetectionsLike", "ImageDetections", "VOCResult", "COCOResult", "COCO_STAT_NAMES", "average_precision", "evaluate_voc", "mean_average_precision", "evaluate_coco"]
+__all__ = ["EvaluationError", "DetectionsLike", "ImageDetections", "VOCResult", "COCOResult", "COCO_STAT_NAMES",
+           "average_precision", "evaluate_voc", "mean_average_precision", "evaluate_coco"]
 
 
 #: names of pycocotools' 12 summary numbers, in ``COCOeval.stats`` order
@@ -140,6 +141,33 @@ def _difficult_flags(difficult: Sequence[np.ndarray] | None, i: int, n: int) -> 
     return flags
 
 
+def _match_image(gboxes: np.ndarray, gcls: np.ndarray, gdiff: np.ndarray, dboxes: np.ndarray, dscores: np.ndarray,
+                 dcls: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """One image's detections matched to its ground truth, best score first within a class: 1 true
+    positive, 0 false positive (no match, or a box matched before), -1 ignored (matches a difficult box)."""
+    tp = np.zeros(len(dscores), np.int8)
+    # Only classes with ground truth in this image need matching; other detections are false positives.
+    for c in np.unique(gcls):
+        idx = np.nonzero(dcls == c)[0]
+        if not len(idx):
+            continue
+        idx = idx[np.argsort(-dscores[idx], kind="mergesort")]
+        gmask = gcls == c
+        ious = box_iou_xyxy(dboxes[idx], gboxes[gmask, :4])
+        diff_c = gdiff[gmask]
+        taken = np.zeros(int(gmask.sum()), bool)
+        best = np.argmax(ious, axis=1)
+        best_iou = ious[np.arange(len(idx)), best]
+        for k in np.nonzero(best_iou > iou_threshold)[0]:
+            j = best[k]
+            if diff_c[j]:
+                tp[idx[k]] = -1
+            elif not taken[j]:
+                tp[idx[k]] = 1
+                taken[j] = True
+    return tp
+
+
 def evaluate_voc(
     ground_truth: Sequence[AnnotatedImage],
     detections: Sequence[DetectionsLike],
@@ -150,8 +178,14 @@ def evaluate_voc(
 ) -> VOCResult:
     """Pascal VOC AP per class and mAP (see module docstring for the matching rules).
 
-    ``detections[i]`` belongs to ``ground_truth[i]``; ``difficult[i]`` (optional) flags the
-    ground-truth boxes of image i that neither count as misses nor make detections false positives.
+    Args:
+        ground_truth: the annotated images (boxes x1, y1, x2, y2, class_id in image pixels).
+        detections: ``detections[i]`` belongs to ``ground_truth[i]`` (boxes xyxy pixels, scores, class ids).
+        num_classes: the number of classes.
+        iou_threshold: IoU above which a detection matches a ground-truth box.
+        use_07_metric: VOC2007 11-point AP instead of all-point interpolation.
+        difficult: ``difficult[i]`` (optional) flags the ground-truth boxes of image i that neither count
+            as misses nor make detections false positives.
     """
     if len(ground_truth) != len(detections):
         raise EvaluationError(f"{len(detections)} detection entries for {len(ground_truth)} ground-truth images")
@@ -169,26 +203,7 @@ def evaluate_voc(
         gdiff = _difficult_flags(difficult, i, len(gboxes))
         npos += np.bincount(gcls[~gdiff], minlength=num_classes)
         dboxes, dscores, dcls = _as_detections(det, i, num_classes)
-        tp = np.zeros(len(dscores), np.int8)  # 1 true positive, 0 false positive, -1 ignored (difficult)
-        # Only classes with ground truth in this image need matching; other detections are false positives.
-        for c in np.unique(gcls):
-            idx = np.nonzero(dcls == c)[0]
-            if not len(idx):
-                continue
-            idx = idx[np.argsort(-dscores[idx], kind="mergesort")]
-            gmask = gcls == c
-            ious = box_iou_xyxy(dboxes[idx], gboxes[gmask, :4])
-            diff_c = gdiff[gmask]
-            taken = np.zeros(int(gmask.sum()), bool)
-            best = np.argmax(ious, axis=1)
-            best_iou = ious[np.arange(len(idx)), best]
-            for k in np.nonzero(best_iou > iou_threshold)[0]:
-                j = best[k]
-                if diff_c[j]:
-                    tp[idx[k]] = -1
-                elif not taken[j]:
-                    tp[idx[k]] = 1
-                    taken[j] = True
+        tp = _match_image(gboxes, gcls, gdiff, dboxes, dscores, dcls, iou_threshold)
         keep = tp >= 0
         all_scores.append(dscores[keep])
         all_cls.append(dcls[keep])
