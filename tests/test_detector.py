@@ -139,7 +139,7 @@ def pictures():
 
 
 def test_pipeline_matches_independent_darknet_transcription(random_tiny, pictures):
-    detector = Detector(random_tiny, score=0.3, iou=0.45, max_boxes=1000)
+    detector = Detector(random_tiny, score_threshold=0.3, iou_threshold=0.45, max_detections=1000)
     results = detector.detect(pictures)  # one batch of three sizes
     specs = get_head_specs(random_tiny)
     total = 0
@@ -153,8 +153,8 @@ def test_pipeline_matches_independent_darknet_transcription(random_tiny, picture
 
 
 def test_batch_equals_one_by_one_and_other_sizes(random_tiny, pictures):
-    detector = Detector(random_tiny, score=0.3, size=320, max_boxes=1000)
-    assert detector.net_size == (320, 320)
+    detector = Detector(random_tiny, score_threshold=0.3, input_size=320, max_detections=1000)
+    assert detector.input_size == (320, 320)
     batch = detector.detect(pictures)
     for image, together in zip(pictures, batch):
         alone = detector.detect_one(image)
@@ -168,14 +168,14 @@ def test_batch_equals_one_by_one_and_other_sizes(random_tiny, pictures):
 
 
 def test_single_head_model_and_default_size():
-    detector = Detector(mini_yolo_model(2), score=0.01)
-    assert detector.net_size == (64, 64) and len(detector.head_specs) == 1
+    detector = Detector(mini_yolo_model(2), score_threshold=0.01)
+    assert detector.input_size == (64, 64) and len(detector.head_specs) == 1
     det = detector.detect_one(np.zeros((50, 70, 3), np.uint8))
     assert det.boxes.shape[1] == 4 and len(det) <= 100
 
 
 def test_detections_are_not_clipped_and_sorted(random_tiny, pictures):
-    det = Detector(random_tiny, score=0.05, max_boxes=50).detect_one(pictures[0])
+    det = Detector(random_tiny, score_threshold=0.05, max_detections=50).detect_one(pictures[0])
     assert len(det) == 50 and np.all(np.diff(det.scores) <= 0)
     assert det.boxes.dtype == np.float32 and det.class_ids.dtype == np.int64
     assert (det.boxes[:, :2] < 0).any() or (det.boxes[:, 2] > 333).any() or (det.boxes[:, 3] > 250).any()
@@ -186,11 +186,11 @@ def test_setup_errors_are_one_line_user_errors(random_tiny, tmp_path):
     with pytest.raises(DetectorError, match=r"has 2 class names but the model predicts 3"):
         Detector(random_tiny, classes_path=tmp_path / "two.txt")
     with pytest.raises(DetectorError, match="not found"):
-        Detector(str(tmp_path / "missing.keras"))
+        Detector.from_file(tmp_path / "missing.keras")
     with pytest.raises(DetectorError, match="classes file not found"):
         Detector(random_tiny, classes_path=tmp_path / "nope.txt")
     with pytest.raises(DetectorError, match="multiple of 32"):
-        Detector(random_tiny, size=300)
+        Detector(random_tiny, input_size=300)
     with pytest.raises(DetectorError, match="backend"):
         Detector(random_tiny, backend="torch")
     (tmp_path / "anchors.txt").write_text("10,14, 23,27, 37,58, 81,82, 135,169, 344,320\n")
@@ -202,7 +202,7 @@ def test_setup_errors_are_one_line_user_errors(random_tiny, tmp_path):
     assert detector.class_names == ["a", "b", "c"] and detector.anchors.shape == (6, 2)
     (tmp_path / "bad.keras").write_bytes(b"not a model")
     with pytest.raises(DetectorError, match="bad.keras"):
-        Detector(str(tmp_path / "bad.keras"))
+        Detector.from_file(tmp_path / "bad.keras")
 
 
 def test_loads_saved_model_and_yolo_class(random_tiny, pictures, tmp_path):
@@ -214,11 +214,42 @@ def test_loads_saved_model_and_yolo_class(random_tiny, pictures, tmp_path):
     yolo = YOLO(model_path=path, classes_path=str(tmp_path / "names.txt"), score=0.3)
     drawn = yolo.detect_image(Image.fromarray(pictures[0]).convert("RGBA"))
     assert drawn.size == (333, 250) and drawn.mode == "RGB"
-    expected = Detector(random_tiny, score=0.3).detect_one(pictures[0])
+    expected = Detector(random_tiny, score_threshold=0.3).detect_one(pictures[0])
     np.testing.assert_allclose(yolo.last_detections.boxes, expected.boxes, atol=1e-3)
     assert len(expected) > 0 and not np.array_equal(np.asarray(drawn), pictures[0])
     assert YOLO.get_defaults("iou") == 0.45
     yolo.close_session()
+
+
+def test_loaders_and_the_earlier_call_forms_give_the_same_detector(random_tiny, pictures, tmp_path):
+    """Detector.from_file(path) == Detector(path, ...) with the earlier keyword names (scripts use them)
+    == Detector(model) with today's names."""
+    from yolo3.modeling.saving import save_model
+
+    path = tmp_path / "tiny.keras"
+    save_model(random_tiny, str(path))
+    (tmp_path / "names.txt").write_text("a\nb\nc\n")
+    loaded = Detector.from_file(path, tmp_path / "names.txt", score_threshold=0.3, iou_threshold=0.5,
+                                input_size=(320, 416), max_detections=7)
+    earlier = Detector(str(path), classes_path=tmp_path / "names.txt", score=0.3, iou=0.5, size=(320, 416),
+                       max_boxes=7)
+    composed = Detector(random_tiny, class_names=["a", "b", "c"], score_threshold=0.3, iou_threshold=0.5,
+                        input_size=(320, 416), max_detections=7)
+    for detector in (loaded, earlier, composed):
+        assert detector.class_names == ["a", "b", "c"] and detector.input_size == (320, 416)
+        assert (detector.score_threshold, detector.iou_threshold, detector.max_detections) == (0.3, 0.5, 7)
+        assert (detector.net_size, detector.score, detector.iou, detector.max_boxes) == ((320, 416), 0.3, 0.5, 7)
+    results = [d.detect_one(pictures[0]) for d in (loaded, earlier, composed)]
+    assert len(results[0]) == 7
+    for other in results[1:]:
+        np.testing.assert_allclose(other.boxes, results[0].boxes, atol=1e-3)
+        np.testing.assert_array_equal(other.class_ids, results[0].class_ids)
+    with pytest.raises(TypeError, match="max_box"):
+        Detector(random_tiny, max_box=3)
+    with pytest.raises(DetectorError, match="max_detections must be at least 1"):
+        Detector(random_tiny, max_detections=0)
+    with pytest.raises(DetectorError, match="score threshold"):
+        Detector(random_tiny, score_threshold=1.0)
 
 
 @pytest.mark.skipif(not HAS_ONNX, reason="onnxruntime and onnx are optional and not installed")
@@ -226,21 +257,24 @@ def test_onnxruntime_backend_matches_tf(pictures, tmp_path):
     from yolo3.backends.onnx_export import export_onnx, save_onnx
 
     model = mini_yolo_model(3)
-    tf_det = Detector(model, score=0.01, size=96).detect(pictures)
-    ort = Detector(model, score=0.01, size=96, backend="onnxruntime")  # exported on the spot
+    tf_det = Detector(model, score_threshold=0.01, input_size=96).detect(pictures)
+    ort = Detector(model, score_threshold=0.01, input_size=96, backend="onnxruntime")  # exported on the spot
     onnx_path = str(tmp_path / "mini.onnx")
     save_onnx(export_onnx(model, input_size=(96, 96)), onnx_path)
-    from_file = Detector(onnx_path, score=0.01, backend="onnxruntime", size=96)
+    from_file = Detector.from_file(onnx_path, score_threshold=0.01, input_size=96)  # .onnx: from_onnx
     assert from_file.num_classes == 3 and from_file.anchors.shape == (3, 2)
     for a, b, c in zip(tf_det, ort.detect(pictures), from_file.detect(pictures)):
         assert len(a) == len(b) == len(c) > 0
         np.testing.assert_allclose(a.boxes, b.boxes, atol=0.05)
         np.testing.assert_allclose(a.scores, b.scores, atol=1e-4)
         np.testing.assert_allclose(a.boxes, c.boxes, atol=0.05)
+    assert from_file.backend == "onnxruntime"
     with pytest.raises(DetectorError, match="takes 96x96"):
-        Detector(onnx_path, backend="onnxruntime")  # default size: the cfg's 64
+        Detector.from_onnx(onnx_path)  # default size: the cfg's 64
     with pytest.raises(DetectorError, match="onnxruntime"):
-        Detector(onnx_path, size=96)
+        Detector.from_onnx(onnx_path, input_size=96, backend="tf")
+    with pytest.raises(DetectorError, match="onnxruntime"):
+        Detector(onnx_path, size=96)  # the earlier call: a path and the default backend "tf"
 
 
 @pytest.mark.skipif(not HAS_ONNX or importlib.util.find_spec("tf2onnx") is None, reason="tf2onnx is not installed")
@@ -264,8 +298,8 @@ def _randomised(model):
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             n = layer.moving_mean.shape[0]
-            layer.set_weights([rng.uniform(0.5, 1.5, n).astype(np.float32), rng.uniform(-0.2, 0.2, n).astype(np.float32),
-                               rng.uniform(-0.2, 0.2, n).astype(np.float32), rng.uniform(0.5, 1.5, n).astype(np.float32)])
+            layer.set_weights([rng.uniform(lo, hi, n).astype(np.float32)
+                               for lo, hi in ((0.5, 1.5), (-0.2, 0.2), (-0.2, 0.2), (0.5, 1.5))])
     return model
 
 
@@ -308,7 +342,7 @@ def test_real_weights_match_darknet_transcription_on_every_sample_image(tiny_mod
     net = cv2.dnn.readNetFromDarknet(str(cfg), fetch_weights("yolov3-tiny", quiet=True))
     model = keras.models.load_model(tiny_model_path)
     specs = get_head_specs(model)
-    detector = Detector(model, score=0.1, iou=0.45)
+    detector = Detector(model, score_threshold=0.1, iou_threshold=0.45)
     names = sorted(p.name for p in DARKNET_IMAGES.glob("*.jpg"))
     assert len(names) >= 5
     images = [read_image_rgb(DARKNET_IMAGES / n) for n in names]

@@ -59,12 +59,14 @@ class YOLO:
         classes = options["classes_path"]
         if classes == self._defaults["classes_path"]:
             classes = _default_path(classes)
-        self.detector = Detector(model, classes_path=classes, score=options["score"], iou=options["iou"],
-                                 size=options["model_image_size"], max_boxes=options["max_boxes"],
-                                 backend=options["backend"], anchors_path=options["anchors_path"])
+        load = Detector.from_file if isinstance(model, (str, os.PathLike)) else Detector  # a path or a model
+        self.detector = load(model, classes_path=classes, anchors_path=options["anchors_path"],
+                             score_threshold=options["score"], iou_threshold=options["iou"],
+                             input_size=options["model_image_size"], max_detections=options["max_boxes"],
+                             backend=options["backend"])
         self.class_names = self.detector.class_names
         self.anchors = self.detector.anchors
-        self.model_image_size = self.detector.net_size
+        self.model_image_size = self.detector.input_size
         self.last_detections = Detections()
 
     def detect_image(self, image):
