@@ -8,7 +8,7 @@ __all__ = ["generate_shapes_dataset", "SHAPE_CLASSES"]
 
 
 def __getattr__(name: str):
-    # Lazy, so that ``python -m yolo3.datasets.shapes`` does not import the module twice.
+    # Lazy: importing yolo3.datasets does not import OpenCV.
     if name in __all__:
         from . import shapes
         return getattr(shapes, name)
