@@ -1,4 +1,5 @@
-"""The :class:`Detections` of one picture, and cutting padded batch results into them."""
+"""The :class:`Detections` of one picture; packing pictures into a batch and cutting padded batch results
+into Detections."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["Detections", "detect_images"]
+__all__ = ["Detections", "PAD_MULTIPLE", "stack_images", "detect_images"]
 
 
 #: batches are zero-padded to multiples of this many pixels, so the XLA-compiled letterbox
@@ -16,9 +17,13 @@ PAD_MULTIPLE = 128
 
 @dataclass
 class Detections:
-    """Detections of one image: ``boxes`` float32 (N, 4) x1, y1, x2, y2 in original-image pixels
-    (not clipped), ``scores`` float32 (N,) objectness x class probability, ``class_ids`` int64 (N,).
-    Sorted by score, best first; one box may appear under several classes."""
+    """Detections of one image, sorted by score, best first; one box may appear under several classes.
+
+    Args:
+        boxes: float32 (N, 4) x1, y1, x2, y2 in original-image pixels (not clipped).
+        scores: float32 (N,) objectness x class probability.
+        class_ids: int64 (N,) class indices.
+    """
 
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
     scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
@@ -42,12 +47,48 @@ class Detections:
                 "detections": self.to_list(class_names)}
 
 
+def stack_images(images: Sequence[np.ndarray], multiple: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Pack uint8 (H_i, W_i, 3) images into one zero-padded (B, H, W, 3) array plus int32 (B, 2)
+    sizes (height, width), the input of :func:`yolo3.ops.letterbox.letterbox`.
+
+    H and W are the largest height and width rounded up to a ``multiple``: with XLA, each distinct
+    batch shape compiles once, so rounding keeps the number of compilations small for folders of
+    pictures of many sizes.
+
+    Args:
+        images: uint8 (H_i, W_i, 3) RGB pictures.
+        multiple: round the batch height and width up to a multiple of this.
+
+    Raises:
+        ValueError: no images, or one that is not uint8 (H, W, 3).
+    """
+    if len(images) == 0:
+        raise ValueError("no images to stack")
+    for im in images:
+        if im.ndim != 3 or im.shape[2] != 3 or im.dtype != np.uint8:
+            raise ValueError(f"expected uint8 (H, W, 3) RGB images, got {im.dtype} {im.shape}")
+    sizes = np.array([im.shape[:2] for im in images], np.int32)
+    multiple = max(int(multiple), 1)
+    height = -(-int(sizes[:, 0].max()) // multiple) * multiple
+    width = -(-int(sizes[:, 1].max()) // multiple) * multiple
+    if (sizes == (height, width)).all():
+        return (images[0][None] if len(images) == 1 else np.stack(images)), sizes
+    batch = np.zeros((len(images), height, width, 3), np.uint8)
+    for b, im in enumerate(images):
+        batch[b, :im.shape[0], :im.shape[1]] = im
+    return batch, sizes
+
+
 def detect_images(run_batch, images: Sequence[np.ndarray], pad_multiple: int = PAD_MULTIPLE) -> list[Detections]:
     """Stack uint8 (H, W, 3) RGB ``images`` of any sizes into one zero-padded batch, run
     ``run_batch(batch, sizes)`` (padded NMS results: boxes (B, K, 4), scores (B, K), class_ids
-    (B, K), count (B,)) and cut it into one :class:`Detections` an image."""
-    from ..ops.letterbox import stack_images
+    (B, K), count (B,)) and cut it into one :class:`Detections` an image.
 
+    Args:
+        run_batch: a runtime's batch function (e.g. :meth:`yolo3.inference.detector.Detector.run_batch`).
+        images: uint8 (H, W, 3) RGB pictures of any sizes.
+        pad_multiple: see :data:`PAD_MULTIPLE`.
+    """
     if len(images) == 0:
         return []
     batch, sizes = stack_images([np.asarray(im) for im in images], multiple=pad_multiple)

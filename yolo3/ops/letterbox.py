@@ -21,6 +21,8 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from ..core.detections import stack_images
+
 __all__ = ["letterbox_size", "letterbox", "letterbox_image", "stack_images", "boxes_to_image"]
 
 
@@ -99,31 +101,6 @@ def letterbox(images: tf.Tensor, sizes: tf.Tensor, net_size: Sequence[int]) -> t
     inside = valid_y[:, :, None, None] & valid_x[:, None, :, None]
     out = tf.where(inside, resized, tf.constant(0.5, tf.float32))
     return tf.ensure_shape(out, [None, net_h, net_w, 3])
-
-
-def stack_images(images: Sequence[np.ndarray], multiple: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Pack uint8 (H_i, W_i, 3) images into one zero-padded (B, H, W, 3) array plus int32 (B, 2)
-    sizes (height, width), the input of :func:`letterbox`.
-
-    H and W are the largest height and width rounded up to a ``multiple``: with XLA, each distinct
-    batch shape compiles once, so rounding keeps the number of compilations small for folders of
-    pictures of many sizes.
-    """
-    if len(images) == 0:
-        raise ValueError("no images to stack")
-    for im in images:
-        if im.ndim != 3 or im.shape[2] != 3 or im.dtype != np.uint8:
-            raise ValueError(f"expected uint8 (H, W, 3) RGB images, got {im.dtype} {im.shape}")
-    sizes = np.array([im.shape[:2] for im in images], np.int32)
-    multiple = max(int(multiple), 1)
-    height = -(-int(sizes[:, 0].max()) // multiple) * multiple
-    width = -(-int(sizes[:, 1].max()) // multiple) * multiple
-    if (sizes == (height, width)).all():
-        return (images[0][None] if len(images) == 1 else np.stack(images)), sizes
-    batch = np.zeros((len(images), height, width, 3), np.uint8)
-    for b, im in enumerate(images):
-        batch[b, :im.shape[0], :im.shape[1]] = im
-    return batch, sizes
 
 
 def letterbox_image(image: np.ndarray, net_size: Sequence[int]) -> np.ndarray:
