@@ -264,8 +264,14 @@ def export_onnx(model, input_size: Sequence[int] | None = None, opset: int = DEF
     yolov3), ``"tf2onnx"`` converts a ``tf.function`` with tf2onnx (any TF graph, but it needs
     about 60x the weights' size in memory: yolov3 does not fit in 24 GB), ``"auto"`` tries
     native and falls back to tf2onnx for layers it does not know.
-    ``input_size``: fixed (height, width), letting ONNX Runtime plan shapes ahead; None keeps
-    them dynamic (any multiple of 32). ``batch_size``: fixed batch or None for dynamic.
+
+    Args:
+        model: a Keras YOLO model.
+        input_size: fixed (height, width), letting ONNX Runtime plan shapes ahead; None keeps them
+            dynamic (any multiple of 32).
+        opset: the ONNX opset.
+        batch_size: fixed batch or None for dynamic.
+        method: ``"native"``, ``"tf2onnx"`` or ``"auto"`` (above).
     """
     from ..core.heads import get_head_specs
 
@@ -305,7 +311,12 @@ def _tf2onnx_export(model, input_size, batch_size, opset: int):
 
 
 def save_onnx(proto, path: str) -> None:
-    """Write an ONNX ModelProto to ``path`` atomically."""
+    """Write an ONNX ModelProto to ``path`` atomically.
+
+    Args:
+        proto: the ``onnx.ModelProto``.
+        path: the output file.
+    """
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "wb") as f:
         f.write(proto.SerializeToString())

@@ -15,9 +15,11 @@ __all__ = ["OnnxNetwork"]
 class OnnxNetwork:
     """A YOLO network in ONNX Runtime: ``net(images) -> list of raw head outputs`` (numpy).
 
-    ``source``: a Keras YOLO model (exported on the spot, which takes seconds), a path to a
-    ``.onnx`` file written by :func:`export_onnx`, or serialized ONNX bytes. ``threads``: ONNX
-    Runtime's intra-op threads (default: its own choice, the physical cores).
+    Args:
+        source: a Keras YOLO model (exported on the spot, which takes seconds), a path to a ``.onnx``
+            file written by :func:`export_onnx`, or serialized ONNX bytes.
+        input_size: (height, width) to fix the input to when exporting a Keras model.
+        threads: ONNX Runtime's intra-op threads (default: its own choice, the physical cores).
     """
 
     def __init__(self, source, input_size: Sequence[int] | None = None, threads: int | None = None):

@@ -31,8 +31,12 @@ __all__ = ["TFLiteDetector", "make_interpreter"]
 
 
 def make_interpreter(model_path: str, threads: int | None = None):
-    """A TFLite interpreter for ``model_path`` (LiteRT's if installed, else TensorFlow's), with
-    ``threads`` CPU threads (default: all cores)."""
+    """A TFLite interpreter for ``model_path``: LiteRT's if installed, else TensorFlow's.
+
+    Args:
+        model_path: the ``.tflite`` file.
+        threads: CPU threads (default: all cores).
+    """
     threads = int(threads or os.cpu_count() or 1)
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -102,8 +106,12 @@ class TFLiteDetector:
             sizes_spec])
 
     def network(self, net_input: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Letterboxed float32 (B, net_h, net_w, 3) -> boxes (B, N, 4), scores (B, N, C), one
-        interpreter call per ``batch_size`` images."""
+        """The file's network and decoding: boxes (B, N, 4), scores (B, N, C), one interpreter call per
+        ``batch_size`` images.
+
+        Args:
+            net_input: letterboxed float32 (B, net_h, net_w, 3).
+        """
         boxes, scores = [], []
         step = self.batch_size
         for start in range(0, net_input.shape[0], step):
@@ -115,14 +123,25 @@ class TFLiteDetector:
 
     def run_batch(self, batch: np.ndarray, sizes: np.ndarray):
         """Zero-padded uint8 (B, H, W, 3) + (B, 2) sizes -> padded numpy NMS results (boxes (B, K, 4)
-        image pixels, scores (B, K), class_ids (B, K), count (B,)), like Detector.run_batch."""
+        image pixels, scores (B, K), class_ids (B, K), count (B,)), like Detector.run_batch.
+
+        Args:
+            batch: uint8 (B, H, W, 3) RGB pictures, each in the top-left corner, zero padded.
+            sizes: int (B, 2) each picture's (height, width).
+        """
         net_input = self._letterbox_fn(batch, sizes).numpy()
         boxes, scores = self.network(net_input)
         return tuple(t.numpy() for t in self._post_fn(boxes, scores, sizes))
 
     def detect(self, images: Sequence[np.ndarray], pad_multiple: int = 128) -> list[Detections]:
-        """uint8 (H, W, 3) RGB images of any sizes -> one :class:`Detections` each."""
+        """uint8 (H, W, 3) RGB images of any sizes -> one :class:`Detections` each.
+
+        Args:
+            images: the pictures.
+            pad_multiple: see :data:`yolo3.core.detections.PAD_MULTIPLE`.
+        """
         return detect_images(self.run_batch, images, pad_multiple)
 
     def detect_one(self, image: np.ndarray) -> Detections:
+        """:meth:`detect` on one uint8 (H, W, 3) RGB picture."""
         return self.detect([image])[0]

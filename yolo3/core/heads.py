@@ -9,16 +9,22 @@ import numpy as np
 
 from .layers import YoloHead
 
-__all__ = ["HeadSpec", "head_layers", "get_head_specs", "model_anchors", "model_num_classes", "model_net_size", "head_specs_to_json", "head_specs_from_json"]
+__all__ = ["HeadSpec", "head_layers", "get_head_specs", "model_anchors", "model_num_classes", "model_net_size",
+           "head_specs_to_json", "head_specs_from_json"]
 
 
 @dataclass(frozen=True)
 class HeadSpec:
     """One YOLO output.
 
-    ``anchors``: float32 (A, 2) width, height in network-input pixels; ``mask``: their indices
-    in the model's full anchor list; ``scale_x_y``: Darknet's xy scale (1.0 for YOLOv3);
-    ``net_size``: (height, width) the network was configured for.
+    Args:
+        anchors: float32 (A, 2) width, height in network-input pixels.
+        mask: their indices in the model's full anchor list.
+        num_classes: classes predicted.
+        scale_x_y: Darknet's xy scale (1.0 for YOLOv3).
+        net_size: (height, width) the network was configured for (the cfg's).
+        ignore_thresh: the loss's ignore threshold.
+        name: the head layer's name.
     """
 
     anchors: np.ndarray
@@ -39,6 +45,14 @@ class HeadSpec:
 
 
 def head_layers(model) -> list[YoloHead]:
+    """The :class:`YoloHead` layer behind each model output, in output order.
+
+    Args:
+        model: a Keras YOLO model (converted, built from a cfg or by the factory).
+
+    Raises:
+        ValueError: an output is not a YoloHead.
+    """
     heads = []
     for out in model.outputs:
         layer = out._keras_history.operation if hasattr(out, "_keras_history") else None
@@ -51,7 +65,11 @@ def head_layers(model) -> list[YoloHead]:
 
 
 def get_head_specs(model) -> list[HeadSpec]:
-    """The :class:`HeadSpec` of each model output, in output order."""
+    """The :class:`HeadSpec` of each model output, in output order.
+
+    Args:
+        model: a Keras YOLO model.
+    """
     specs = []
     for layer in head_layers(model):
         specs.append(HeadSpec(
@@ -73,6 +91,7 @@ def model_anchors(model) -> np.ndarray:
 
 
 def model_num_classes(model) -> int:
+    """Classes the model predicts (every head predicts the same ones)."""
     return get_head_specs(model)[0].num_classes
 
 
@@ -82,6 +101,11 @@ def model_net_size(model) -> tuple[int, int]:
 
 
 def head_specs_to_json(specs: Sequence[HeadSpec]) -> str:
+    """The specs as JSON text (what an ONNX export stores in its metadata).
+
+    Args:
+        specs: the head specs, in output order.
+    """
     return json.dumps([{
         "name": s.name, "anchors": np.asarray(s.anchors, float).tolist(), "mask": list(s.mask),
         "num_classes": s.num_classes, "scale_x_y": s.scale_x_y, "net_size": list(s.net_size),
@@ -89,6 +113,11 @@ def head_specs_to_json(specs: Sequence[HeadSpec]) -> str:
 
 
 def head_specs_from_json(text: str) -> list[HeadSpec]:
+    """The specs :func:`head_specs_to_json` wrote.
+
+    Args:
+        text: its JSON text.
+    """
     return [HeadSpec(anchors=np.asarray(d["anchors"], np.float32).reshape(-1, 2), mask=tuple(d["mask"]),
                      num_classes=int(d["num_classes"]), scale_x_y=float(d["scale_x_y"]),
                      net_size=(int(d["net_size"][0]), int(d["net_size"][1])),

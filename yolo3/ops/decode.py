@@ -121,9 +121,12 @@ def decode_heads(raw_outputs: Sequence[tf.Tensor], head_specs: Sequence[HeadSpec
 
 
 def class_scores(objectness: tf.Tensor, class_probs: tf.Tensor, score_threshold: float) -> tf.Tensor:
-    """Darknet's per-class score ``objectness * class_prob``, zeroed unless ``> score_threshold``.
+    """Darknet's per-class score ``objectness * class_prob``, zeroed unless ``> score_threshold``: (B, N, C).
 
-    ``objectness`` (B, N), ``class_probs`` (B, N, C) -> (B, N, C).
+    Args:
+        objectness: (B, N) sigmoid objectness.
+        class_probs: (B, N, C) sigmoid class probabilities.
+        score_threshold: keep scores strictly above it.
     """
     prob = objectness[..., None] * class_probs
     return tf.where(prob > score_threshold, prob, tf.zeros_like(prob))
@@ -138,6 +141,13 @@ def batched_nms(boxes: tf.Tensor, scores: tf.Tensor, iou_threshold: float = 0.45
     score ``> score_threshold``, suppresses a pair when its IoU with a kept pair of the same class
     is ``> iou_threshold``, then returns the ``max_boxes`` best pairs per image, best first.
     Boxes are not clipped.
+
+    Args:
+        boxes: (B, N, 4) corners.
+        scores: (B, N, C) per-class scores.
+        iou_threshold: suppress on IoU above it.
+        score_threshold: keep scores above it.
+        max_boxes: (box, class) pairs kept per image (the padded size K).
     """
     result = tf.image.combined_non_max_suppression(
         boxes[:, :, None, :], scores,

@@ -102,39 +102,69 @@ class Postprocessor:
 
     # -- the steps ------------------------------------------------------------------------
     def decode(self, raw_heads) -> tuple[tf.Tensor, tf.Tensor]:
-        """Raw heads (one (B, h, w, A*(5+C)) tensor per spec) -> ``(boxes, scores)``: float32
-        (B, N, 4) centre x, centre y, width, height as fractions of the network input, and (B, N, C)
-        objectness x class probability, not thresholded (the outputs of a TFLite export)."""
+        """Raw heads -> ``(boxes, scores)``: float32 (B, N, 4) centre x, centre y, width, height as
+        fractions of the network input, and (B, N, C) objectness x class probability, not thresholded
+        (the outputs of a TFLite export).
+
+        Args:
+            raw_heads: one (B, h, w, A*(5+C)) tensor per head spec (or one tensor for one head).
+        """
         raw = list(raw_heads) if isinstance(raw_heads, (list, tuple)) else [raw_heads]
         decoded = decode_heads(raw, self.head_specs, self.input_size)
         return decoded.boxes, decoded.objectness[..., None] * decoded.class_probs
 
     def to_image(self, boxes_cxcywh: tf.Tensor, scores: tf.Tensor, sizes: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """:meth:`decode`'s outputs and int (B, 2) picture (height, width) -> boxes float32 (B, N, 4)
-        x1, y1, x2, y2 in picture pixels (not clipped) and scores zeroed unless ``> score_threshold``.
-        Pictures of the network size give network-input pixels."""
+        """Boxes float32 (B, N, 4) x1, y1, x2, y2 in picture pixels (not clipped; pictures of the network
+        size give network-input pixels) and scores zeroed unless ``> score_threshold``.
+
+        Args:
+            boxes_cxcywh: (B, N, 4) from :meth:`decode`.
+            scores: (B, N, C) from :meth:`decode`.
+            sizes: int (B, 2) each picture's (height, width).
+        """
         scores = tf.where(scores > self.score_threshold, scores, tf.zeros_like(scores))
         return boxes_to_image(boxes_cxcywh, sizes, self.input_size), scores
 
     def nms(self, boxes: tf.Tensor, scores: tf.Tensor) -> NmsResult:
-        """Per-class NMS of :meth:`to_image`'s outputs -> padded :class:`yolo3.ops.decode.NmsResult`
-        (``max_detections`` rows per image, best first)."""
+        """Per-class NMS -> padded :class:`yolo3.ops.decode.NmsResult` (``max_detections`` rows per image,
+        best first).
+
+        Args:
+            boxes: (B, N, 4) corners from :meth:`to_image`.
+            scores: (B, N, C) thresholded scores from :meth:`to_image`.
+        """
         return batched_nms(boxes, scores, self.iou_threshold, self.score_threshold, self.max_detections)
 
     def select(self, boxes_cxcywh: tf.Tensor, scores: tf.Tensor, sizes: tf.Tensor) -> NmsResult:
-        """:meth:`to_image` then :meth:`nms`: what runs after a network that already decodes (TFLite)."""
+        """:meth:`to_image` then :meth:`nms`: what runs after a network that already decodes (TFLite).
+
+        Args:
+            boxes_cxcywh: (B, N, 4) centre x, centre y, width, height as fractions of the network input.
+            scores: (B, N, C) objectness x class probability.
+            sizes: int (B, 2) each picture's (height, width).
+        """
         return self.nms(*self.to_image(boxes_cxcywh, scores, sizes))
 
     def __call__(self, raw_heads, sizes: tf.Tensor) -> NmsResult:
-        """Raw heads of letterboxed pictures and the pictures' int (B, 2) (height, width) -> padded
-        :class:`yolo3.ops.decode.NmsResult`, boxes x1, y1, x2, y2 in picture pixels."""
+        """:meth:`decode` then :meth:`select` -> padded :class:`yolo3.ops.decode.NmsResult`, boxes x1, y1,
+        x2, y2 in picture pixels.
+
+        Args:
+            raw_heads: the network's raw outputs on the letterboxed pictures, one per head spec.
+            sizes: int (B, 2) each picture's (height, width).
+        """
         return self.select(*self.decode(raw_heads), sizes)
 
     # -- compiled pipelines ---------------------------------------------------------------
     def letterbox_function(self, xla: bool = True, input_signature=None) -> Callable:
         """A ``tf.function``: zero-padded uint8 (B, H, W, 3) pictures and int32 (B, 2) sizes -> float32
-        (B, net_h, net_w, 3) Darknet letterbox. With ``xla`` its gathers fuse into one pass (~15x
-        faster on CPU); it compiles once per input shape."""
+        (B, net_h, net_w, 3) Darknet letterbox.
+
+        Args:
+            xla: compile it with XLA: the gathers fuse into one pass (~15x faster on CPU), compiled once
+                per input shape.
+            input_signature: passed to ``tf.function``.
+        """
         input_size = self.input_size
         return tf.function(lambda images, sizes: letterbox(images, sizes, input_size), jit_compile=bool(xla),
                            autograph=False, input_signature=input_signature)
@@ -144,7 +174,12 @@ class Postprocessor:
         callable ``(images uint8 (B, H, W, 3), sizes int32 (B, 2)) -> NmsResult``, to be traced by a
         ``tf.function``. Two XLA clusters when ``xla``: the letterbox, and the network + decoding +
         boxes to image (compiled once per batch size, ~1.3x faster than TF's kernels on CPU);
-        CombinedNonMaxSuppression has no XLA kernel and runs in TF."""
+        CombinedNonMaxSuppression has no XLA kernel and runs in TF.
+
+        Args:
+            network: float32 (B, net_h, net_w, 3) letterboxed pictures -> raw head outputs.
+            xla: compile the two clusters with XLA.
+        """
         letterbox_fn = self.letterbox_function(xla)
         network_fn = tf.function(lambda net_input, sizes: self.to_image(*self.decode(network(net_input)), sizes),
                                  jit_compile=bool(xla), autograph=False)
