@@ -10,7 +10,7 @@ import tensorflow as tf
 from conftest import require_shared
 
 from yolo3.core.heads import HeadSpec
-from yolo3.ops.decode import batched_nms, class_scores, decode_heads
+from yolo3.ops.decode import batched_nms, class_scores, decode_head, decode_heads
 
 
 def _specs_from_meta(meta: dict) -> list[HeadSpec]:
@@ -59,6 +59,24 @@ def test_decode_formula_with_scale_x_y_and_other_net_size():
     assert h == pytest.approx(np.exp(-0.2) * 40 / 64, rel=1e-6)
     assert decoded.objectness.numpy()[0, index] == pytest.approx(sig(1.0), rel=1e-6)
     np.testing.assert_allclose(decoded.class_probs.numpy()[0, index], sig(np.array([2.0, -1.0])), rtol=1e-6)
+
+
+def test_one_decoder_for_loss_and_inference_clips_only_when_asked():
+    """decode_head gives the loss its reshaped logits and boxes; max_log_wh (the loss's 10) clips tw, th
+    before exp, None (inference) keeps Darknet's unclipped exp."""
+    anchors = np.array([[10, 20], [30, 40]], np.float32)
+    raw = np.zeros((1, 2, 3, 2 * 7), np.float32)
+    raw[0, 1, 2, 7:11] = [0.3, -0.4, 20.0, -0.2]  # row 1, col 2, anchor 1: a wild tw
+    logits, boxes = decode_head(tf.constant(raw), anchors, 2, (64, 96), 1.2)
+    assert logits.shape == (1, 2, 3, 2, 7) and boxes.shape == (1, 2, 3, 2, 4)
+    np.testing.assert_array_equal(logits.numpy()[0, 1, 2, 1], raw[0, 1, 2, 7:14])
+    assert boxes.numpy()[0, 1, 2, 1, 2] == pytest.approx(np.exp(20.0) * 30 / 96, rel=1e-6)
+    _, clipped = decode_head(tf.constant(raw), anchors, 2, tf.constant([64, 96]), 1.2, max_log_wh=10.0)
+    assert clipped.numpy()[0, 1, 2, 1, 2] == pytest.approx(np.exp(10.0) * 30 / 96, rel=1e-6)
+    np.testing.assert_array_equal(clipped.numpy()[..., [0, 1, 3]], boxes.numpy()[..., [0, 1, 3]])
+    spec = HeadSpec(anchors=anchors, mask=(0, 1), num_classes=2, scale_x_y=1.2, net_size=(64, 96),
+                    ignore_thresh=0.7, name="yolo_0")
+    np.testing.assert_array_equal(decode_heads(raw, [spec]).boxes.numpy(), boxes.numpy().reshape(1, -1, 4))
 
 
 def test_decode_rejects_mismatched_heads():
