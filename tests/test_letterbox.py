@@ -113,7 +113,8 @@ def test_non_square_network_and_batch_of_mixed_sizes():
 
 def test_letterbox_runs_under_xla_and_without_retracing():
     fn = tf.function(lambda b, s: letterbox(b, s, (416, 416)), jit_compile=True,
-                     input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8), tf.TensorSpec([None, 2], tf.int32)])
+                     input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8),
+                                      tf.TensorSpec([None, 2], tf.int32)])
     image = np.random.default_rng(1).integers(0, 256, size=(123, 321, 3), dtype=np.uint8)
     batch, sizes = stack_images([image, image[:100, :200]])
     out = fn(batch, sizes).numpy()
