@@ -70,8 +70,8 @@ def size_type(flag: str, multiple: int = 32, order: str = "hw") -> Callable[[str
     def convert(text: str) -> tuple[int, int]:
         try:
             return parse_size(text, flag, multiple, order=order)
-        except UsageError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+        except UsageError as exc:  # argparse names the flag itself: "argument --size: expected N or HxW, ..."
+            raise argparse.ArgumentTypeError(str(exc).replace(f"{flag} must be", "expected", 1)) from None
 
     convert.__name__ = "size"
     return convert

@@ -9,19 +9,19 @@ import sys
 
 from ..backends.onnx_export import DEFAULT_OPSET, OnnxUnavailableError, export_onnx, save_onnx
 from ..modeling.saving import load_model
-from .common import HelpFormatter
+from .common import HelpFormatter, UsageError, parse_size, prog_name, run
 
-PROG = "python -m yolo3.cli.onnx"
+SCRIPT, MODULE = "yolo3-onnx", "yolo3.cli.onnx"
 
 
-def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The parser of the ONNX network writer.
 
     Args:
-        prog: program name shown in usage and messages.
+        prog: program name shown in usage and messages (default: as the tool was started).
     """
     ap = argparse.ArgumentParser(
-        prog=prog, formatter_class=HelpFormatter,
+        prog=prog or prog_name(SCRIPT, MODULE), formatter_class=HelpFormatter,
         description="Export a converted/trained YOLO model's network to ONNX (for --backend onnxruntime).")
     ap.add_argument("model", help="Keras model (.keras/.h5) or convert.py -w weights file")
     ap.add_argument("output", help="output .onnx file")
@@ -34,29 +34,29 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     return ap
 
 
+def _run(args: argparse.Namespace) -> int:
+    if not os.path.isfile(args.model):
+        raise UsageError(f"model file not found: {args.model}")
+    size = None if args.size is None else parse_size(str(args.size), "--size")
+    try:
+        model = load_model(args.model)
+        proto = export_onnx(model, size, args.opset, method=args.method)
+    except (OnnxUnavailableError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    save_onnx(proto, args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Export the model named on the command line; exit 2 with ``error: message`` on a user error.
+    """Export the model named on the command line; exit 2 with ``prog: error: message`` on a user error.
 
     Args:
         argv: command-line arguments (default: ``sys.argv[1:]``).
     """
-    args = build_parser().parse_args(argv)
-    if not os.path.isfile(args.model):
-        print(f"error: model file not found: {args.model}", file=sys.stderr)
-        return 2
-    if args.size is not None and (args.size <= 0 or args.size % 32):
-        print(f"error: --size must be a positive multiple of 32, got {args.size}", file=sys.stderr)
-        return 2
-    try:
-        model = load_model(args.model)
-        proto = export_onnx(model, None if args.size is None else (args.size, args.size), args.opset,
-                            method=args.method)
-    except (OnnxUnavailableError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    save_onnx(proto, args.output)
-    print(f"wrote {args.output}")
-    return 0
+    prog = prog_name(SCRIPT, MODULE)
+    args = build_parser(prog).parse_args(argv)
+    return run(lambda: _run(args), prog)
 
 
 if __name__ == "__main__":

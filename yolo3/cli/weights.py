@@ -9,18 +9,19 @@ import argparse
 import sys
 
 from ..modeling.pretrained import KNOWN_WEIGHTS, FetchError, fetch_weights
-from .common import HelpFormatter
+from .common import HelpFormatter, prog_name
 
-PROG = "python -m yolo3.cli.weights"
+SCRIPT, MODULE = "yolo3-weights", "yolo3.cli.weights"
 
 
-def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The parser of the weights fetcher.
 
     Args:
-        prog: program name shown in usage and messages.
+        prog: program name shown in usage and messages (default: as the tool was started).
     """
-    ap = argparse.ArgumentParser(prog=prog, description="Fetch pretrained Darknet weights.",
+    ap = argparse.ArgumentParser(prog=prog or prog_name(SCRIPT, MODULE),
+                                 description="Fetch pretrained Darknet weights.",
                                  formatter_class=HelpFormatter)
     ap.add_argument("name", nargs="?", default="yolov3-tiny", choices=sorted(KNOWN_WEIGHTS),
                     help="which weights (default: yolov3-tiny)")
@@ -39,11 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     Args:
         argv: command-line arguments (default: ``sys.argv[1:]``).
     """
-    args = build_parser().parse_args(argv)
+    prog = prog_name(SCRIPT, MODULE)
+    args = build_parser(prog).parse_args(argv)
     try:
         path = fetch_weights(args.name, args.cache_dir, args.index_url, args.timeout, args.quiet, not args.no_official)
-    except (FetchError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (FetchError, OSError) as exc:  # no source worked: not a user error, exit code 1
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     print(path)
     return 0
