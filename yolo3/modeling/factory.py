@@ -24,7 +24,8 @@ from .architectures import (
 from .builder import build_model_from_cfg
 from .cfg import parse_cfg_text
 
-__all__ = ["MODEL_KINDS", "darknet_body", "yolo_body", "tiny_yolo_body", "create_model", "model_cfg_text", "section_of", "backbone_layers"]
+__all__ = ["MODEL_KINDS", "MODEL_CFG_GENERATORS", "darknet_body", "yolo_body", "tiny_yolo_body", "create_model",
+           "model_cfg_text", "section_of", "backbone_layers"]
 
 
 MODEL_KINDS = ("yolov3", "tiny", "yolov3-spp")
