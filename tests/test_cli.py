@@ -21,7 +21,8 @@ def test_parse_size_orders_and_checks():
     assert parse_size("320x416") == (320, 416) and parse_size("320,416") == (320, 416)
     assert parse_size("608x416", order="wh", multiple=1) == (416, 608)  # WxH flags: (height, width) out
     assert parse_size("100", multiple=1) == (100, 100)
-    for bad, words in (("300", "multiple of 32"), ("abc", "N or HxW"), ("0", "multiple of 32"), ("32x32x32", "N or HxW")):
+    cases = (("300", "multiple of 32"), ("abc", "N or HxW"), ("0", "multiple of 32"), ("32x32x32", "N or HxW"))
+    for bad, words in cases:
         with pytest.raises(UsageError, match=words):
             parse_size(bad)
 

@@ -123,7 +123,8 @@ def test_unknown_key_reports_file_and_line(small_cfg, tmp_path):
     lines = open(cfg).read().splitlines()
     lines.insert(25, "strid=2")
     bad.write_text("\n".join(lines))
-    result = run_script("convert.py", str(bad), _weights_file(tmp_path / "w.weights", needed), str(tmp_path / "m.keras"))
+    result = run_script("convert.py", str(bad), _weights_file(tmp_path / "w.weights", needed),
+                        str(tmp_path / "m.keras"))
     assert result.returncode == 2
     assert f"{bad}:26: " in _no_traceback(result) and "unknown key 'strid'" in result.stderr
 

@@ -110,7 +110,10 @@ def test_list_images_files_folders_globs(tmp_path, rgb):
     folder = tmp_path / "pics"
     (folder / "sub").mkdir(parents=True)
     for name in ("b.jpg", "a.PNG", "notes.txt", "sub/c.jpg"):
-        Image.fromarray(rgb).save(folder / name, format="PNG") if not name.endswith(".txt") else (folder / name).write_text("x")
+        if name.endswith(".txt"):
+            (folder / name).write_text("x")
+        else:
+            Image.fromarray(rgb).save(folder / name, format="PNG")
     got = list_images([str(folder)])
     assert got == [str(folder / "a.PNG"), str(folder / "b.jpg")]
     assert list_images([str(folder)], recursive=True)[-1] == str(folder / "sub" / "c.jpg")

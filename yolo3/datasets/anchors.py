@@ -19,7 +19,8 @@ from ..core.boxes import wh_iou
 from ..errors import Yolo3Error
 from .annotations import AnnotatedImage, iter_annotations
 
-__all__ = ["AnchorError", "KMeansResult", "BoxSizes", "avg_iou", "kmeans_plus_plus", "kmeans_anchors", "letterbox_scale", "collect_box_sizes", "plot_anchors"]
+__all__ = ["AnchorError", "KMeansResult", "BoxSizes", "avg_iou", "kmeans_plus_plus", "kmeans_anchors",
+           "letterbox_scale", "collect_box_sizes", "plot_anchors"]
 
 
 class AnchorError(Yolo3Error):
@@ -129,7 +130,7 @@ def _lloyd(points: _Points, centers: np.ndarray, max_iter: int
     """Lloyd iterations until the assignments stop changing; returns centres, labels, best IoU, iterations."""
     labels, best = points.assign(centers)
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - the iteration count is returned
         new_centers = _update_centers(points, labels, best, centers)
         if np.array_equal(new_centers, centers):
             break
@@ -155,8 +156,8 @@ def kmeans_anchors(
 
     Each restart: k-means++ seeding, then Lloyd iterations with per-cluster medians as centres
     (robust to outliers, as the original keras-yolo3; means need not converge under 1 - IoU)
-    until the assignments stop changing (at most ``max_iter``). The restart with the highest average IoU wins. With more than
-    ``sample`` boxes the restarts run on a random sample of that many boxes and the winner is
+    until the assignments stop changing (at most ``max_iter``). The restart with the highest average IoU
+    wins. With more than ``sample`` boxes the restarts run on a random sample of that many boxes and the winner is
     then iterated to convergence on all boxes (``sample=None``: always use all boxes).
     ``progress``: show a tqdm bar over restarts.
     """
@@ -305,7 +306,7 @@ def plot_anchors(
                linewidths=0)
     ax.scatter(result.anchors[:, 0], result.anchors[:, 1], c="black", marker="x", s=80, linewidths=2,
                label="anchors")
-    for i, (w, h) in enumerate(result.anchors):
+    for w, h in result.anchors:
         ax.annotate(f"{w:.0f}x{h:.0f}", (w, h), textcoords="offset points", xytext=(5, 5), fontsize=8)
     shown = f" ({len(idx)} of {len(sizes)} shown)" if len(idx) < len(sizes) else ""
     ax.set_title(f"{len(result.anchors)} anchors, average IoU {result.avg_iou:.4f}, {len(sizes)} boxes{shown}",

@@ -17,7 +17,8 @@ import numpy as np
 
 from ..errors import Yolo3Error
 
-__all__ = ["AnnotationError", "AnnotatedImage", "parse_annotation_line", "iter_annotations", "read_annotations", "format_annotation_line", "write_annotations", "read_class_names", "read_anchors", "write_anchors"]
+__all__ = ["AnnotationError", "AnnotatedImage", "parse_annotation_line", "iter_annotations", "read_annotations",
+           "format_annotation_line", "write_annotations", "read_class_names", "read_anchors", "write_anchors"]
 
 
 class AnnotationError(Yolo3Error):
@@ -84,7 +85,8 @@ def parse_annotation_line(
         try:
             x1, y1, x2, y2 = (float(v) for v in fields[:4])
         except ValueError:
-            raise AnnotationError(source, lineno, f"box {i + 1} '{tok}' has a coordinate that is not a number") from None
+            raise AnnotationError(source, lineno,
+                                  f"box {i + 1} '{tok}' has a coordinate that is not a number") from None
         if not (math.isfinite(x1) and math.isfinite(y1) and math.isfinite(x2) and math.isfinite(y2)):
             raise AnnotationError(source, lineno, f"box {i + 1} '{tok}' has a non-finite coordinate")
         try:
@@ -199,6 +201,7 @@ def read_anchors(path: str) -> np.ndarray:
 
 def write_anchors(path: str, anchors: np.ndarray) -> None:
     """Write anchors as one line ``w,h,  w,h, ...`` (integers where they are whole)."""
-    text = ",  ".join(f"{_fmt(round(float(w), 2))},{_fmt(round(float(h), 2))}" for w, h in np.asarray(anchors).reshape(-1, 2))
+    pairs = np.asarray(anchors).reshape(-1, 2)
+    text = ",  ".join(f"{_fmt(round(float(w), 2))},{_fmt(round(float(h), 2))}" for w, h in pairs)
     with open(path, "w", encoding="utf-8") as f:
         f.write(text + "\n")

@@ -28,7 +28,8 @@ import numpy as np
 from ..errors import Yolo3Error
 from .annotations import write_annotations
 
-__all__ = ["VOC_CLASSES", "VocError", "VocXmlError", "VocObject", "VocImage", "ImageSet", "ConversionReport", "parse_voc_xml", "find_image_sets", "convert_image_set"]
+__all__ = ["VOC_CLASSES", "VocError", "VocXmlError", "VocObject", "VocImage", "ImageSet", "ConversionReport",
+           "parse_voc_xml", "find_image_sets", "convert_image_set"]
 
 
 VOC_CLASSES: tuple[str, ...] = (
@@ -234,7 +235,8 @@ def find_image_sets(voc_root: str, sets: Sequence[str] | None = None) -> list[Im
             if s is None and m:
                 s = _load_set(voc_root, m.group(2), spec)
             if s is None:
-                raise VocError(f"image set '{spec}' not found: expected {os.path.join(voc_root, 'ImageSets', 'Main', spec + '.txt')}"
+                expected = os.path.join(voc_root, "ImageSets", "Main", spec + ".txt")
+                raise VocError(f"image set '{spec}' not found: expected {expected}"
                                " (or VoTT's <tag>_" + (m.group(2) if m else spec) + ".txt)")
             out.append(s)
             continue
