@@ -23,7 +23,13 @@ REPORT_FILES = ("per_class.csv", "per_class.md", "pr_curves.png", "detections_co
 
 
 def per_class_rows(voc: VOCResult, class_names: Sequence[str], coco: COCOResult | None = None) -> list[dict]:
-    """One dict per class: id, name, ground truth, detections, true positives, VOC AP, COCO AP / AP50."""
+    """One dict per class: id, name, ground truth, detections, true positives, VOC AP, COCO AP / AP50.
+
+    Args:
+        voc: the VOC result.
+        class_names: the class names (a missing name shows as the class id).
+        coco: the COCO result, if computed (adds ``coco_ap`` and ``coco_ap50``).
+    """
     rows = []
     for c in range(voc.num_classes):
         row = {"class_id": c, "class": class_names[c] if c < len(class_names) else str(c),
@@ -78,6 +84,12 @@ def plot_pr_curves(path: str, voc: VOCResult, class_names: Sequence[str], max_co
     """Precision-recall curve (raw and interpolated envelope) of every class with ground truth, one grid PNG.
 
     Returns the number of curves drawn.
+
+    Args:
+        path: the PNG file to write.
+        voc: the VOC result (precision and recall per class).
+        class_names: the class names, for the titles.
+        max_cols: plots a row at most.
     """
     import matplotlib
 
