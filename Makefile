@@ -1,4 +1,4 @@
-# Two commands matter: `make demo` (install, fetch weights, convert, detect) and `make test`.
+# Two commands matter: `make demo` (install, fetch weights, convert, detect) and `make test` (ruff, then pytest).
 # Everything runs in a virtual environment (.venv) created with the Python found as $(PYTHON).
 PYTHON ?= python3
 VENV ?= .venv
@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 OUT ?= out
 SAMPLE = $$($(PY) -c "import matplotlib.cbook as c; print(c.get_sample_data('grace_hopper.jpg', asfileobj=False))")
 
-.PHONY: install demo test test-slow test-all clean
+.PHONY: install demo lint test test-slow test-all clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,10 @@ demo: model_data/yolov3-tiny.keras
 	$(PY) yolo_video.py --model model_data/yolov3-tiny.keras --image "$(SAMPLE)" --output $(OUT) --json $(OUT)/detections.json
 	@echo "drawn picture and detections in $(OUT)/"
 
-test: $(VENV)/.installed
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+
+test: lint
 	$(PY) -m pytest
 
 test-slow: $(VENV)/.installed

