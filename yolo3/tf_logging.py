@@ -26,7 +26,11 @@ _PREAMBLE = "WARNING: All log messages before absl::InitializeLog() is called ar
 
 
 def min_log_level(environ: dict | None = None) -> int:
-    """The integer value of ``TF_CPP_MIN_LOG_LEVEL`` (0 when unset or not a number)."""
+    """The integer value of ``TF_CPP_MIN_LOG_LEVEL`` (0 when unset or not a number).
+
+    Args:
+        environ: the environment to read; default ``os.environ``.
+    """
     value = (os.environ if environ is None else environ).get("TF_CPP_MIN_LOG_LEVEL", "0")
     try:
         return int(value)
@@ -40,6 +44,14 @@ def filter_import_log(text: str, level: int) -> str:
     Lines that are not Abseil log lines (Python warnings, tracebacks, anything else) are kept; so
     is every continuation line of a kept message. A message's continuation lines (those that do not
     start a new log line) follow the fate of the line that started it.
+
+    Args:
+        text: what TensorFlow wrote to stderr while it was imported.
+        level: the ``TF_CPP_MIN_LOG_LEVEL`` value (0 INFO, 1 WARNING, 2 ERROR, 3 FATAL); 0 or less keeps
+            everything.
+
+    Returns:
+        The kept lines, line endings included.
     """
     if level <= 0:
         return text

@@ -36,7 +36,17 @@ OPSET = 17
 
 
 def letterbox_size_np(image_h: np.ndarray, image_w: np.ndarray, net_h: int, net_w: int):
-    """NumPy twin of :func:`yolo3.ops.letterbox.letterbox_size`: int32 (new_h, new_w) per image."""
+    """NumPy twin of :func:`yolo3.ops.letterbox.letterbox_size`: int32 (new_h, new_w) per image.
+
+    Args:
+        image_h: image height(s) in pixels (int array-like).
+        image_w: image width(s) in pixels, same shape as ``image_h``.
+        net_h: network input height in pixels.
+        net_w: network input width in pixels.
+
+    Returns:
+        ``(new_h, new_w)``: int32 arrays shaped like ``image_h``, the resized image's size in pixels.
+    """
     image_h = np.asarray(image_h, np.int32)
     image_w = np.asarray(image_w, np.int32)
     width_limited = (np.float32(net_w) / image_w.astype(np.float32)
@@ -136,8 +146,16 @@ def postprocess_graph(specs: Sequence[HeadSpec], grids: Sequence[Sequence[int]],
 
 
 def boxes_to_image_np(boxes_cxcywh: np.ndarray, sizes: np.ndarray, net_size: Sequence[int]) -> np.ndarray:
-    """NumPy twin of :func:`yolo3.ops.letterbox.boxes_to_image` for (K, 4) boxes and their images'
-    (K, 2) sizes -> float32 (K, 4) x1, y1, x2, y2 in original-image pixels, not clipped."""
+    """NumPy twin of :func:`yolo3.ops.letterbox.boxes_to_image` for (K, 4) boxes, each with its own image size.
+
+    Args:
+        boxes_cxcywh: float (K, 4) centre x, centre y, width, height as fractions (0..1) of the network input.
+        sizes: int (K, 2) the (height, width) in pixels of each box's original image.
+        net_size: (net_h, net_w), the network input size in pixels.
+
+    Returns:
+        float32 (K, 4) x1, y1, x2, y2 in original-image pixels, not clipped.
+    """
     net_h, net_w = np.float32(net_size[0]), np.float32(net_size[1])
     sizes = np.asarray(sizes, np.int32).reshape(-1, 2)
     new_h, new_w = letterbox_size_np(sizes[:, 0], sizes[:, 1], int(net_size[0]), int(net_size[1]))

@@ -143,5 +143,12 @@ class TFLiteDetector:
         return detect_images(self.run_batch, images, pad_multiple)
 
     def detect_one(self, image: np.ndarray) -> Detections:
-        """:meth:`detect` on one uint8 (H, W, 3) RGB picture."""
+        """:meth:`detect` on one uint8 (H, W, 3) RGB picture.
+
+        Args:
+            image: uint8 (H, W, 3) RGB picture.
+
+        Returns:
+            Its :class:`Detections`, boxes in its pixels.
+        """
         return self.detect([image])[0]

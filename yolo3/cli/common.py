@@ -78,7 +78,21 @@ def size_type(flag: str, multiple: int = 32, order: str = "hw") -> Callable[[str
 
 
 def check_threshold(value: float, flag: str, low: float = 0.0, high: float = 1.0, high_inclusive: bool = True) -> float:
-    """``value`` if ``low <= value <= high`` (``< high`` when not ``high_inclusive``), else :class:`UsageError`."""
+    """``value`` if ``low <= value <= high`` (``< high`` when not ``high_inclusive``), else :class:`UsageError`.
+
+    Args:
+        value: the number the user gave.
+        flag: the flag's name, for the message (e.g. ``"--score"``).
+        low: the smallest allowed value (inclusive).
+        high: the largest allowed value.
+        high_inclusive: whether ``high`` itself is allowed.
+
+    Returns:
+        ``value`` unchanged.
+
+    Raises:
+        UsageError: ``value`` is outside the range.
+    """
     ok = low <= value <= high if high_inclusive else low <= value < high
     if not ok:
         bracket = "]" if high_inclusive else ")"
@@ -87,7 +101,14 @@ def check_threshold(value: float, flag: str, low: float = 0.0, high: float = 1.0
 
 
 def check_files(pairs: Sequence[tuple[str | None, str]]) -> None:
-    """Raise :class:`UsageError` for the first ``(path, flag)`` whose path is given but is no file."""
+    """Raise :class:`UsageError` for the first ``(path, flag)`` whose path is given but is no file.
+
+    Args:
+        pairs: ``(path, flag)`` pairs; a ``None`` path (flag not given) is skipped.
+
+    Raises:
+        UsageError: a given path is not an existing file (the message names its flag).
+    """
     for path, flag in pairs:
         if path is not None and not os.path.isfile(path):
             raise UsageError(f"{flag} file not found: {path}")
@@ -107,7 +128,15 @@ def first_names(items: Sequence[str], limit: int = 5, sep: str = ", ") -> str:
 
 
 def fail(prog: str, message: str) -> int:
-    """Print ``prog: error: message`` (first line only) to stderr; return the user-error exit code."""
+    """Print ``prog: error: message`` (first line only) to stderr; return the user-error exit code.
+
+    Args:
+        prog: the program name shown first (see :func:`prog_name`).
+        message: the error text; only its first line is printed (``error`` when empty).
+
+    Returns:
+        :data:`USER_ERROR` (2).
+    """
     line = str(message).strip().splitlines()[0] if str(message).strip() else "error"
     print(f"{prog}: error: {line}", file=sys.stderr, flush=True)
     return USER_ERROR
@@ -116,7 +145,15 @@ def fail(prog: str, message: str) -> int:
 def run(main: Callable[[], int | None], prog: str) -> int:
     """Call ``main()`` and map the package's errors (:class:`yolo3.errors.Yolo3Error`) to
     ``prog: error: message`` and exit code 2; Ctrl-C to exit code 130. Anything else is a bug
-    and keeps its traceback."""
+    and keeps its traceback.
+
+    Args:
+        main: the tool's entry point; it returns an exit code or ``None`` (0).
+        prog: the program name for the error line (see :func:`prog_name`).
+
+    Returns:
+        The exit code: ``main()``'s, 2 for a :class:`yolo3.errors.Yolo3Error`, 130 for Ctrl-C.
+    """
     try:
         code = main()
     except Yolo3Error as exc:

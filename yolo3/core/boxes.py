@@ -22,7 +22,12 @@ _EPS = 1e-9
 def box_iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU (N, M) of xyxy boxes ``a`` (N, 4) and ``b`` (M, 4) (NumPy, float64, continuous coordinates).
 
-    Returns 0 where the union is 0 (two empty boxes), never NaN.
+    Args:
+        a: (N, 4) xyxy boxes (array-like, reshaped to (-1, 4)), pixels or 0..1 like ``b``.
+        b: (M, 4) xyxy boxes in the same units as ``a``.
+
+    Returns:
+        float64 (N, M) IoU; 0 where the union is 0 (two empty boxes), never NaN.
     """
     a = np.asarray(a, np.float64).reshape(-1, 4)
     b = np.asarray(b, np.float64).reshape(-1, 4)
@@ -39,7 +44,12 @@ def box_iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def box_iou_cxcywh(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     """IoU of cxcywh boxes ``a`` (..., N, 4) and ``b`` (..., M, 4) -> (..., N, M) (TensorFlow).
 
-    The union is floored at 1e-9, so zero-size padding boxes give 0, not NaN.
+    Args:
+        a: float (..., N, 4) cxcywh boxes, pixels or 0..1 like ``b``.
+        b: float (..., M, 4) cxcywh boxes in the same units, same leading dimensions.
+
+    Returns:
+        float (..., N, M) IoU. The union is floored at 1e-9, so zero-size padding boxes give 0, not NaN.
     """
     a = a[..., :, None, :]
     b = b[..., None, :, :]
@@ -57,6 +67,13 @@ def ciou_cxcywh(pred: tf.Tensor, true: tf.Tensor) -> tf.Tensor:
     ``IoU - d^2 / c^2 - alpha * v``: d the centre distance, c the diagonal of the enclosing box,
     ``v = 4/pi^2 (atan(w_t/h_t) - atan(w_p/h_p))^2`` and ``alpha = v / (1 - IoU + v)`` held
     constant for the gradient. Denominators are floored at 1e-9 (zero-size boxes stay finite).
+
+    Args:
+        pred: float (..., 4) predicted cxcywh boxes, pixels or 0..1 like ``true``.
+        true: float (..., 4) target cxcywh boxes, paired element-wise with ``pred``.
+
+    Returns:
+        float (...,) CIoU: 1 for identical boxes, lower (down to below 0) the worse the match.
     """
     p_min, p_max = pred[..., :2] - pred[..., 2:] * 0.5, pred[..., :2] + pred[..., 2:] * 0.5
     t_min, t_max = true[..., :2] - true[..., 2:] * 0.5, true[..., :2] + true[..., 2:] * 0.5
@@ -81,6 +98,14 @@ def wh_iou(sizes, anchors):
     NumPy arrays give a NumPy result in their common float type (float32 for float32 input, which
     k-means over a million boxes relies on); TensorFlow tensors give a tensor, the union floored
     at 1e-12 (used inside ``tf.data``).
+
+    Args:
+        sizes: (N, 2) box width, height (NumPy array or TensorFlow tensor), in the units of ``anchors``
+            (usually network pixels).
+        anchors: (K, 2) anchor width, height, same units.
+
+    Returns:
+        (N, K) IoU, a NumPy array or a tensor like the inputs.
     """
     if isinstance(sizes, (tf.Tensor, tf.Variable)) or isinstance(anchors, (tf.Tensor, tf.Variable)):
         inter = (tf.minimum(sizes[:, None, 0], anchors[None, :, 0])
@@ -103,14 +128,28 @@ def wh_iou(sizes, anchors):
 
 
 def cxcywh_to_xyxy(boxes):
-    """(..., 4) cxcywh -> xyxy, NumPy or TensorFlow (same type out)."""
+    """(..., 4) cxcywh -> xyxy, NumPy or TensorFlow (same type out).
+
+    Args:
+        boxes: (..., 4) centre x, centre y, width, height (any units; the output keeps them).
+
+    Returns:
+        (..., 4) x1, y1, x2, y2, a NumPy array or a tensor like ``boxes``.
+    """
     cx, cy, w, h = boxes[..., 0], boxes[..., 1], boxes[..., 2], boxes[..., 3]
     stack = tf.stack if isinstance(boxes, (tf.Tensor, tf.Variable)) else np.stack
     return stack([cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0], axis=-1)
 
 
 def xyxy_to_cxcywh(boxes):
-    """(..., 4) xyxy -> cxcywh, NumPy or TensorFlow (same type out)."""
+    """(..., 4) xyxy -> cxcywh, NumPy or TensorFlow (same type out).
+
+    Args:
+        boxes: (..., 4) x1, y1, x2, y2 (any units; the output keeps them).
+
+    Returns:
+        (..., 4) centre x, centre y, width, height, a NumPy array or a tensor like ``boxes``.
+    """
     x1, y1, x2, y2 = boxes[..., 0], boxes[..., 1], boxes[..., 2], boxes[..., 3]
     stack = tf.stack if isinstance(boxes, (tf.Tensor, tf.Variable)) else np.stack
     return stack([(x1 + x2) / 2.0, (y1 + y2) / 2.0, x2 - x1, y2 - y1], axis=-1)

@@ -33,7 +33,14 @@ class Detections:
         return int(self.scores.shape[0])
 
     def to_list(self, class_names: Sequence[str]) -> list[dict]:
-        """JSON-ready ``[{"class_id", "class", "score", "box": [x1, y1, x2, y2]}, ...]``."""
+        """JSON-ready ``[{"class_id", "class", "score", "box": [x1, y1, x2, y2]}, ...]``.
+
+        Args:
+            class_names: names indexed by class id; an id outside them is written as its number.
+
+        Returns:
+            One dict a detection, best first; ``box`` in original-image pixels.
+        """
         return [{"class_id": int(c),
                  "class": class_names[int(c)] if 0 <= int(c) < len(class_names) else str(int(c)),
                  "score": float(s),
@@ -42,7 +49,13 @@ class Detections:
 
     def record(self, image_key, image_shape: Sequence[int], class_names: Sequence[str]) -> dict:
         """The native JSON record of one picture or frame: ``{"image": image_key, "width", "height",
-        "detections": [...]}`` (``image_shape``: the picture's (height, width, ...))."""
+        "detections": [...]}``.
+
+        Args:
+            image_key: what identifies the picture or frame (a file name, a frame index), stored as is.
+            image_shape: the picture's (height, width, ...) in pixels.
+            class_names: names indexed by class id (see :meth:`to_list`).
+        """
         return {"image": image_key, "width": int(image_shape[1]), "height": int(image_shape[0]),
                 "detections": self.to_list(class_names)}
 

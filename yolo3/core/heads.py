@@ -85,18 +85,33 @@ def get_head_specs(model) -> list[HeadSpec]:
 
 
 def model_anchors(model) -> np.ndarray:
-    """All anchors (N, 2) of the model, in network pixels, ordered as the cfg lists them."""
+    """All anchors (N, 2) of the model, in network pixels, ordered as the cfg lists them.
+
+    Args:
+        model: a Keras YOLO model.
+
+    Returns:
+        float32 (N, 2) anchor width, height.
+    """
     layer = head_layers(model)[0]
     return np.asarray(layer.all_anchors, np.float32).reshape(-1, 2)
 
 
 def model_num_classes(model) -> int:
-    """Classes the model predicts (every head predicts the same ones)."""
+    """Classes the model predicts (every head predicts the same ones).
+
+    Args:
+        model: a Keras YOLO model.
+    """
     return get_head_specs(model)[0].num_classes
 
 
 def model_net_size(model) -> tuple[int, int]:
-    """(height, width) the network was configured for."""
+    """(height, width) the network was configured for, in pixels.
+
+    Args:
+        model: a Keras YOLO model.
+    """
     return get_head_specs(model)[0].net_size
 
 

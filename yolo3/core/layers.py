@@ -14,13 +14,21 @@ class YoloHead(keras.layers.Layer):
     """Identity on a raw head convolution (B, H, W, A*(5+C)) that carries the head's metadata.
 
     The metadata travels inside the saved model so detection cannot pair a model with the wrong
-    anchors: ``anchors`` are this head's (A, 2) anchor sizes in network-input pixels (the
-    ``[yolo]`` section's masked anchors), ``mask`` their indices in ``all_anchors``,
-    ``num_classes``, ``scale_x_y`` (Darknet's grid-sensitivity factor, 1.0 for YOLOv3),
-    ``net_size`` the (height, width) the network was designed for, and the Darknet
-    ``ignore_thresh``; ``backbone_end`` is the number of leading Darknet sections that form the
-    feature extractor (layers named ``*_<i>`` with i below it; model-level, repeated on every
-    head). Channel layout per cell: anchor-major, each ``tx, ty, tw, th, obj, cls...``.
+    anchors. Channel layout per cell: anchor-major, each ``tx, ty, tw, th, obj, cls...``.
+
+    Args:
+        anchors: this head's (A, 2) anchor width, height in network-input pixels (the ``[yolo]``
+            section's masked anchors).
+        num_classes: classes C the head predicts.
+        mask: indices of ``anchors`` in ``all_anchors``; default ``0..A-1``.
+        all_anchors: every anchor (N, 2) of the model in network pixels, in cfg order; default ``anchors``.
+        scale_x_y: Darknet's grid-sensitivity factor (1.0 for YOLOv3).
+        net_size: the (height, width) in pixels the network was designed for.
+        ignore_thresh: Darknet's ``ignore_thresh`` (IoU above which a non-matched prediction is not
+            penalised as background).
+        backbone_end: the number of leading Darknet sections that form the feature extractor (layers
+            named ``*_<i>`` with i below it; model-level, repeated on every head).
+        **kwargs: passed to :class:`keras.layers.Layer` (``name``, ``dtype``, ...).
     """
 
     def __init__(
@@ -68,7 +76,13 @@ class YoloHead(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="yolo3")
 class ChannelGroup(keras.layers.Layer):
-    """Darknet ``[route] groups=G group_id=I``: the I-th of G equal channel slices (NHWC)."""
+    """Darknet ``[route] groups=G group_id=I``: the I-th of G equal channel slices (NHWC).
+
+    Args:
+        groups: G, the number of equal slices the channels are cut into.
+        group_id: I, the 0-based slice to keep.
+        **kwargs: passed to :class:`keras.layers.Layer`.
+    """
 
     def __init__(self, groups: int, group_id: int, **kwargs):
         super().__init__(**kwargs)
@@ -93,7 +107,15 @@ class ChannelGroup(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="yolo3")
 class DarknetMaxPool(keras.layers.Layer):
-    """Max-pooling with Darknet's explicit padding (``pad_before``/``pad_after`` cells of -inf)."""
+    """Max-pooling with Darknet's explicit padding (``pad_before``/``pad_after`` cells of -inf).
+
+    Args:
+        size: pooling window (cells, square).
+        stride: pooling stride (cells).
+        pad_before: -inf cells added above and left.
+        pad_after: -inf cells added below and right.
+        **kwargs: passed to :class:`keras.layers.Layer`.
+    """
 
     def __init__(self, size: int, stride: int, pad_before: int, pad_after: int, **kwargs):
         super().__init__(**kwargs)

@@ -16,7 +16,16 @@ __all__ = ["clip_detections", "coco_results_json", "DetectionsFile", "load_detec
 
 def clip_detections(detections: Sequence[DetectionsLike], image_sizes: Sequence[tuple[int, int] | None]
                     ) -> list[ImageDetections]:
-    """Detections with boxes clipped to their image ((width, height); unchanged where the size is None)."""
+    """Detections with boxes clipped to their image ((width, height); unchanged where the size is None).
+
+    Args:
+        detections: one entry an image: ``boxes`` (N, 4) x1, y1, x2, y2 in image pixels, ``scores`` (N,),
+            ``class_ids`` (N,).
+        image_sizes: ``image_sizes[i]`` is image i's (width, height) in pixels, or None (no clipping).
+
+    Returns:
+        New :class:`ImageDetections` (float32 boxes, float32 scores, int64 class ids); the inputs are not changed.
+    """
     out = []
     for det, size in zip(detections, image_sizes):
         boxes = np.asarray(det.boxes, np.float32).reshape(-1, 4).copy()
@@ -30,7 +39,18 @@ def clip_detections(detections: Sequence[DetectionsLike], image_sizes: Sequence[
 
 def coco_results_json(detections: Sequence[DetectionsLike], image_ids: Sequence[int],
                       category_ids: Sequence[int]) -> list[dict]:
-    """COCO results list ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}`` for all images."""
+    """COCO results list ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}`` for all images.
+
+    Args:
+        detections: one entry an image: ``boxes`` (N, 4) x1, y1, x2, y2 in image pixels, ``scores`` (N,),
+            ``class_ids`` (N,).
+        image_ids: the COCO image id of each entry of ``detections``.
+        category_ids: the COCO category id of each class id (``category_ids[class_id]``).
+
+    Returns:
+        One dict a detection, ``bbox`` as top-left x, y, width, height in pixels (rounded to 0.001),
+        ``score`` rounded to 1e-6.
+    """
     out = []
     for det, image_id in zip(detections, image_ids):
         for (x1, y1, x2, y2), s, c in zip(np.asarray(det.boxes, np.float64).reshape(-1, 4),

@@ -61,7 +61,15 @@ def average_precision(recall: np.ndarray, precision: np.ndarray, use_07_metric: 
     """AP from cumulative recall/precision (in score order).
 
     All-point: area under the precision envelope (precision made non-increasing from the right).
-    ``use_07_metric``: mean over recall thresholds 0, 0.1, ..., 1 of the best precision at recall >= t.
+
+    Args:
+        recall: (N,) cumulative recall (0..1) after each detection, in descending score order.
+        precision: (N,) cumulative precision (0..1), aligned with ``recall``.
+        use_07_metric: VOC2007 11-point AP instead: mean over recall thresholds 0, 0.1, ..., 1 of the best
+            precision at recall >= t.
+
+    Returns:
+        The AP, 0..1.
     """
     recall = np.asarray(recall, np.float64)
     precision = np.asarray(precision, np.float64)
@@ -240,7 +248,20 @@ def evaluate_voc(
 
 def mean_average_precision(ground_truth: Sequence[AnnotatedImage], detections: Sequence[DetectionsLike],
                            num_classes: int, iou_threshold: float = 0.5) -> float:
-    """VOC all-point mAP@``iou_threshold`` as one float (for validation during training)."""
+    """VOC all-point mAP@``iou_threshold`` as one float (for validation during training).
+
+    Args:
+        ground_truth: the annotated images (boxes x1, y1, x2, y2, class_id in image pixels).
+        detections: ``detections[i]`` belongs to ``ground_truth[i]`` (boxes xyxy pixels, scores, class ids).
+        num_classes: the number of classes.
+        iou_threshold: IoU above which a detection matches a ground-truth box.
+
+    Returns:
+        :attr:`VOCResult.mean_ap` of :func:`evaluate_voc` (nan when no class has ground truth).
+
+    Raises:
+        EvaluationError: as :func:`evaluate_voc`.
+    """
     return evaluate_voc(ground_truth, detections, num_classes, iou_threshold).mean_ap
 
 
@@ -272,6 +293,20 @@ def evaluate_coco(
     = class id + 1, ground-truth area = box area (no segmentations here). ``image_sizes``: (width,
     height) per image, written into the COCO image records (COCOeval does not use them for boxes;
     0 where unknown). ``difficult`` boxes become ``iscrowd`` (COCO's only "ignore" mechanism).
+
+    Args:
+        ground_truth: the annotated images (boxes x1, y1, x2, y2, class_id in image pixels).
+        detections: ``detections[i]`` belongs to ``ground_truth[i]`` (boxes xyxy pixels, scores, class ids).
+        num_classes: the number of classes.
+        image_sizes: optional (width, height) in pixels per image (None entries for unknown ones).
+        difficult: ``difficult[i]`` (optional) flags the ground-truth boxes of image i to treat as ``iscrowd``.
+
+    Returns:
+        A :class:`COCOResult`.
+
+    Raises:
+        EvaluationError: ``detections`` or ``image_sizes`` do not have one entry per image, or a class id,
+            box or difficult-flag list is invalid.
     """
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval

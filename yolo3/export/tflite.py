@@ -62,7 +62,17 @@ def tflite_network_function(model, input_size: Sequence[int], batch_size: int = 
 def representative_images(annotation_path: str, net_size: Sequence[int], count: int = 100,
                           progress: bool = True) -> Iterator[np.ndarray]:
     """Letterboxed float32 (1, net_h, net_w, 3) inputs for int8 calibration: the first ``count``
-    readable images listed in the annotation file (unreadable ones are reported and skipped)."""
+    readable images listed in the annotation file (unreadable ones are reported and skipped).
+
+    Args:
+        annotation_path: a keras-yolo3 annotation file (one image path and its boxes a line).
+        net_size: the network input (height, width) in pixels.
+        count: how many images to yield at most.
+        progress: show a tqdm progress bar on stderr.
+
+    Yields:
+        float32 (1, net_h, net_w, 3) Darknet letterboxes, RGB 0..1.
+    """
     bar = None
     if progress:
         from tqdm import tqdm

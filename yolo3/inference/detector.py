@@ -304,10 +304,25 @@ class Detector:
         return detect_images(self.run_batch, images, pad_multiple)
 
     def detect_one(self, image: np.ndarray) -> Detections:
-        """:meth:`detect` on one uint8 (H, W, 3) RGB picture."""
+        """:meth:`detect` on one uint8 (H, W, 3) RGB picture.
+
+        Args:
+            image: uint8 (H, W, 3) RGB picture.
+
+        Returns:
+            Its :class:`Detections`, boxes in its pixels.
+        """
         return self.detect([image])[0]
 
     def draw(self, image: np.ndarray, detections: Detections) -> np.ndarray:
-        """A copy of the uint8 RGB ``image`` with ``detections`` drawn (see yolo3.inference.drawing)."""
+        """A copy of the uint8 RGB ``image`` with ``detections`` drawn (see yolo3.inference.drawing).
+
+        Args:
+            image: uint8 (H, W, 3) RGB picture (not changed).
+            detections: its detections, boxes in its pixels.
+
+        Returns:
+            uint8 (H, W, 3) RGB drawn copy.
+        """
         return draw_detections(image, detections.boxes, detections.scores, detections.class_ids,
                                self.class_names, self.colors)

@@ -19,6 +19,12 @@ def class_colors(num_classes: int) -> list[tuple[int, int, int]]:
 
     Hues are spread evenly (as keras-yolo3 did) and then interleaved, so neighbouring class ids
     get clearly different colours.
+
+    Args:
+        num_classes: how many colours (at least 1 is made).
+
+    Returns:
+        ``(r, g, b)`` tuples, 0..255, one a class id.
     """
     n = max(int(num_classes), 1)
     colors = []
@@ -30,7 +36,14 @@ def class_colors(num_classes: int) -> list[tuple[int, int, int]]:
 
 
 def text_color_for(background: Sequence[int]) -> tuple[int, int, int]:
-    """Black or white, whichever reads better on the RGB ``background`` (WCAG relative luminance)."""
+    """Black or white, whichever reads better on the RGB ``background`` (WCAG relative luminance).
+
+    Args:
+        background: an (r, g, b) colour, 0..255 (further items are ignored).
+
+    Returns:
+        ``(0, 0, 0)`` or ``(255, 255, 255)``.
+    """
     def channel(c: float) -> float:
         c = c / 255.0
         return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
@@ -46,8 +59,20 @@ def draw_detections(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, cl
                     copy: bool = True) -> np.ndarray:
     """Draw boxes (N, 4) x1, y1, x2, y2 in pixels with "name 0.87" labels on a uint8 (H, W, 3) RGB image.
 
-    Returns the drawn image (a copy unless ``copy=False``). Line width and font scale follow the
-    picture's size; labels sit above the box, or inside it at the top edge of the picture.
+    Line width and font scale follow the picture's size; labels sit above the box, or inside it at the
+    top edge of the picture.
+
+    Args:
+        image: uint8 (H, W, 3) RGB picture.
+        boxes: (N, 4) x1, y1, x2, y2 in image pixels (clipped for drawing).
+        scores: (N,) scores, shown with two decimals.
+        class_ids: (N,) class indices; an id outside ``class_names`` is shown as its number.
+        class_names: names indexed by class id.
+        colors: RGB colour a class id (cycled); default :func:`class_colors` of ``len(class_names)``.
+        copy: draw on a copy (default) instead of on ``image`` itself.
+
+    Returns:
+        The drawn uint8 (H, W, 3) RGB image (a copy unless ``copy=False``).
     """
     out = image.copy() if copy else image
     h, w = out.shape[:2]

@@ -92,7 +92,11 @@ def describe(path, det, class_names: Sequence[str]) -> str:
 
 
 def show_picture(rgb: np.ndarray) -> None:
-    """Show a drawn picture (uint8 RGB) until a key is pressed."""
+    """Show a drawn picture (uint8 RGB) until a key is pressed.
+
+    Args:
+        rgb: uint8 (H, W, 3) RGB picture, shown in an OpenCV window named ``yolo3``.
+    """
     import cv2
 
     cv2.imshow("yolo3", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))

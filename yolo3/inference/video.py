@@ -40,7 +40,14 @@ class VideoOpenError(Yolo3Error, OSError):
 
 
 def parse_source(source: str | int) -> str | int:
-    """A webcam index ("0", "1", ...) as an int, anything else (file, URL) unchanged."""
+    """A webcam index ("0", "1", ...) as an int, anything else (file, URL) unchanged.
+
+    Args:
+        source: what the user gave: a webcam index (int or digits), a video file or a stream URL.
+
+    Returns:
+        The int index, or the stripped text.
+    """
     if isinstance(source, int):
         return source
     text = str(source).strip()
@@ -48,7 +55,17 @@ def parse_source(source: str | int) -> str | int:
 
 
 def open_capture(source: str | int) -> cv2.VideoCapture:
-    """Open a video file, stream URL or webcam index; raises :class:`VideoOpenError`."""
+    """Open a video file, stream URL or webcam index.
+
+    Args:
+        source: a video file, stream URL (``scheme://...``) or webcam index (see :func:`parse_source`).
+
+    Returns:
+        The opened capture (the caller releases it).
+
+    Raises:
+        VideoOpenError: the file does not exist, or OpenCV cannot open the source.
+    """
     src = parse_source(source)
     if isinstance(src, str) and "://" not in src and not os.path.exists(src):
         raise VideoOpenError(f"video file not found: {src}")
@@ -61,7 +78,17 @@ def open_capture(source: str | int) -> cv2.VideoCapture:
 
 
 def fourcc_for(path: str) -> str:
-    """The FourCC OpenCV can write for this output extension; ValueError for others."""
+    """The FourCC OpenCV can write for this output extension.
+
+    Args:
+        path: the output video file; only its extension (case-insensitive) counts.
+
+    Returns:
+        The four-character code, e.g. ``"mp4v"`` for ``.mp4``, ``"MJPG"`` for ``.avi``.
+
+    Raises:
+        ValueError: an extension other than .mp4, .m4v, .mov, .avi, .mkv.
+    """
     ext = os.path.splitext(path)[1].lower()
     if ext not in _FOURCC_BY_EXTENSION:
         raise ValueError(f"unsupported video output extension {ext or '(none)'!r} for {path}; "
@@ -75,7 +102,19 @@ def source_fps(capture: cv2.VideoCapture) -> float:
 
 
 def open_writer(path: str, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
-    """A VideoWriter for ``path`` at ``fps`` with frame ``size`` (width, height)."""
+    """A VideoWriter for ``path`` at ``fps`` with frame ``size`` (width, height).
+
+    Args:
+        path: the output video file (its extension picks the codec, see :func:`fourcc_for`).
+        fps: frames per second written into the file.
+        size: frame (width, height) in pixels.
+
+    Returns:
+        The opened writer (the caller releases it).
+
+    Raises:
+        VideoOpenError: an unsupported extension, a missing output folder, or a file OpenCV cannot write.
+    """
     try:
         code = fourcc_for(path)
     except ValueError as exc:
@@ -266,11 +305,25 @@ def process_video(detector, source: str | int, output: str | None = None, batch_
                   max_frames: int | None = None, draw: bool | None = None) -> VideoStats:
     """Detect on every frame of ``source`` (file, URL or webcam index) until the stream ends.
 
-    ``output``: video file to write with the detections drawn (same fps and size as the source);
-    ``records``: a list that receives one ``{"image": frame index, "width", "height",
-    "detections": [...]}`` dict per frame; ``show``: display a window (only if OpenCV has a GUI;
-    otherwise a warning); ``max_frames``: stop after that many frames. Raises
-    :class:`VideoOpenError` when the source or output cannot be opened.
+    Args:
+        detector: a :class:`yolo3.inference.detector.Detector` (or anything with its ``detect``,
+            ``draw`` and ``class_names``).
+        source: a video file, stream URL or webcam index (see :func:`parse_source`).
+        output: video file to write with the detections drawn (same fps and size as the source).
+        batch_size: frames detected together in one batch.
+        records: a list that receives one ``{"image": frame index, "width", "height",
+            "detections": [...]}`` dict per frame (boxes in frame pixels).
+        show: display a window (only if OpenCV has a GUI; otherwise a warning); ``q`` stops.
+        progress: show a tqdm progress bar.
+        max_frames: stop after that many frames (default: until the stream ends).
+        draw: draw the detections on the frames; default only when they are written or shown.
+
+    Returns:
+        A :class:`VideoStats` of the run.
+
+    Raises:
+        VideoOpenError: the source or output cannot be opened.
+        ValueError: ``output`` has an unsupported extension (see :func:`fourcc_for`).
     """
     from tqdm import tqdm
 

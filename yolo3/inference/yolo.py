@@ -26,7 +26,23 @@ class YOLO:
     ``YOLO(model_path=..., anchors_path=..., classes_path=..., score=..., iou=...,
     model_image_size=(416, 416), gpu_num=1)``; ``detect_image(PIL.Image) -> PIL.Image`` with the
     detections drawn (also kept in ``last_detections``); ``close_session()`` frees nothing and is
-    kept for compatibility.
+    kept for compatibility. Options are keyword-only; every option (given or default) also becomes an attribute.
+
+    Args:
+        model_path: the model file (default ``model_data/yolov3-tiny.keras``), or a loaded Keras model.
+        anchors_path: optional anchors file, checked against the model's anchors.
+        classes_path: class-name file, one a line (default ``model_data/coco_classes.txt``, the bundled
+            copy where that path does not exist).
+        score: score threshold (objectness x class probability), default 0.25.
+        iou: per-class NMS IoU threshold, default 0.45.
+        model_image_size: network input (height, width), multiples of 32; default the model's.
+        gpu_num: accepted for keras-yolo3 compatibility and not used.
+        max_boxes: detections kept per image, default 100.
+        backend: ``"tf"`` (default) or ``"onnxruntime"``.
+
+    Raises:
+        TypeError: an unknown option.
+        DetectorError: a bad setting, or files that do not match the model (see :class:`Detector`).
     """
 
     _defaults = {
@@ -43,6 +59,14 @@ class YOLO:
 
     @classmethod
     def get_defaults(cls, name: str):
+        """The default of one option, as keras-yolo3's ``YOLO.get_defaults``.
+
+        Args:
+            name: the option's name, e.g. ``"score"``.
+
+        Returns:
+            Its default value, or the text ``Unrecognized attribute name '<name>'`` for an unknown name.
+        """
         if name in cls._defaults:
             return cls._defaults[name]
         return "Unrecognized attribute name '" + name + "'"
@@ -70,7 +94,16 @@ class YOLO:
         self.last_detections = Detections()
 
     def detect_image(self, image):
-        """Detect on a PIL image; returns a new PIL image (RGB) with boxes and labels drawn."""
+        """Detect on a PIL image; returns a new PIL image (RGB) with boxes and labels drawn.
+
+        The detections (boxes in the image's pixels) are kept in ``last_detections``.
+
+        Args:
+            image: a PIL image in any mode (converted to RGB).
+
+        Returns:
+            A new RGB PIL image of the same size with the detections drawn.
+        """
         from PIL import Image
 
         from ..datasets.imageio import pil_to_rgb_array

@@ -30,6 +30,16 @@ def letterbox_size(image_h, image_w, net_h, net_w):
     """Darknet's (new_h, new_w) of an image (h, w) letterboxed into (net_h, net_w); int32 tensors.
 
     Works element-wise on tensors of image sizes.
+
+    Args:
+        image_h: image height(s) in pixels, an int scalar or tensor.
+        image_w: image width(s) in pixels, same shape as ``image_h``.
+        net_h: network input height in pixels.
+        net_w: network input width in pixels.
+
+    Returns:
+        ``(new_h, new_w)``: int32 tensors shaped like ``image_h``, the resized image's size in pixels
+        (one of them equals the network's, the other is at most the network's).
     """
     image_h = tf.cast(image_h, tf.int32)
     image_w = tf.cast(image_w, tf.int32)
@@ -67,9 +77,14 @@ def _source_coords(out_len, in_len, count, offset):
 def letterbox(images: tf.Tensor, sizes: tf.Tensor, net_size: Sequence[int]) -> tf.Tensor:
     """Letterbox a batch exactly like Darknet.
 
-    ``images``: uint8 (B, H_max, W_max, 3) RGB, each image in the top-left corner, zero padded;
-    ``sizes``: int (B, 2) each image's (height, width); ``net_size``: (net_h, net_w) Python ints.
-    Returns float32 (B, net_h, net_w, 3), RGB in 0..1, grey 0.5 outside the image.
+    Args:
+        images: uint8 (B, H_max, W_max, 3) RGB, each image in the top-left corner, zero padded
+            (see :func:`stack_images`).
+        sizes: int (B, 2) each image's (height, width) in pixels.
+        net_size: (net_h, net_w) Python ints, the network input size in pixels.
+
+    Returns:
+        float32 (B, net_h, net_w, 3), RGB in 0..1, grey 0.5 outside the image.
     """
     net_h, net_w = int(net_size[0]), int(net_size[1])
     images = tf.convert_to_tensor(images)
@@ -104,7 +119,15 @@ def letterbox(images: tf.Tensor, sizes: tf.Tensor, net_size: Sequence[int]) -> t
 
 
 def letterbox_image(image: np.ndarray, net_size: Sequence[int]) -> np.ndarray:
-    """One uint8 (H, W, 3) RGB image -> float32 (net_h, net_w, 3) Darknet letterbox (eager)."""
+    """One uint8 (H, W, 3) RGB image -> float32 (net_h, net_w, 3) Darknet letterbox (eager).
+
+    Args:
+        image: uint8 (H, W, 3) RGB picture.
+        net_size: (net_h, net_w), the network input size in pixels.
+
+    Returns:
+        float32 (net_h, net_w, 3) NumPy array, RGB in 0..1, grey 0.5 outside the image.
+    """
     batch, sizes = stack_images([image])
     return letterbox(batch, sizes, net_size)[0].numpy()
 
@@ -112,10 +135,16 @@ def letterbox_image(image: np.ndarray, net_size: Sequence[int]) -> np.ndarray:
 def boxes_to_image(boxes_cxcywh: tf.Tensor, sizes: tf.Tensor, net_size: Sequence[int]) -> tf.Tensor:
     """Map boxes from the letterboxed network input back to each original image, like Darknet.
 
-    ``boxes_cxcywh``: float32 (B, N, 4) centre x, centre y, width, height as fractions (0..1) of the
-    network input; ``sizes``: int (B, 2) original (height, width); ``net_size``: (net_h, net_w).
-    Returns float32 (B, N, 4) x1, y1, x2, y2 in original-image pixels, not clipped. Uses Darknet's
-    float-division offset ``(net - new)/2`` (see the module docstring).
+    Uses Darknet's float-division offset ``(net - new)/2`` (see the module docstring).
+
+    Args:
+        boxes_cxcywh: float32 (B, N, 4) centre x, centre y, width, height as fractions (0..1) of the
+            network input.
+        sizes: int (B, 2) each original image's (height, width) in pixels.
+        net_size: (net_h, net_w), the network input size in pixels.
+
+    Returns:
+        float32 (B, N, 4) x1, y1, x2, y2 in original-image pixels, not clipped.
     """
     net_h, net_w = float(net_size[0]), float(net_size[1])
     sizes = tf.cast(sizes, tf.int32)

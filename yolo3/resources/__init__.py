@@ -18,7 +18,17 @@ RESOURCE_NAMES = ("coco_classes.txt", "voc_classes.txt", "yolo_anchors.txt", "ti
 
 
 def resource_path(name: str) -> str:
-    """Path of the bundled file ``name`` (one of :data:`RESOURCE_NAMES`)."""
+    """Path of the bundled file ``name`` (one of :data:`RESOURCE_NAMES`).
+
+    Args:
+        name: the bundled file's name, e.g. ``"coco_classes.txt"``.
+
+    Returns:
+        The file's path on disk.
+
+    Raises:
+        KeyError: ``name`` is not a bundled file.
+    """
     if name not in RESOURCE_NAMES:
         raise KeyError(f"no bundled file {name!r} (bundled: {', '.join(RESOURCE_NAMES)})")
     return os.fspath(resources.files(__name__).joinpath(name))
@@ -27,7 +37,14 @@ def resource_path(name: str) -> str:
 def resolve_data_path(path: str | os.PathLike) -> str:
     """``path`` itself where it exists; else, when it is ``model_data/<name>`` (keras-yolo3's layout)
     or a bare ``<name>`` of a bundled file, the bundled copy; else ``path`` unchanged (so the caller
-    reports it missing)."""
+    reports it missing).
+
+    Args:
+        path: the file the user named.
+
+    Returns:
+        The path to open, as a ``str``.
+    """
     path = os.fspath(path)
     if os.path.exists(path):
         return path
