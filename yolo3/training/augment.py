@@ -45,7 +45,17 @@ def _filter_boxes(boxes: tf.Tensor, out_h: int, out_w: int, min_size: float = 1.
 
 def letterbox_with_boxes(image: tf.Tensor, boxes: tf.Tensor, size: Sequence[int]) -> tuple[tf.Tensor, tf.Tensor]:
     """Resize keeping the aspect ratio and centre on a grey ``size`` (h, w) canvas, as keras-yolo3's
-    ``letterbox_image``; boxes follow. Returns (image (h, w, 3), boxes (N', 5) network pixels)."""
+    ``letterbox_image``; boxes follow.
+
+    Args:
+        image: float32 (H, W, 3) RGB in 0..1.
+        boxes: (N, 5) ``x1, y1, x2, y2, class`` in picture pixels (anything reshapeable to it).
+        size: (h, w) of the output canvas in pixels.
+
+    Returns:
+        (image (h, w, 3) float32 0..1, boxes (N', 5) x1, y1, x2, y2, class in network pixels), boxes clipped
+        to the canvas and those with no width or height dropped.
+    """
     out_h, out_w = int(size[0]), int(size[1])
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     ih, iw = shape[0], shape[1]
@@ -100,6 +110,21 @@ def random_augment(
     size (``U(0.25, 2)`` times the network size), placed at a random offset on a grey canvas of
     ``size`` (h, w), flipped horizontally with probability 0.5 and jittered in HSV. Boxes follow,
     are clipped to the canvas and those 1 pixel or less wide or high are dropped.
+
+    Args:
+        image: float32 (H, W, 3) RGB in 0..1.
+        boxes: (N, 5) ``x1, y1, x2, y2, class`` in picture pixels (anything reshapeable to it).
+        size: (h, w) of the output canvas in pixels.
+        seed: int (2,) stateless random seed; the same seed gives the same augmentation.
+        jitter: aspect-ratio jitter ``j`` (Darknet's ``jitter``).
+        scale_range: (low, high) of the uniform scale factor relative to the network size.
+        hue: hue shift drawn from ``U(-hue, hue)`` (fraction of the hue circle).
+        sat: saturation factor drawn from ``U(1, sat)``, inverted with probability 0.5.
+        val: value (brightness) factor drawn from ``U(1, val)``, inverted with probability 0.5.
+        flip: allow the random horizontal flip.
+
+    Returns:
+        (image (h, w, 3) float32 0..1, boxes (N', 5) x1, y1, x2, y2, class in network pixels).
     """
     out_h, out_w = int(size[0]), int(size[1])
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=12)
@@ -137,7 +162,19 @@ def mosaic4(
     """Combine 4 augmented images (4, h, w, 3) with boxes (4, N, 5) (zero-size rows = padding)
     into one: a random centre splits the canvas into quadrants, each filled with a crop of one
     image at its own scale. Boxes are shifted, clipped to their quadrant, and dropped when less
-    than ``min_visible`` of their area remains or when 1 pixel or less wide or high."""
+    than ``min_visible`` of their area remains or when 1 pixel or less wide or high.
+
+    Args:
+        images: float32 (4, h, w, 3) RGB 0..1, each already at the canvas size (e.g. from
+            :func:`random_augment`).
+        boxes: (4, N, 5) ``x1, y1, x2, y2, class`` in network pixels per image; zero-size rows are padding.
+        size: (h, w) of the output canvas in pixels.
+        seed: int (2,) stateless random seed (centre and crop offsets).
+        min_visible: the fraction (0..1) of a box's area that must stay inside its quadrant.
+
+    Returns:
+        (image (h, w, 3) float32 0..1, boxes (M, 5) x1, y1, x2, y2, class in network pixels).
+    """
     out_h, out_w = int(size[0]), int(size[1])
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=10)
     cx = tf.cast(_uniform(seeds[0], 0.25 * out_w, 0.75 * out_w), tf.int32)

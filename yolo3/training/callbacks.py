@@ -15,7 +15,15 @@ __all__ = ["ResumableCheckpoint", "PreciseBatchNorm", "recalibrate_batchnorm", "
 class ResumableCheckpoint(keras.callbacks.Callback):
     """After every epoch: ``<dir>/last.weights.h5`` (model weights and optimizer state) and
     ``<dir>/last.json`` (stage, completed epochs, best value); when ``monitor`` improves also
-    ``best.weights.h5``/``best.json``. Files are replaced atomically."""
+    ``best.weights.h5``/``best.json``. Files are replaced atomically.
+
+    Args:
+        directory: the checkpoint folder (created if missing).
+        stage: the training stage number written to the JSON (1 frozen, 2 unfrozen).
+        monitor: the ``logs`` key whose decrease counts as an improvement (lower is better).
+        best: the best value so far (from a resumed run's ``last.json``); ``inf`` for a new run.
+        extra: further JSON-serialisable entries written into every JSON (the config record).
+    """
 
     def __init__(self, directory: str, stage: int, monitor: str = "val_loss", best: float = math.inf,
                  extra: dict | None = None):
@@ -54,7 +62,15 @@ def recalibrate_batchnorm(model: keras.Model, batches, max_batches: int = 10) ->
     From-scratch or unfrozen training changes the weights faster than momentum-0.99 moving
     averages follow, so inference-mode outputs (validation loss, mAP, the saved model) lag far
     behind; recomputing the statistics with the current weights fixes that. Frozen BN layers
-    (inference mode) are left alone. Runs eagerly; returns the number of batches used.
+    (inference mode) are left alone. Runs eagerly.
+
+    Args:
+        model: the model whose trainable BN layers are updated in place (its momentum restored after).
+        batches: an iterable of input batches (B, H, W, 3) float32 RGB 0..1, run with ``training=True``.
+        max_batches: the most batches used.
+
+    Returns:
+        The number of batches used (0 when the model has no trainable BN layer).
     """
     bns = [layer for layer in model._flatten_layers(include_self=False)
            if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
@@ -79,7 +95,14 @@ def recalibrate_batchnorm(model: keras.Model, batches, max_batches: int = 10) ->
 class PreciseBatchNorm(keras.callbacks.Callback):
     """Recalibrate BatchNormalization statistics (:func:`recalibrate_batchnorm`) before each
     validation, so that validation, checkpoints, mAP and the final model see statistics that match
-    the current weights. ``make_batches()`` returns an iterable of image batches."""
+    the current weights.
+
+    Args:
+        inference_model: the model whose BN statistics are recalibrated (shares layers with the trained one).
+        make_batches: called with no argument, returns an iterable of image batches (B, H, W, 3) float32
+            0..1; called again when exhausted.
+        max_batches: batches per recalibration.
+    """
 
     def __init__(self, inference_model: keras.Model, make_batches: Callable, max_batches: int = 10):
         super().__init__()
@@ -107,7 +130,12 @@ class PreciseBatchNorm(keras.callbacks.Callback):
 class EpochCSVLogger(keras.callbacks.Callback):
     """One CSV row an epoch with fixed columns (:data:`CSV_COLUMNS`), appended across stages and
     resumed runs (Keras' CSVLogger takes its columns from the first epoch of each ``fit`` and
-    misaligns appended rows when a stage adds ``learning_rate``). Missing values are blank."""
+    misaligns appended rows when a stage adds ``learning_rate``). Missing values are blank.
+
+    Args:
+        path: the CSV file, appended to (header written when it is new or empty).
+        stage: the training stage number written in the ``stage`` column.
+    """
 
     def __init__(self, path: str, stage: int):
         super().__init__()

@@ -44,11 +44,20 @@ def worker_info() -> tuple[int, int, bool]:
 
 
 def make_strategy(strategy: str = "auto", gpu_num: int = 1) -> tf.distribute.Strategy:
-    """``auto``: MultiWorkerMirroredStrategy when TF_CONFIG names several workers, MirroredStrategy
-    when ``gpu_num`` > 1, else the default strategy. ``mirrored``: MirroredStrategy over ``gpu_num``
-    GPUs (or, without enough GPUs, as many logical CPU devices if they were configured -- how
-    tests run it). ``multiworker``: MultiWorkerMirroredStrategy configured by TF_CONFIG.
-    ``default``/``one``: one device."""
+    """The ``tf.distribute`` strategy to train under.
+
+    Args:
+        strategy: ``auto``: MultiWorkerMirroredStrategy when TF_CONFIG names several workers,
+            MirroredStrategy when ``gpu_num`` > 1, else the default strategy. ``mirrored``:
+            MirroredStrategy over ``gpu_num`` GPUs (or, without enough GPUs, as many logical CPU devices
+            if they were configured -- how tests run it). ``multiworker``: MultiWorkerMirroredStrategy
+            configured by TF_CONFIG. ``default``/``one``: one device.
+        gpu_num: replicas (GPUs) for ``mirrored`` / ``auto``.
+
+    Raises:
+        StrategyError: an unknown ``strategy``, ``multiworker`` without TF_CONFIG, or more GPUs asked
+            for than are visible.
+    """
     if strategy not in ("auto", "mirrored", "multiworker", "default", "one"):
         raise StrategyError(f"unknown strategy '{strategy}' (auto, mirrored, multiworker, default)")
     workers, _, _ = worker_info()

@@ -74,13 +74,26 @@ def yolo_loss(
     """The YOLOv3 loss of a batch, as a dict of scalars: ``loss`` (the total) and its parts
     ``xy``, ``wh`` (or ``box`` with CIoU), ``obj``, ``cls``.
 
-    ``y_true``: per head (B, H, W, A, 5+C) from :func:`yolo3.training.targets.assign_targets`;
-    ``y_pred``: per head the raw model output (B, H, W, A*(5+C)); ``heads``: per head a
-    :class:`yolo3.core.heads.HeadSpec` (anchors, num_classes, scale_x_y, ignore_thresh) in the same
-    order; ``input_size``: (h, w) network input pixels; ``true_boxes``: (B, M, 4) relative xywh
-    of all boxes of each image (zero rows = padding) for the ignore mask -- without it, each head
-    uses the boxes assigned to that head (keras-yolo3's behaviour); ``ignore_thresh`` overrides
-    the heads' value.
+    Args:
+        y_true: per head (B, H, W, A, 5+C) from :func:`yolo3.training.targets.assign_targets`
+            (cxcywh relative to the network input, 0..1; objectness; one-hot classes).
+        y_pred: per head the raw model output (B, H, W, A*(5+C)), in the same head order.
+        heads: per head a :class:`yolo3.core.heads.HeadSpec` (anchors, num_classes, scale_x_y,
+            ignore_thresh) in the same order.
+        input_size: (h, w) network input pixels (ints or a tensor).
+        true_boxes: (B, M, 4) relative (0..1) cxcywh of all boxes of each image (zero rows = padding,
+            after the real ones; :func:`yolo3.training.targets.pad_boxes`) for the ignore mask -- without
+            it, each head uses the boxes assigned to that head (keras-yolo3's behaviour).
+        ignore_thresh: overrides the heads' value (IoU, 0..1).
+        box_loss: ``"mse"`` (keras-yolo3's xy cross-entropy + wh squared error) or ``"ciou"``.
+        label_smoothing: eps; class targets become ``y * (1 - eps) + eps / 2``; 0 for none.
+
+    Returns:
+        Scalar float32 tensors, each summed over cells, anchors and heads and divided by the batch size:
+        ``loss`` and ``xy``, ``wh``, ``obj``, ``cls`` (``box`` in place of xy, wh with CIoU).
+
+    Raises:
+        ValueError: ``box_loss`` is neither ``"mse"`` nor ``"ciou"``.
     """
     if box_loss not in ("mse", "ciou"):
         raise ValueError(f"box_loss must be 'mse' or 'ciou', got {box_loss!r}")

@@ -35,7 +35,15 @@ __all__ = ["read_clean_annotations", "load_image", "make_dataset", "make_eval_da
 
 
 def read_clean_annotations(clean_path: str):
-    """Yield ``(path, boxes (N, 5) float32 image pixels)`` from a clean file (for evaluation)."""
+    """Yield ``(path, boxes (N, 5) float32 image pixels)`` from a clean file (for evaluation).
+
+    Args:
+        clean_path: a clean annotation file from :func:`prepare_annotations`
+            (``path<TAB>exif_orientation<TAB>x1,y1,x2,y2,c ...``); blank lines are skipped.
+
+    Yields:
+        ``(image path, boxes (N, 5) float32 x1, y1, x2, y2, class in image pixels)``.
+    """
     with open(clean_path, encoding="utf-8") as f:
         for line in f:
             if not line.strip():
@@ -57,7 +65,12 @@ def _parse_clean_line(line: tf.Tensor):
 
 def load_image(path: tf.Tensor, orientation: tf.Tensor | int = 1) -> tf.Tensor:
     """Decode the image file at ``path`` to float32 (H, W, 3) RGB 0..1, EXIF ``orientation`` applied
-    (grey and RGBA become RGB; 16-bit images are scaled)."""
+    (grey and RGBA become RGB; 16-bit images are scaled).
+
+    Args:
+        path: string tensor (or str) of the image file path.
+        orientation: the EXIF orientation 1..8 (1 = as stored; others clipped into that range).
+    """
     image = tf.io.decode_image(tf.io.read_file(path), channels=3, dtype=tf.float32, expand_animations=False)
     orientation = tf.convert_to_tensor(orientation, tf.int32)
     branches = [
@@ -96,11 +109,30 @@ def make_dataset(
 ) -> tf.data.Dataset:
     """Batches of ``(images (B, H, W, 3) float32 0..1, targets dict)`` from a clean file.
 
-    ``augment``: keras-yolo3's random augmentation (training) or letterbox only (validation).
-    ``mosaic``: probability of replacing a sample by a 4-image mosaic (augmentation only).
-    ``shuffle`` defaults to ``augment``; the shuffle buffer holds text lines only. ``repeat``:
-    loop forever (use ``steps_per_epoch``). ``shard``: (num_shards, index) to read every
-    num_shards-th line (one input pipeline of a multi-worker run).
+    Args:
+        clean_path: a clean annotation file from :func:`prepare_annotations`.
+        spec: the model's anchors, masks, strides and class count for target assignment.
+        input_size: (height, width) of the network input in pixels, multiples of the largest stride.
+        batch_size: images per batch (per input pipeline).
+        augment: keras-yolo3's random augmentation (training) or letterbox only (validation).
+        mosaic: probability (0..1) of replacing a sample by a 4-image mosaic (augmentation only).
+        seed: base of the stateless per-sample seeds and of the shuffle.
+        repeat: loop forever (use ``steps_per_epoch``).
+        shuffle: defaults to ``augment``; the shuffle buffer holds text lines only.
+        shuffle_buffer: lines in the shuffle buffer.
+        max_boxes: rows of ``targets["boxes"]`` (boxes beyond it are left out of the ignore mask only).
+        drop_remainder: drop a last, smaller batch.
+        shard: (num_shards, index) to read every num_shards-th line (one input pipeline of a
+            multi-worker run); None or 1 shard reads all.
+        num_parallel_calls: parallelism of the ``map`` calls; default ``tf.data.AUTOTUNE``.
+        prefetch: batches prefetched; default ``tf.data.AUTOTUNE``.
+
+    Returns:
+        A dataset of ``(images, {"head_0": (B, H0, W0, A, 5+C), ..., "boxes": (B, max_boxes, 4)})``
+        (targets from :func:`assign_targets`, relative cxcywh boxes from :func:`pad_boxes`).
+
+    Raises:
+        ValueError: ``input_size`` is not a multiple of the model's largest stride.
     """
     in_h, in_w = int(input_size[0]), int(input_size[1])
     stride = spec.max_stride()
@@ -160,7 +192,13 @@ def make_dataset(
 
 def dataset_fn_for_strategy(make: Callable[..., tf.data.Dataset], global_batch: int):
     """A ``dataset_fn(input_context)`` for ``strategy.distribute_datasets_from_function``: each
-    input pipeline reads its own shard of the lines with the per-replica batch size."""
+    input pipeline reads its own shard of the lines with the per-replica batch size.
+
+    Args:
+        make: called as ``make(per_replica_batch, (num_input_pipelines, input_pipeline_id))``, returns
+            that pipeline's dataset (e.g. :func:`make_dataset` with ``batch_size`` and ``shard`` bound).
+        global_batch: the batch size over all replicas.
+    """
 
     def dataset_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
         per_replica = ctx.get_per_replica_batch_size(global_batch)
@@ -173,7 +211,14 @@ def make_eval_dataset(clean_path: str, input_size: Sequence[int], batch_size: in
                       max_boxes: int = 100) -> tf.data.Dataset:
     """Letterboxed validation images with their boxes, one pass, in file order: batches of
     ``(images (B, H, W, 3) float32 0..1, boxes (B, M, 5) network pixels x1, y1, x2, y2, class)``
-    (zero rows are padding). Boxes are not filtered by size, so none is lost."""
+    (zero rows are padding). Boxes are not filtered by size, so none is lost.
+
+    Args:
+        clean_path: a clean annotation file from :func:`prepare_annotations`.
+        input_size: (height, width) of the network input in pixels.
+        batch_size: images per batch (the last batch may be smaller).
+        max_boxes: not used: M is the largest box count of each batch.
+    """
     in_h, in_w = int(input_size[0]), int(input_size[1])
     lines = tf.data.TextLineDataset(clean_path).filter(lambda s: tf.strings.length(tf.strings.strip(s)) > 0)
 

@@ -43,7 +43,11 @@ class TargetSpec:
         return len(self.masks)
 
     def grid_sizes(self, input_size: Sequence[int]) -> list[tuple[int, int]]:
-        """(rows, cols) of each head's grid for an ``input_size`` (height, width) in pixels."""
+        """(rows, cols) of each head's grid (input size floor-divided by the head's stride).
+
+        Args:
+            input_size: (height, width) of the network input in pixels.
+        """
         h, w = int(input_size[0]), int(input_size[1])
         return [(h // s, w // s) for s in self.strides]
 
@@ -52,7 +56,11 @@ class TargetSpec:
 
 
 def target_spec_from_model(model) -> TargetSpec:
-    """Read anchors/masks/classes from the model's YoloHead layers and measure each head's stride."""
+    """Read anchors/masks/classes from the model's YoloHead layers and measure each head's stride.
+
+    Args:
+        model: a YOLO Keras model with YoloHead layers; run once on a 64x64 zero image to measure strides.
+    """
     from ..core.heads import get_head_specs, model_anchors
 
     specs = get_head_specs(model)
@@ -76,10 +84,15 @@ def assign_targets(
 ) -> tuple[tf.Tensor, ...]:
     """Targets of one image.
 
-    ``boxes``: float32 (N, 5) ``x_min, y_min, x_max, y_max`` in network-input pixels and class
-    id; boxes with zero width or height are ignored. ``input_size``: (height, width) of the
-    network input in pixels (Python ints). Returns one float32 tensor (H_l, W_l, A_l, 5 + C) a
-    head, in the spec's head order.
+    Args:
+        boxes: float32 (N, 5) ``x_min, y_min, x_max, y_max`` in network-input pixels and class
+            id; boxes with zero width or height are ignored.
+        input_size: (height, width) of the network input in pixels (Python ints).
+        spec: the model's anchors, masks, strides and class count (:func:`target_spec_from_model`).
+
+    Returns:
+        One float32 tensor (H_l, W_l, A_l, 5 + C) a head, in the spec's head order: cxcywh relative to
+        the input (0..1), objectness 1 and one-hot class in the responsible slots, zeros elsewhere.
     """
     boxes = tf.convert_to_tensor(boxes, tf.float32)
     boxes = tf.reshape(boxes, [-1, 5])
@@ -121,7 +134,14 @@ def assign_targets(
 
 def pad_boxes(boxes: tf.Tensor, input_size: Sequence[int], max_boxes: int) -> tf.Tensor:
     """The first ``max_boxes`` valid boxes of one image as float32 (max_boxes, 4) ``x, y, w, h``
-    relative to the input (0..1), zero rows after them; used by the loss's ignore mask."""
+    relative to the input (0..1), zero rows after them; used by the loss's ignore mask.
+
+    Args:
+        boxes: (N, 5) ``x_min, y_min, x_max, y_max, class`` in network-input pixels; boxes with zero width
+            or height are skipped.
+        input_size: (height, width) of the network input in pixels.
+        max_boxes: rows of the result; further boxes are dropped.
+    """
     boxes = tf.reshape(tf.convert_to_tensor(boxes, tf.float32), [-1, 5])
     wh = boxes[:, 2:4] - boxes[:, 0:2]
     boxes = tf.boolean_mask(boxes, tf.logical_and(wh[:, 0] > 0, wh[:, 1] > 0))[:max_boxes]
