@@ -47,12 +47,29 @@ class KMeansResult:
 
 
 def avg_iou(sizes: np.ndarray, anchors: np.ndarray) -> float:
-    """Mean over boxes of the IoU with the best-matching anchor."""
+    """Mean over boxes of the IoU with the best-matching anchor.
+
+    Args:
+        sizes: (N, 2) box widths and heights (pixels, or any unit shared with ``anchors``).
+        anchors: (K, 2) anchor widths and heights, same units as ``sizes``.
+
+    Returns:
+        The average best IoU (0..1, boxes compared as if sharing a corner); NaN when ``sizes`` is empty.
+    """
     return float(np.mean(np.max(wh_iou(sizes, anchors), axis=1))) if len(sizes) else float("nan")
 
 
 def kmeans_plus_plus(sizes: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """k-means++ seeding with distance ``1 - IoU``: each next centre drawn with probability ~ d^2."""
+    """k-means++ seeding with distance ``1 - IoU``: each next centre drawn with probability ~ d^2.
+
+    Args:
+        sizes: (N, 2) box widths and heights (N >= 1; pixels or any unit).
+        k: number of centres to draw.
+        rng: random generator for the draws.
+
+    Returns:
+        float64 (k, 2) initial centres (w, h), each one of ``sizes``.
+    """
     n = len(sizes)
     centers = np.empty((k, 2), np.float64)
     centers[0] = sizes[rng.integers(n)]
@@ -158,8 +175,23 @@ def kmeans_anchors(
     (robust to outliers, as the original keras-yolo3; means need not converge under 1 - IoU)
     until the assignments stop changing (at most ``max_iter``). The restart with the highest average IoU
     wins. With more than ``sample`` boxes the restarts run on a random sample of that many boxes and the winner is
-    then iterated to convergence on all boxes (``sample=None``: always use all boxes).
-    ``progress``: show a tqdm bar over restarts.
+    then iterated to convergence on all boxes.
+
+    Args:
+        sizes: (N, 2) box widths and heights (pixels: original-image or network-input), all finite and > 0.
+        k: number of anchors, 1..1000 (default 9, as YOLOv3).
+        restarts: number of k-means++ restarts (>= 1).
+        max_iter: most Lloyd iterations per run.
+        seed: seed of the random generator (``None``: unseeded).
+        sample: most boxes the restarts run on (a random sample); ``None``: always use all boxes.
+        progress: show a tqdm bar over restarts.
+
+    Returns:
+        A :class:`KMeansResult`: float64 (k, 2) anchors in the units of ``sizes``, sorted by area (smallest first).
+
+    Raises:
+        AnchorError: ``k`` outside 1..1000, ``restarts`` < 1, a size not finite or <= 0, or fewer distinct
+            sizes than ``k``.
     """
     sizes = np.asarray(sizes, np.float64).reshape(-1, 2)
     if not 1 <= k <= 1000:
@@ -212,7 +244,15 @@ def kmeans_anchors(
 
 
 def letterbox_scale(image_size: tuple[int, int], net_size: tuple[int, int]) -> float:
-    """Scale factor letterboxing maps an image of ``(width, height)`` onto a ``(width, height)`` net."""
+    """Scale factor letterboxing maps an image of ``(width, height)`` onto a ``(width, height)`` net.
+
+    Args:
+        image_size: (width, height) of the image in pixels.
+        net_size: (width, height) of the network input in pixels.
+
+    Returns:
+        ``min(net_w / image_w, net_h / image_h)``: image pixels times it give network-input pixels.
+    """
     iw, ih = image_size
     nw, nh = net_size
     return min(nw / iw, nh / ih)
@@ -251,9 +291,25 @@ def collect_box_sizes(
 ) -> BoxSizes:
     """Box (w, h) of every box in an annotation file; letterboxed to ``net_size`` (w, h) if given.
 
-    Raises :class:`~yolo3.datasets.annotations.AnnotationError` for a malformed line and
-    ``FileNotFoundError`` for a missing annotation file. Images that cannot be opened (only
-    needed with ``net_size``) are collected in ``missing_images``, their boxes left out.
+    Images that cannot be opened (only needed with ``net_size``) are collected in ``missing_images``,
+    their boxes left out. Boxes with zero width or height are left out and counted in ``zero_size``.
+
+    Args:
+        annotation_path: annotation text file (boxes xyxy in original-image pixels).
+        net_size: network input (width, height) in pixels: box sizes are scaled by :func:`letterbox_scale`
+            into network-input pixels (needs each image's size). ``None``: original-image pixels.
+        root: folder relative image paths are resolved against (``None``: see
+            :func:`~yolo3.datasets.annotations.iter_annotations`).
+        progress: show a tqdm bar over images.
+        image_size: returns an image's (width, height) in pixels from its path (default: the header, read
+            with PIL); may raise ``OSError`` / ``ValueError`` for an image that cannot be opened.
+
+    Returns:
+        A :class:`BoxSizes` with float64 (N, 2) sizes.
+
+    Raises:
+        AnnotationError: a malformed line (:class:`~yolo3.datasets.annotations.AnnotationError`).
+        FileNotFoundError: the annotation file is missing.
     """
     items: Iterable[AnnotatedImage] = iter_annotations(annotation_path, root=root)
     if progress:
@@ -290,7 +346,16 @@ def plot_anchors(
     max_points: int = 50_000,
     seed: int = 0,
 ) -> None:
-    """Scatter of box sizes coloured by cluster, with the anchors marked; written to ``path`` (PNG...)."""
+    """Scatter of box sizes coloured by cluster, with the anchors marked; written to ``path`` (PNG...).
+
+    Args:
+        path: output picture file, format from its extension; missing parent folders are created.
+        sizes: (N, 2) box widths and heights, the ones clustered into ``result``.
+        result: the clustering of ``sizes`` (its ``assignments`` colour the points).
+        units: unit named in the axis labels (default ``"pixels"``).
+        max_points: most points drawn; more boxes are shown as a random sample of this many.
+        seed: seed of that sample.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

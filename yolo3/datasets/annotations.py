@@ -22,7 +22,13 @@ __all__ = ["AnnotationError", "AnnotatedImage", "parse_annotation_line", "iter_a
 
 
 class AnnotationError(Yolo3Error):
-    """A malformed annotation line; ``str(err)`` is ``file:line: reason``."""
+    """A malformed annotation line; ``str(err)`` is ``file:line: reason``.
+
+    Args:
+        source: the annotation file (or ``"<string>"``), kept as ``source``.
+        lineno: 1-based line number, kept as ``lineno``.
+        reason: what is wrong with the line, kept as ``reason``.
+    """
 
     def __init__(self, source: str, lineno: int, reason: str):
         self.source = source
@@ -71,6 +77,20 @@ def parse_annotation_line(
     Checks: 5 comma-separated fields a box, numbers, ``x_max >= x_min`` and ``y_max >= y_min``,
     integer class id in ``[0, num_classes)`` when ``num_classes`` is given. Zero-area boxes are
     kept here (training drops and counts them).
+
+    Args:
+        line: ``path x_min,y_min,x_max,y_max,class_id ...`` (xyxy, original-image pixels); a trailing
+            newline is ignored, a TAB ends a path that contains spaces.
+        source: file name used in error messages.
+        lineno: line number used in error messages and kept in the result.
+        num_classes: when given, class ids must be below it.
+        root: folder a relative image path is joined to (``None``: the path is kept as written).
+
+    Returns:
+        An :class:`AnnotatedImage` with float32 (N, 5) boxes.
+
+    Raises:
+        AnnotationError: an empty or malformed line, or a class id out of range.
     """
     if not line.strip():
         raise AnnotationError(source, lineno, "empty line")
@@ -127,7 +147,21 @@ def _resolve_root(annotation_path: str, root: str | None, first_raw: str | None)
 def iter_annotations(
     path: str, num_classes: int | None = None, root: str | None = None
 ) -> Iterator[AnnotatedImage]:
-    """Stream the annotation file at ``path`` (blank lines and ``#`` comments skipped)."""
+    """Stream the annotation file at ``path`` (blank lines and ``#`` comments skipped).
+
+    Args:
+        path: annotation text file (UTF-8).
+        num_classes: when given, class ids must be in ``[0, num_classes)``.
+        root: folder relative image paths are resolved against; ``None``: the annotation file's folder, or
+            the working directory when the first relative image path exists there and not in that folder.
+
+    Yields:
+        One :class:`AnnotatedImage` a line, boxes float32 (N, 5) xyxy in original-image pixels, class id.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        AnnotationError: a malformed line (when it is reached).
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"annotation file not found: {path}")
     resolved_root: str | None = root
@@ -143,12 +177,34 @@ def iter_annotations(
 
 
 def read_annotations(path: str, num_classes: int | None = None, root: str | None = None) -> list[AnnotatedImage]:
-    """Read a whole annotation file; see :func:`iter_annotations`."""
+    """Read a whole annotation file; see :func:`iter_annotations`.
+
+    Args:
+        path: annotation text file.
+        num_classes: when given, class ids must be in ``[0, num_classes)``.
+        root: folder relative image paths are resolved against (``None``: as :func:`iter_annotations`).
+
+    Returns:
+        One :class:`AnnotatedImage` a line, in file order.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        AnnotationError: a malformed line.
+    """
     return list(iter_annotations(path, num_classes=num_classes, root=root))
 
 
 def format_annotation_line(path: str, boxes: np.ndarray | Sequence[Sequence[float]]) -> str:
-    """One annotation line (no newline) for ``path`` and (N, 5) xyxy+class boxes."""
+    """One annotation line (no newline) for ``path`` and (N, 5) xyxy+class boxes.
+
+    Args:
+        path: image path as written; followed by a TAB instead of a space when it contains whitespace.
+        boxes: (N, 5) x_min, y_min, x_max, y_max (pixels), class_id; may be empty. Coordinates are
+            written with at most 2 decimals, class ids as integers.
+
+    Returns:
+        The line; ``path`` alone when there are no boxes.
+    """
     parts = []
     for b in np.asarray(boxes, dtype=np.float64).reshape(-1, 5):
         coords = ",".join(_fmt(v) for v in b[:4])
@@ -162,7 +218,16 @@ def _fmt(v: float) -> str:
 
 
 def write_annotations(path: str, items: Iterable[tuple[str, np.ndarray]]) -> int:
-    """Write ``(image_path, boxes)`` pairs as an annotation file; returns the line count."""
+    """Write ``(image_path, boxes)`` pairs as an annotation file; returns the line count.
+
+    Args:
+        path: annotation file to write (replaced at once, through ``path + ".tmp"``).
+        items: ``(image_path, boxes)`` pairs, boxes (N, 5) xyxy pixels and class id, as for
+            :func:`format_annotation_line`.
+
+    Returns:
+        The number of lines (images) written.
+    """
     n = 0
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
@@ -174,7 +239,18 @@ def write_annotations(path: str, items: Iterable[tuple[str, np.ndarray]]) -> int
 
 
 def read_class_names(path: str) -> list[str]:
-    """Class names, one a line (blank lines ignored)."""
+    """Class names, one a line (blank lines ignored).
+
+    Args:
+        path: classes text file (UTF-8).
+
+    Returns:
+        The names, stripped, in file order (index = class id).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file holds no names.
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"classes file not found: {path}")
     with open(path, encoding="utf-8") as f:
@@ -185,7 +261,18 @@ def read_class_names(path: str) -> list[str]:
 
 
 def read_anchors(path: str) -> np.ndarray:
-    """Anchors file (``w,h, w,h, ...`` on one or more lines) as float32 (N, 2) in network pixels."""
+    """Anchors file (``w,h, w,h, ...`` on one or more lines) as float32 (N, 2) in network pixels.
+
+    Args:
+        path: anchors text file.
+
+    Returns:
+        float32 (N, 2) anchor widths and heights in network-input pixels, in file order.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: a value is not a number, or the count of numbers is zero or odd.
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"anchors file not found: {path}")
     with open(path, encoding="utf-8") as f:
@@ -200,7 +287,12 @@ def read_anchors(path: str) -> np.ndarray:
 
 
 def write_anchors(path: str, anchors: np.ndarray) -> None:
-    """Write anchors as one line ``w,h,  w,h, ...`` (integers where they are whole)."""
+    """Write anchors as one line ``w,h,  w,h, ...`` (integers where they are whole).
+
+    Args:
+        path: anchors text file to write.
+        anchors: (N, 2) (or flat 2N) widths and heights in network-input pixels; rounded to 2 decimals.
+    """
     pairs = np.asarray(anchors).reshape(-1, 2)
     text = ",  ".join(f"{_fmt(round(float(w), 2))},{_fmt(round(float(h), 2))}" for w, h in pairs)
     with open(path, "w", encoding="utf-8") as f:

@@ -85,11 +85,28 @@ def prepare_annotations(
 ) -> AnnotationReport:
     """Validate ``annotation_path`` and write the clean file ``out_path`` for :func:`make_dataset`.
 
-    Raises :class:`yolo3.datasets.annotations.AnnotationError` (``file:line: reason``) for a malformed
-    line or a class id outside ``[0, num_classes)``, ``FileNotFoundError`` for a missing
-    annotation file and :class:`DataError` naming missing/unreadable images unless
-    ``skip_missing`` (then they are left out and listed in the report). Boxes are clipped to the
-    image; boxes with zero area after clipping are dropped and counted.
+    Boxes are clipped to the image (as displayed, after EXIF rotation); boxes with zero area after
+    clipping are dropped and counted.
+
+    Args:
+        annotation_path: annotation text file (boxes xyxy in original-image pixels).
+        out_path: clean file to write, one ``abs_path<TAB>exif_orientation<TAB>x1,y1,x2,y2,class ...`` a line
+            (pixels); not written when an error is raised.
+        num_classes: when given, class ids must be in ``[0, num_classes)``.
+        root: folder relative image paths are resolved against (``None``: see
+            :func:`~yolo3.datasets.annotations.iter_annotations`).
+        skip_missing: leave missing/unreadable images out and list them in the report instead of raising.
+        progress: show a tqdm bar over images.
+
+    Returns:
+        An :class:`AnnotationReport` of what was written, clipped, dropped and skipped.
+
+    Raises:
+        AnnotationError: (:class:`yolo3.datasets.annotations.AnnotationError`, ``file:line: reason``) a
+            malformed line or a class id outside ``[0, num_classes)``.
+        FileNotFoundError: the annotation file is missing.
+        DataError: missing/unreadable images, named (unless ``skip_missing``); an image path containing a
+            TAB; no usable image at all.
     """
     from tqdm import tqdm
 
@@ -149,9 +166,22 @@ def count_lines(path: str) -> int:
 
 
 def split_annotations(clean_path: str, val_split: float, seed: int, train_out: str, val_out: str) -> tuple[int, int]:
-    """Split a clean file into train/val files: ``round(n * val_split)`` lines (at least 1 when
-    ``val_split`` > 0 and n > 1) chosen by a seeded permutation go to ``val_out``. Streams the
-    file; keeps only the validation line numbers in memory. Returns (n_train, n_val)."""
+    """Split a clean file into train/val files.
+
+    ``round(n * val_split)`` lines (at least 1 when ``val_split`` > 0 and n > 1, at most n - 1) chosen
+    by a seeded permutation go to ``val_out``, the others to ``train_out``, both in file order. Streams
+    the file; keeps only the validation line numbers in memory.
+
+    Args:
+        clean_path: clean annotation file (from :func:`prepare_annotations`) with n non-blank lines.
+        val_split: fraction of the lines (0..1) that go to validation.
+        seed: seed of the permutation that picks the validation lines.
+        train_out: training file to write.
+        val_out: validation file to write.
+
+    Returns:
+        (n_train, n_val): the line counts written.
+    """
     n = count_lines(clean_path)
     n_val = int(round(n * val_split))
     if val_split > 0 and n > 1:

@@ -62,17 +62,34 @@ COCO_CATEGORY_IDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 
 
 
 def default_category_ids(class_names: Sequence[str]) -> list[int]:
-    """COCO category id per class where no sidecar says otherwise: COCO's own ids (1..90 with gaps)
-    for the 80 COCO classes in coco_classes.txt order (person ... toothbrush), else class id + 1."""
+    """COCO category id per class where no sidecar says otherwise.
+
+    COCO's own ids (1..90 with gaps) for the 80 COCO classes in coco_classes.txt order
+    (person ... toothbrush), else class id + 1.
+
+    Args:
+        class_names: class names, index = class id.
+
+    Returns:
+        One COCO category id per class.
+    """
     if len(class_names) == 80 and class_names[0] == "person" and class_names[-1] == "toothbrush":
         return list(COCO_CATEGORY_IDS)
     return [i + 1 for i in range(len(class_names))]
 
 
 def default_image_ids(images: Sequence) -> list[int]:
-    """COCO image ids where no sidecar says otherwise: the number in COCO-style file names
-    (000000000139.jpg -> 139) when every entry is a path whose name is a unique number, else 1..N
-    in order (video frame indices included)."""
+    """COCO image ids where no sidecar says otherwise.
+
+    The number in COCO-style file names (000000000139.jpg -> 139) when every entry is a path whose
+    name is a unique number, else 1..N in order (video frame indices included).
+
+    Args:
+        images: one entry per image: its path (str), or another value such as a video frame index.
+
+    Returns:
+        One COCO image id per entry.
+    """
     stems = [os.path.splitext(os.path.basename(im))[0] if isinstance(im, str) else None for im in images]
     if stems and all(s is not None and s.isdigit() for s in stems) and len({int(s) for s in stems}) == len(stems):
         return [int(s) for s in stems]
@@ -80,10 +97,19 @@ def default_image_ids(images: Sequence) -> list[int]:
 
 
 def coco_results(records: Sequence[dict], class_names: Sequence[str]) -> list[dict]:
-    """yolo_video.py's native records (``{"image", "width", "height", "detections": [{"class_id",
-    "score", "box": [x1, y1, x2, y2]}]}``, pixels) as COCO detection results ``[{"image_id",
-    "category_id", "bbox": [x, y, w, h], "score"}]`` with :func:`default_category_ids` and
-    :func:`default_image_ids`."""
+    """yolo_video.py's native records as COCO detection results.
+
+    Records ``{"image", "width", "height", "detections": [{"class_id", "score", "box": [x1, y1, x2, y2]}]}``
+    (pixels, xyxy) become ``[{"image_id", "category_id", "bbox": [x, y, w, h], "score"}]`` (pixels, x, y the
+    top-left corner) with :func:`default_category_ids` and :func:`default_image_ids`.
+
+    Args:
+        records: native records, one per image (``image``: its path or frame index).
+        class_names: class names, index = ``class_id``.
+
+    Returns:
+        One COCO result dict per detection, in record order.
+    """
     categories = default_category_ids(class_names)
     return [{"image_id": image_id, "category_id": categories[d["class_id"]],
              "bbox": [d["box"][0], d["box"][1], d["box"][2] - d["box"][0], d["box"][3] - d["box"][1]],
@@ -93,12 +119,31 @@ def coco_results(records: Sequence[dict], class_names: Sequence[str]) -> list[di
 
 
 def sidecar_path(annotation_path: str) -> str:
-    """Where the category/image-id sidecar of an annotation file lives."""
+    """Where the category/image-id sidecar of an annotation file lives.
+
+    Args:
+        annotation_path: the annotation text file.
+
+    Returns:
+        ``annotation_path`` + :data:`SIDECAR_SUFFIX` (``.categories.json``).
+    """
     return annotation_path + SIDECAR_SUFFIX
 
 
 def read_sidecar(path: str) -> dict[str, Any]:
-    """Read and check a ``.categories.json`` sidecar; raise :class:`CocoFormatError`."""
+    """Read and check a ``.categories.json`` sidecar; raise :class:`CocoFormatError`.
+
+    Args:
+        path: the sidecar JSON file (format in the module docstring).
+
+    Returns:
+        The sidecar dict: ``categories[i]`` holds ``class_id`` i and its COCO ``id``; ``images`` defaults to ``{}``.
+
+    Raises:
+        CocoFormatError: not valid JSON, no ``categories`` list, or a category without ``class_id`` equal
+            to its index and an integer ``id``.
+        FileNotFoundError: ``path`` does not exist.
+    """
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
@@ -114,7 +159,19 @@ def read_sidecar(path: str) -> dict[str, Any]:
 
 
 def load_coco_json(path: str) -> dict[str, Any]:
-    """Load a COCO instances JSON and check the parts this module uses; raise :class:`CocoFormatError`."""
+    """Load a COCO instances JSON and check the parts this module uses; raise :class:`CocoFormatError`.
+
+    Args:
+        path: COCO *instances* JSON (``images``, ``annotations`` with ``bbox`` [x, y, w, h] pixels, ``categories``).
+
+    Returns:
+        The parsed JSON dict, unchanged.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        CocoFormatError: not UTF-8 JSON, a list missing, an entry without the keys used here, or repeated
+            category ids.
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"COCO JSON not found: {path}")
     try:
@@ -194,6 +251,22 @@ def coco_to_annotations(
 
     Image paths are ``images_dir/file_name``: absolute, or relative to the annotation file's folder
     with ``relative``. Images without boxes are written as negatives unless ``skip_empty``.
+
+    Args:
+        instances_path: COCO instances JSON (``bbox`` [x, y, w, h] pixels, written as xyxy pixels).
+        images_dir: folder holding the images; COCO ``file_name`` is relative to it.
+        out_path: annotation text file to write; the sidecar goes to :func:`sidecar_path` of it.
+        names_path: class names file to write, one a line, in order of increasing category id.
+        include_crowd: keep ``iscrowd`` annotations as ordinary boxes (default: leave them out, counted).
+        skip_empty: leave images without boxes out (counted) instead of writing them as negatives.
+        relative: write image paths relative to the annotation file's folder instead of absolute.
+
+    Returns:
+        A :class:`CocoConversionReport` of what was written and what was left out.
+
+    Raises:
+        FileNotFoundError: ``instances_path`` does not exist.
+        CocoFormatError: the JSON cannot be used (see :func:`load_coco_json`).
     """
     data = load_coco_json(instances_path)
     cats = sorted(data["categories"], key=lambda c: c["id"])
@@ -257,8 +330,18 @@ def coco_to_annotations(
 
 
 def image_ids_for(anns: Sequence[Any], sidecar: dict[str, Any] | None) -> list[int]:
-    """COCO image id of each annotated image: the sidecar's where it lists the image (new ids beyond its
-    largest for others), else :func:`default_image_ids`."""
+    """COCO image id of each annotated image.
+
+    The sidecar's where it lists the image (new ids beyond its largest for others), else
+    :func:`default_image_ids`.
+
+    Args:
+        anns: annotated images (:class:`~yolo3.datasets.annotations.AnnotatedImage`), looked up by ``raw_path``.
+        sidecar: a sidecar dict (:func:`read_sidecar`), or ``None`` for :func:`default_image_ids` of the paths.
+
+    Returns:
+        One COCO image id per entry of ``anns``.
+    """
     if sidecar is None:
         return default_image_ids([a.raw_path for a in anns])
     known = sidecar.get("images", {})
@@ -292,7 +375,24 @@ def annotations_to_coco(
     Category ids and image ids/sizes/file names come from ``sidecar`` (see module docstring) where it
     has them; otherwise :func:`default_category_ids`, :func:`default_image_ids`, sizes read from the
     image headers and ``file_name`` = the path relative to ``images_dir`` (or as written).
-    Raises AnnotationError for a bad line, FileNotFoundError naming images whose size is unknown.
+
+    Args:
+        annotation_path: annotation text file (boxes xyxy in original-image pixels).
+        class_names: class names, index = class id; class ids must be below ``len(class_names)``.
+        sidecar: categories/images sidecar (:func:`read_sidecar`), or ``None`` for the defaults.
+        images_dir: folder ``file_name`` is made relative to where the sidecar does not give it
+            (``None``: the path as written in the annotation file).
+        image_size: returns an image's (width, height) in pixels from its path (default: the header, read
+            with PIL); may raise ``OSError`` / ``ValueError``.
+
+    Returns:
+        A COCO instances dict (``info``, ``images``, ``annotations``, ``categories``); ``bbox`` is
+        [x, y, w, h] in pixels, rounded to 4 decimals.
+
+    Raises:
+        AnnotationError: a bad annotation line or a class id out of range.
+        FileNotFoundError: the annotation file is missing, or images whose size is unknown (named).
+        CocoFormatError: the sidecar lists a different number of categories than ``class_names``.
     """
     anns = read_annotations(annotation_path, num_classes=len(class_names))
     if sidecar is not None:

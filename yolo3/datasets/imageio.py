@@ -31,7 +31,12 @@ _GLOB_CHARS = set("*?[")
 
 
 class ImageReadError(Yolo3Error):
-    """A file that cannot be read as a picture; ``str()`` is ``"path: reason"``."""
+    """A file that cannot be read as a picture; ``str()`` is ``"path: reason"``.
+
+    Args:
+        path: the file, kept as ``path`` (a str).
+        reason: why it cannot be read, kept as ``reason``.
+    """
 
     def __init__(self, path: str | os.PathLike, reason: str):
         self.path = str(path)
@@ -51,6 +56,13 @@ def pil_to_rgb_array(image: Image.Image) -> np.ndarray:
     """A PIL image (any mode) as a C-contiguous uint8 (H, W, 3) RGB array.
 
     The EXIF orientation is NOT applied here (see :func:`read_image_rgb`). Alpha is dropped.
+
+    Args:
+        image: the picture, any mode: greyscale is replicated, 16-bit keeps the high byte, float (``F``)
+            with a maximum <= 1 is scaled to 0..255 (else clipped), others go through ``convert("RGB")``.
+
+    Returns:
+        uint8 (H, W, 3) RGB, pixels 0..255.
     """
     mode = image.mode
     if mode in ("RGB",):
@@ -79,8 +91,17 @@ def read_image_rgb(path: str | os.PathLike) -> np.ndarray:
     """Decode a picture file into a uint8 (H, W, 3) RGB array (pixels 0..255).
 
     Handles greyscale, RGBA (alpha dropped), 16-bit (high byte), palette and EXIF-rotated files; the
-    first frame of animated or multi-page files. Raises :class:`ImageReadError` for a missing,
-    unreadable, truncated or corrupt file.
+    first frame of animated or multi-page files.
+
+    Args:
+        path: the picture file.
+
+    Returns:
+        uint8 (H, W, 3) RGB, pixels 0..255, as a viewer shows it (EXIF orientation applied).
+
+    Raises:
+        ImageReadError: a missing, unreadable, truncated or corrupt file (also a folder, a picture too
+            large to decode safely or an empty one).
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -117,6 +138,13 @@ def list_images(paths: Iterable[str | os.PathLike], recursive: bool = False) -> 
     gives its sorted matches that are picture files; a plain path is kept as given even when it
     does not exist or has another extension, so reading it reports the problem by name. A glob
     that matches nothing is kept as given for the same reason. Duplicates are dropped.
+
+    Args:
+        paths: files, folders and glob patterns (``**`` matches sub-folders in a pattern).
+        recursive: also list the picture files in the sub-folders of a folder.
+
+    Returns:
+        Picture paths (str), in argument order, without duplicates.
     """
     result: list[str] = []
     seen: set[str] = set()

@@ -123,7 +123,20 @@ def render_image(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One image (uint8 BGR, (H, W, 3)) and its boxes float32 (N, 5): x1, y1, x2, y2 pixels, class id.
 
-    ``radius``: range of object radii as fractions of ``size`` (log-uniform; at least 5 pixels)."""
+    The longer side is ``size``, the other 75-100 % of it.
+
+    Args:
+        rng: random generator; the same state gives the same image.
+        size: longer image side in pixels.
+        classes: shape names (keys of :data:`SHAPE_CLASSES`); class id = index in this list.
+        min_objects: fewest objects aimed for (fewer may fit under ``max_overlap``).
+        max_objects: most objects.
+        max_overlap: largest IoU (0..1) allowed between a new box and an earlier one.
+        radius: range of object radii as fractions of ``size`` (log-uniform; at least 5 pixels).
+
+    Returns:
+        ``(image, boxes)``: uint8 BGR (H, W, 3) and float32 (N, 5) x1, y1, x2, y2 (pixels), class id.
+    """
     long_side = size
     short_side = int(round(size * rng.uniform(0.75, 1.0)))
     h, w = (short_side, long_side) if rng.random() < 0.5 else (long_side, short_side)
@@ -193,7 +206,26 @@ def generate_shapes_dataset(
 ) -> dict[str, str]:
     """Write ``num`` images with boxes under ``out_dir``; returns the paths written (see module doc).
 
-    ``val_fraction`` > 0 also writes ``train.txt`` / ``val.txt`` (the last images are validation).
+    Args:
+        out_dir: output folder (created).
+        num: number of images (>= 1).
+        size: longer image side in pixels (>= 32).
+        seed: base seed; image i uses its own generator seeded with ``(seed, i)``.
+        classes: distinct shape names from :data:`SHAPE_CLASSES`; class id = index in this list.
+        min_objects: fewest objects aimed for per image.
+        max_objects: most objects per image.
+        val_fraction: fraction in [0, 1); > 0 also writes ``train.txt`` / ``val.txt`` (the last images are
+            validation).
+        progress: show a tqdm bar.
+        radius: range of object radii as fractions of ``size``, 0 < min <= max <= 0.5.
+
+    Returns:
+        Paths by role: ``root``, ``images``, ``annotations_xml``, ``annotation``, ``classes`` and, with a
+        validation split, ``train`` and ``val``.
+
+    Raises:
+        ValueError: unknown, repeated or no classes, or ``num``, ``size``, ``val_fraction`` or ``radius``
+            out of range.
     """
     classes = list(classes)
     unknown = [c for c in classes if c not in SHAPE_CLASSES]

@@ -49,7 +49,12 @@ class VocError(Yolo3Error):
 
 
 class VocXmlError(Yolo3Error):
-    """A VOC XML file that cannot be used; ``str(err)`` is ``path: reason``."""
+    """A VOC XML file that cannot be used; ``str(err)`` is ``path: reason``.
+
+    Args:
+        path: the XML file, kept as ``path``.
+        reason: why it cannot be used, kept as ``reason``.
+    """
 
     def __init__(self, path: str, reason: str):
         self.path = path
@@ -88,6 +93,16 @@ def parse_voc_xml(path: str) -> VocImage:
 
     An ``<object>`` without a name, without ``<bndbox>``, with non-numeric coordinates or with
     ``xmax < xmin`` / ``ymax < ymin`` is left out and listed in ``bad_objects``.
+
+    Args:
+        path: VOC annotation XML file (``<annotation>`` root, ``<bndbox>`` pixel coordinates).
+
+    Returns:
+        A :class:`VocImage`, box coordinates as written (VOC's are 1-based pixels).
+
+    Raises:
+        VocXmlError: the file cannot be read or is not well-formed XML, its root is not
+            ``<annotation>``, or its ``<size>`` is not numeric.
     """
     try:
         root = ET.parse(path).getroot()
@@ -199,8 +214,19 @@ def _load_set(folder: str, name: str, label: str) -> ImageSet | None:
 def find_image_sets(voc_root: str, sets: Sequence[str] | None = None) -> list[ImageSet]:
     """Resolve set names (``2007_train``, ``train``...) under ``voc_root``; raise :class:`VocError`.
 
-    ``sets=None``: every ``train``, ``val`` and ``test`` set found (of every year in a VOCdevkit).
     In a VOCdevkit a bare name (``train``) needs exactly one year folder; otherwise write ``2007_train``.
+
+    Args:
+        voc_root: a VOC-layout folder, a VOCdevkit, or the folder holding ``VOCdevkit/``.
+        sets: image set names; ``None``: every ``train``, ``val`` and ``test`` set found (of every year
+            in a VOCdevkit).
+
+    Returns:
+        One :class:`ImageSet` per name, in order (or per set found).
+
+    Raises:
+        VocError: ``voc_root`` missing or not a VOC folder, a set not found, a bare name ambiguous
+            between years, or (``sets=None``) no set found.
     """
     if not os.path.isdir(voc_root):
         raise VocError(f"VOC root not found: {voc_root}")
@@ -323,6 +349,17 @@ def convert_image_set(
     Paths are absolute, or with ``relative`` relative to the output file's folder (the folder the
     project's annotation reader resolves relative paths against). Images without a usable
     object are written as lines without boxes (negatives), never dropped.
+
+    Args:
+        image_set: the set to convert (from :func:`find_image_sets`).
+        class_names: class names, index = class id; objects of other classes are left out and counted.
+        out_path: annotation text file to write (its folder is created); boxes xyxy pixels as in the XML.
+        skip_difficult: leave out objects marked ``difficult`` (counted) instead of keeping them.
+        relative: write image paths relative to the output file's folder instead of absolute.
+        progress: show a tqdm bar over the images.
+
+    Returns:
+        A :class:`ConversionReport` of what was written and what was left out.
     """
     index = {name: i for i, name in enumerate(class_names)}
     report = ConversionReport(image_set.label, out_path)
