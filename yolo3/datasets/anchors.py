@@ -159,6 +159,21 @@ def _lloyd(points: _Points, centers: np.ndarray, max_iter: int
     return centers, labels, best, it
 
 
+def _checked_sizes(sizes: np.ndarray, k: int, restarts: int) -> np.ndarray:
+    """``sizes`` as float64 (N, 2), or :class:`AnchorError` for the problems :func:`kmeans_anchors` lists."""
+    sizes = np.asarray(sizes, np.float64).reshape(-1, 2)
+    if not 1 <= k <= 1000:
+        raise AnchorError(f"number of clusters must be in 1..1000, got {k}")
+    if restarts < 1:
+        raise AnchorError(f"restarts must be >= 1, got {restarts}")
+    if not np.all(np.isfinite(sizes)) or np.any(sizes <= 0):
+        raise AnchorError("box sizes must be finite and > 0 (drop zero-size boxes first)")
+    n_distinct = len(np.unique(np.ascontiguousarray(sizes).view(np.complex128))) if len(sizes) else 0
+    if n_distinct < k:
+        raise AnchorError(f"{n_distinct} distinct box sizes, fewer than the {k} clusters asked for")
+    return sizes
+
+
 def kmeans_anchors(
     sizes: np.ndarray,
     k: int = 9,
@@ -193,16 +208,7 @@ def kmeans_anchors(
         AnchorError: ``k`` outside 1..1000, ``restarts`` < 1, a size not finite or <= 0, or fewer distinct
             sizes than ``k``.
     """
-    sizes = np.asarray(sizes, np.float64).reshape(-1, 2)
-    if not 1 <= k <= 1000:
-        raise AnchorError(f"number of clusters must be in 1..1000, got {k}")
-    if restarts < 1:
-        raise AnchorError(f"restarts must be >= 1, got {restarts}")
-    if not np.all(np.isfinite(sizes)) or np.any(sizes <= 0):
-        raise AnchorError("box sizes must be finite and > 0 (drop zero-size boxes first)")
-    n_distinct = len(np.unique(np.ascontiguousarray(sizes).view(np.complex128))) if len(sizes) else 0
-    if n_distinct < k:
-        raise AnchorError(f"{n_distinct} distinct box sizes, fewer than the {k} clusters asked for")
+    sizes = _checked_sizes(sizes, k, restarts)
     rng = np.random.default_rng(seed)
     full = _Points(sizes)
     subset = full

@@ -237,6 +237,36 @@ def _bbox(a: dict) -> tuple[float, float, float, float] | str:
     return x, y, x + w, y + h
 
 
+def _boxes_per_image(data: dict[str, Any], cats: list[dict], include_crowd: bool,
+                     report: CocoConversionReport) -> dict[Any, list[tuple]]:
+    """{image id: [(x1, y1, x2, y2, class), ...]} of a COCO JSON's usable annotations (pixels, xyxy);
+    what is left out is counted in ``report``. ``cats``: the categories in class order."""
+    class_of = {c["id"]: i for i, c in enumerate(cats)}
+    per_image: dict[Any, list[tuple]] = {im["id"]: [] for im in data["images"]}
+    for i, a in enumerate(data["annotations"]):
+        if a["image_id"] not in per_image:
+            report.unknown_image += 1
+            continue
+        cls = class_of.get(a["category_id"])
+        if cls is None:
+            report.unknown_category[a["category_id"]] += 1
+            continue
+        box = _bbox(a)
+        if isinstance(box, str):
+            report.bad_boxes.append(f"annotations[{i}] (id {a.get('id')}): {box}")
+            continue
+        if a.get("iscrowd"):
+            if not include_crowd:
+                report.crowd_skipped += 1
+                continue
+            report.crowd_kept += 1
+        if box[2] == box[0] or box[3] == box[1]:
+            report.zero_size_boxes += 1
+        per_image[a["image_id"]].append((*box, cls))
+        report.boxes_per_class[cats[cls]["name"]] += 1
+    return per_image
+
+
 def coco_to_annotations(
     instances_path: str,
     images_dir: str,
@@ -270,32 +300,9 @@ def coco_to_annotations(
     """
     data = load_coco_json(instances_path)
     cats = sorted(data["categories"], key=lambda c: c["id"])
-    class_of = {c["id"]: i for i, c in enumerate(cats)}
     names = [c["name"] for c in cats]
     report = CocoConversionReport(num_classes=len(names))
-    per_image: dict[Any, list[tuple]] = {im["id"]: [] for im in data["images"]}
-    for i, a in enumerate(data["annotations"]):
-        if a["image_id"] not in per_image:
-            report.unknown_image += 1
-            continue
-        cls = class_of.get(a["category_id"])
-        if cls is None:
-            report.unknown_category[a["category_id"]] += 1
-            continue
-        box = _bbox(a)
-        if isinstance(box, str):
-            report.bad_boxes.append(f"annotations[{i}] (id {a.get('id')}): {box}")
-            continue
-        if a.get("iscrowd"):
-            if not include_crowd:
-                report.crowd_skipped += 1
-                continue
-            report.crowd_kept += 1
-        if box[2] == box[0] or box[3] == box[1]:
-            report.zero_size_boxes += 1
-        per_image[a["image_id"]].append((*box, cls))
-        report.boxes_per_class[names[cls]] += 1
-
+    per_image = _boxes_per_image(data, cats, include_crowd, report)
     out_dir = os.path.dirname(os.path.abspath(out_path))
     items: list[tuple[str, np.ndarray]] = []
     images_meta: dict[str, dict] = {}

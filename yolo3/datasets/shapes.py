@@ -26,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..core.boxes import box_iou_xyxy
+from ..errors import Yolo3Error
 from .annotations import write_annotations
 
 __all__ = ["SHAPE_CLASSES", "generate_shapes_dataset", "render_image"]
@@ -192,6 +193,24 @@ def _voc_xml(filename: str, w: int, h: int, boxes: np.ndarray, classes: Sequence
             "  <segmented>0</segmented>\n" + "".join(objs) + "</annotation>\n")
 
 
+def _check_options(classes: list[str], num: int, size: int, val_fraction: float, radius: tuple[float, float]) -> None:
+    """Raise ValueError (a :class:`yolo3.errors.Yolo3Error`) for the option problems
+    :func:`generate_shapes_dataset` lists."""
+    unknown = [c for c in classes if c not in SHAPE_CLASSES]
+    if unknown:
+        raise Yolo3Error(f"unknown shape class(es) {', '.join(unknown)}; choose from {', '.join(SHAPE_CLASSES)}")
+    if len(set(classes)) != len(classes) or not classes:
+        raise Yolo3Error("classes must be distinct and non-empty")
+    if num < 1:
+        raise Yolo3Error("--num must be at least 1")
+    if size < 32:
+        raise Yolo3Error("--size must be at least 32")
+    if not 0.0 <= val_fraction < 1.0:
+        raise Yolo3Error("--val-fraction must be in [0, 1)")
+    if not 0.0 < radius[0] <= radius[1] <= 0.5:
+        raise Yolo3Error("object radius fractions must satisfy 0 < min <= max <= 0.5")
+
+
 def generate_shapes_dataset(
     out_dir: str,
     num: int,
@@ -228,19 +247,7 @@ def generate_shapes_dataset(
             out of range.
     """
     classes = list(classes)
-    unknown = [c for c in classes if c not in SHAPE_CLASSES]
-    if unknown:
-        raise ValueError(f"unknown shape class(es) {', '.join(unknown)}; choose from {', '.join(SHAPE_CLASSES)}")
-    if len(set(classes)) != len(classes) or not classes:
-        raise ValueError("classes must be distinct and non-empty")
-    if num < 1:
-        raise ValueError("--num must be at least 1")
-    if size < 32:
-        raise ValueError("--size must be at least 32")
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError("--val-fraction must be in [0, 1)")
-    if not 0.0 < radius[0] <= radius[1] <= 0.5:
-        raise ValueError("object radius fractions must satisfy 0 < min <= max <= 0.5")
+    _check_options(classes, num, size, val_fraction, radius)
     img_dir = os.path.join(out_dir, "JPEGImages")
     xml_dir = os.path.join(out_dir, "Annotations")
     sets_dir = os.path.join(out_dir, "ImageSets", "Main")

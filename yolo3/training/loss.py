@@ -61,6 +61,27 @@ def _mse_box_terms(raw5, true_xywh, obj, box_scale, grid, grid_wh, input_wh, anc
     return tf.reduce_sum(xy), tf.reduce_sum(wh)
 
 
+def _cell_grid(shape: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """For a head of shape (B, H, W, A, 5+C): each cell's (column, row) as (1, H, W, 1, 2) float32,
+    and the grid's (W, H)."""
+    grid_wh = tf.cast(tf.stack([shape[2], shape[1]]), tf.float32)
+    col = tf.cast(tf.range(shape[2]), tf.float32)
+    row = tf.cast(tf.range(shape[1]), tf.float32)
+    return tf.stack(tf.meshgrid(col, row), axis=-1)[None, :, :, None, :], grid_wh
+
+
+def _boxes_for_ignore(true_xywh: tf.Tensor, obj: tf.Tensor, true_boxes: tf.Tensor | None) -> tf.Tensor:
+    """The (B, M, 4) true boxes the ignore mask compares predictions with: all of each image's boxes
+    when given, else those assigned to this head (keras-yolo3), responsible slots first."""
+    if true_boxes is not None:
+        return tf.cast(true_boxes, tf.float32)
+    batch = tf.shape(obj)[0]
+    own = tf.reshape(true_xywh * obj, [batch, -1, 4])
+    # Move the responsible slots to the front so padding comes last (see _ignore_mask).
+    order = tf.argsort(tf.reshape(obj, [batch, -1]), axis=1, direction="DESCENDING", stable=True)
+    return tf.gather(own, order, batch_dims=1)
+
+
 def yolo_loss(
     y_true: Sequence[tf.Tensor],
     y_pred: Sequence[tf.Tensor],
@@ -114,10 +135,7 @@ def yolo_loss(
         if label_smoothing:
             true_cls = true_cls * (1.0 - label_smoothing) + 0.5 * label_smoothing
         shape = tf.shape(raw5)
-        grid_wh = tf.cast(tf.stack([shape[2], shape[1]]), tf.float32)
-        col = tf.cast(tf.range(shape[2]), tf.float32)
-        row = tf.cast(tf.range(shape[1]), tf.float32)
-        grid = tf.stack(tf.meshgrid(col, row), axis=-1)[None, :, :, None, :]
+        grid, grid_wh = _cell_grid(shape)
         box_scale = 2.0 - true_xywh[..., 2:3] * true_xywh[..., 3:4]
 
         if box_loss == "mse":
@@ -128,14 +146,7 @@ def yolo_loss(
             ciou = ciou_cxcywh(pred_box, true_xywh)[..., None]
             parts["box"] += tf.reduce_sum(obj * box_scale * (1.0 - ciou))
 
-        if true_boxes is None:
-            own = tf.reshape(true_xywh * obj, [shape[0], -1, 4])
-            # Move the responsible slots to the front so padding comes last (see _ignore_mask).
-            order = tf.argsort(tf.reshape(obj, [shape[0], -1]), axis=1, direction="DESCENDING", stable=True)
-            boxes_for_ignore = tf.gather(own, order, batch_dims=1)
-        else:
-            boxes_for_ignore = tf.cast(true_boxes, tf.float32)
-        ignore = _ignore_mask(pred_box, boxes_for_ignore, thresh)
+        ignore = _ignore_mask(pred_box, _boxes_for_ignore(true_xywh, obj, true_boxes), thresh)
         obj_ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=obj, logits=raw5[..., 4:5])
         parts["obj"] += tf.reduce_sum(obj * obj_ce + (1.0 - obj) * obj_ce * ignore)
         cls_ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=true_cls, logits=raw5[..., 5:])

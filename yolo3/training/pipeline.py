@@ -89,6 +89,45 @@ def load_image(path: tf.Tensor, orientation: tf.Tensor | int = 1) -> tf.Tensor:
     return image
 
 
+def _clean_lines(clean_path: str, shard: tuple[int, int] | None, shuffle_buffer: int, seed: int,
+                 repeat: bool) -> tf.data.Dataset:
+    """The non-empty lines of a clean file: this pipeline's shard, shuffled when ``shuffle_buffer``, repeated."""
+    lines = tf.data.TextLineDataset(clean_path).filter(lambda s: tf.strings.length(tf.strings.strip(s)) > 0)
+    if shard is not None and shard[0] > 1:
+        lines = lines.shard(shard[0], shard[1])
+    if shuffle_buffer:
+        lines = lines.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    return lines.repeat() if repeat else lines
+
+
+def _with_mosaic(ds: tf.data.Dataset, mosaic: float, size: tuple[int, int], calls) -> tf.data.Dataset:
+    """Groups of 4 augmented samples ``(image, boxes, seed)``; each group becomes one mosaic with
+    probability ``mosaic``, else its first sample alone. Yields ``(image, boxes)``."""
+    in_h, in_w = size
+    ds = ds.padded_batch(4, padded_shapes=([in_h, in_w, 3], [None, 5], [2]), drop_remainder=True)
+
+    def combine(images, boxes, seeds):
+        mseed = seeds[0] + tf.constant([0, 7919], tf.int64)
+        use = _uniform(mseed, 0.0, 1.0) < mosaic
+        return tf.cond(use,
+                       lambda: mosaic4(images, boxes, (in_h, in_w), mseed + 1),
+                       lambda: (images[0], _filter_boxes(boxes[0], in_h, in_w, 0.0)))
+
+    return ds.map(combine, num_parallel_calls=calls, deterministic=True)
+
+
+def _targets_fn(spec: TargetSpec, size: tuple[int, int], max_boxes: int):
+    """``(image, boxes) -> (image (H, W, 3), {"head_i": targets, "boxes": padded boxes})`` for ``map``."""
+    names = [f"head_{i}" for i in range(spec.num_heads)]
+
+    def to_targets(image, boxes):
+        y = dict(zip(names, assign_targets(boxes, size, spec)))
+        y["boxes"] = pad_boxes(boxes, size, max_boxes)
+        return tf.reshape(image, [size[0], size[1], 3]), y
+
+    return to_targets
+
+
 def make_dataset(
     clean_path: str,
     spec: TargetSpec,
@@ -141,13 +180,7 @@ def make_dataset(
     autotune = tf.data.AUTOTUNE
     calls = num_parallel_calls or autotune
     shuffle = augment if shuffle is None else shuffle
-    lines = tf.data.TextLineDataset(clean_path).filter(lambda s: tf.strings.length(tf.strings.strip(s)) > 0)
-    if shard is not None and shard[0] > 1:
-        lines = lines.shard(shard[0], shard[1])
-    if shuffle:
-        lines = lines.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        lines = lines.repeat()
+    lines = _clean_lines(clean_path, shard, shuffle_buffer if shuffle else 0, seed, repeat)
     # A running sample number gives each sample (and each epoch's visit of it) its own seed.
     ds = tf.data.Dataset.zip((lines, tf.data.Dataset.counter()))
     seed_t = tf.constant(int(seed), tf.int64)
@@ -164,28 +197,11 @@ def make_dataset(
 
     ds = ds.map(load, num_parallel_calls=calls, deterministic=True)
     if augment and mosaic > 0:
-        ds = ds.padded_batch(4, padded_shapes=([in_h, in_w, 3], [None, 5], [2]), drop_remainder=True)
-
-        def combine(images, boxes, seeds):
-            mseed = seeds[0] + tf.constant([0, 7919], tf.int64)
-            use = _uniform(mseed, 0.0, 1.0) < mosaic
-            return tf.cond(use,
-                           lambda: mosaic4(images, boxes, (in_h, in_w), mseed + 1),
-                           lambda: (images[0], _filter_boxes(boxes[0], in_h, in_w, 0.0)))
-
-        ds = ds.map(combine, num_parallel_calls=calls, deterministic=True)
+        ds = _with_mosaic(ds, mosaic, (in_h, in_w), calls)
     else:
         ds = ds.map(lambda image, boxes, _seed: (image, boxes))
 
-    names = [f"head_{i}" for i in range(spec.num_heads)]
-
-    def to_targets(image, boxes):
-        targets = assign_targets(boxes, (in_h, in_w), spec)
-        y = dict(zip(names, targets))
-        y["boxes"] = pad_boxes(boxes, (in_h, in_w), max_boxes)
-        return tf.reshape(image, [in_h, in_w, 3]), y
-
-    ds = ds.map(to_targets, num_parallel_calls=calls, deterministic=True)
+    ds = ds.map(_targets_fn(spec, (in_h, in_w), max_boxes), num_parallel_calls=calls, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     return ds.prefetch(prefetch or autotune)
 
