@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from ..core.detections import Detections, detect_images
+from ..core.detections import BatchDetector
 from ..ops.postprocess import Postprocessor, rename_legacy_settings
 
 __all__ = ["TFLiteDetector", "make_interpreter"]
@@ -47,7 +47,7 @@ def make_interpreter(model_path: str, threads: int | None = None):
     return Interpreter(model_path=model_path, num_threads=threads)
 
 
-class TFLiteDetector:
+class TFLiteDetector(BatchDetector):
     """Detect with a TFLite file from ``export.py --format tflite`` (float32, float16 or int8).
 
     :meth:`detect` returns the same :class:`yolo3.core.detections.Detections` as
@@ -133,22 +133,3 @@ class TFLiteDetector:
         boxes, scores = self.network(net_input)
         return tuple(t.numpy() for t in self._post_fn(boxes, scores, sizes))
 
-    def detect(self, images: Sequence[np.ndarray], pad_multiple: int = 128) -> list[Detections]:
-        """uint8 (H, W, 3) RGB images of any sizes -> one :class:`Detections` each.
-
-        Args:
-            images: the pictures.
-            pad_multiple: see :data:`yolo3.core.detections.PAD_MULTIPLE`.
-        """
-        return detect_images(self.run_batch, images, pad_multiple)
-
-    def detect_one(self, image: np.ndarray) -> Detections:
-        """:meth:`detect` on one uint8 (H, W, 3) RGB picture.
-
-        Args:
-            image: uint8 (H, W, 3) RGB picture.
-
-        Returns:
-            Its :class:`Detections`, boxes in its pixels.
-        """
-        return self.detect([image])[0]

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["Detections", "PAD_MULTIPLE", "stack_images", "detect_images"]
+__all__ = ["Detections", "PAD_MULTIPLE", "stack_images", "detect_images", "BatchDetector"]
 
 
 #: batches are zero-padded to multiples of this many pixels, so the XLA-compiled letterbox
@@ -109,3 +109,37 @@ def detect_images(run_batch, images: Sequence[np.ndarray], pad_multiple: int = P
     return [Detections(boxes[b, :n].astype(np.float32), scores[b, :n].astype(np.float32),
                        class_ids[b, :n].astype(np.int64))
             for b, n in enumerate(count.astype(int))]
+
+
+class BatchDetector:
+    """What every runtime's detector shares: :meth:`detect` and :meth:`detect_one` on pictures of any
+    sizes, given the runtime's ``run_batch(batch, sizes)`` (zero-padded uint8 (B, H, W, 3) and int32
+    (B, 2) -> padded numpy NMS results: boxes (B, K, 4) picture pixels, scores (B, K), class ids (B, K),
+    counts (B,)). Subclasses: :class:`yolo3.inference.detector.Detector`,
+    :class:`yolo3.backends.tflite.TFLiteDetector`."""
+
+    def run_batch(self, batch: np.ndarray, sizes: np.ndarray):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def detect(self, images: Sequence[np.ndarray], pad_multiple: int = PAD_MULTIPLE) -> list[Detections]:
+        """Detect on uint8 (H, W, 3) RGB pictures (sizes may differ), all in one batch.
+
+        Args:
+            images: the pictures.
+            pad_multiple: see :data:`PAD_MULTIPLE`; 1 suits a stream of same-size video frames.
+
+        Returns:
+            One :class:`Detections` a picture, boxes x1, y1, x2, y2 in its pixels.
+        """
+        return detect_images(self.run_batch, images, pad_multiple)
+
+    def detect_one(self, image: np.ndarray) -> Detections:
+        """:meth:`detect` on one uint8 (H, W, 3) RGB picture.
+
+        Args:
+            image: uint8 (H, W, 3) RGB picture.
+
+        Returns:
+            Its :class:`Detections`, boxes in its pixels.
+        """
+        return self.detect([image])[0]

@@ -21,7 +21,7 @@ import tensorflow as tf
 from ..backends.onnx_export import OnnxUnavailableError
 from ..backends.onnx_postprocess import OnnxPostprocess
 from ..backends.onnx_runtime import OnnxNetwork
-from ..core.detections import PAD_MULTIPLE, Detections, detect_images
+from ..core.detections import BatchDetector, Detections
 from ..core.heads import get_head_specs, model_anchors
 from ..datasets.annotations import read_anchors, read_class_names
 from ..errors import Yolo3Error
@@ -75,7 +75,7 @@ def _anchors_of_specs(head_specs) -> np.ndarray:
     return np.asarray([by_index[k] for k in sorted(by_index)], np.float32).reshape(-1, 2)
 
 
-class Detector:
+class Detector(BatchDetector):
     """Detect objects on batches of uint8 RGB images of any sizes.
 
     Anchors, classes and the default network size come from the model's heads.
@@ -293,26 +293,6 @@ class Detector:
             return self._postprocess(self._onnx(self._letterbox_fn(batch, sizes).numpy()), sizes)
         return tuple(t.numpy() for t in self._detect_fn(batch, sizes))
 
-    def detect(self, images: Sequence[np.ndarray], pad_multiple: int = PAD_MULTIPLE) -> list[Detections]:
-        """Detect on uint8 (H, W, 3) RGB images (sizes may differ), all in one batch.
-
-        Args:
-            images: the pictures.
-            pad_multiple: see :data:`yolo3.core.detections.PAD_MULTIPLE`; 1 suits a stream of same-size
-                video frames.
-        """
-        return detect_images(self.run_batch, images, pad_multiple)
-
-    def detect_one(self, image: np.ndarray) -> Detections:
-        """:meth:`detect` on one uint8 (H, W, 3) RGB picture.
-
-        Args:
-            image: uint8 (H, W, 3) RGB picture.
-
-        Returns:
-            Its :class:`Detections`, boxes in its pixels.
-        """
-        return self.detect([image])[0]
 
     def draw(self, image: np.ndarray, detections: Detections) -> np.ndarray:
         """A copy of the uint8 RGB ``image`` with ``detections`` drawn (see yolo3.inference.drawing).
