@@ -13,6 +13,7 @@ import sys
 
 from ..datasets.annotations import read_class_names
 from ..datasets.coco import annotations_to_coco, coco_to_annotations, read_sidecar, sidecar_path
+from ..resources import resolve_data_path
 from .common import HelpFormatter, UsageError, first_names, prog_name, run
 
 SCRIPT, MODULE = "yolo3-coco", "yolo3.cli.coco"
@@ -43,7 +44,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     f = sub.add_parser("from-annotation", help="annotation txt + names file -> COCO instances JSON",
                        formatter_class=HelpFormatter)
     f.add_argument("annotation", help="annotation file")
-    f.add_argument("--classes", required=True, help="class names file, one a line")
+    f.add_argument("--classes", required=True, type=resolve_data_path, help="class names file, one a line")
     f.add_argument("--out", required=True, help="COCO instances JSON to write")
     f.add_argument("--categories", default=None,
                    help="category/image-id sidecar (default: <annotation>.categories.json if it exists; "

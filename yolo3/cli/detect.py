@@ -39,9 +39,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                     help=f"converted model: .keras/.h5, a convert.py -w weights file, or an .onnx file "
                          f"(with --backend onnxruntime); default {DEFAULT_MODEL} (in the working directory, "
                          f"else beside the scripts)")
-    ap.add_argument("-a", "--anchors", "--anchors_path", dest="anchors", default=None,
+    ap.add_argument("-a", "--anchors", "--anchors_path", dest="anchors", default=None, type=resolve_data_path,
                     help="anchors file; optional, the anchors travel inside the model and this must agree")
-    ap.add_argument("-c", "--classes", "--classes_path", dest="classes", default=None,
+    ap.add_argument("-c", "--classes", "--classes_path", dest="classes", default=None, type=resolve_data_path,
                     help=f"class names, one a line; default {DEFAULT_CLASSES} if it exists, else the bundled "
                          f"COCO class list")
     ap.add_argument("--gpu_num", "--gpu-num", dest="gpu_num", type=int, default=1,

@@ -21,6 +21,7 @@ from ..evaluation.run import (
     read_class_list,
 )
 from ..inference.detector import Detector, DetectorError
+from ..resources import resolve_data_path
 from .common import HelpFormatter, UsageError, first_names, prog_name, run, size_type
 
 SCRIPT, MODULE = "eval.py", "yolo3.cli.evaluate"
@@ -43,7 +44,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                      help="detections JSON written by yolo_video.py --json (no model is run)")
     p.add_argument("--annotation", "--annotation_path", dest="annotation", required=True,
                    help="annotation file of the evaluation set ('path x1,y1,x2,y2,class ...' per line)")
-    p.add_argument("--classes", "--classes_path", dest="classes", default=None,
+    p.add_argument("--classes", "--classes_path", dest="classes", default=None, type=resolve_data_path,
                    help="class names file (required with --detections; default with --model: the model's)")
     p.add_argument("--root", default=None,
                    help="folder relative image paths are resolved against (default: the annotation file's folder)")

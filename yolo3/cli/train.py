@@ -17,7 +17,7 @@ import numpy as np
 
 from ..datasets.annotations import read_anchors, read_class_names
 from ..modeling.factory import MODEL_KINDS
-from ..resources import resource_path
+from ..resources import resolve_data_path, resource_path
 from ..training.config import (
     DataConfig,
     EvalConfig,
@@ -52,7 +52,8 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
     d.add_argument("--annotation", default="train.txt", help="training annotation file")
     d.add_argument("--val-annotation", default=None, help="validation annotation file (else --val-split)")
     d.add_argument("--val-split", type=float, default=0.1, help="fraction of --annotation held out for validation")
-    d.add_argument("--classes", default=resource_path("voc_classes.txt"), help="class names, one a line")
+    d.add_argument("--classes", default=resource_path("voc_classes.txt"), type=resolve_data_path,
+                   help="class names, one a line")
     d.add_argument("--skip-missing", action="store_true",
                    help="train without images that are missing or unreadable (listed) instead of stopping")
     d.add_argument("--mosaic", type=float, nargs="?", const=0.5, default=0.0,
@@ -65,7 +66,7 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("model")
     m.add_argument("--model", choices=MODEL_KINDS, default=None,
                    help="architecture (default: tiny for 6 anchors, else yolov3)")
-    m.add_argument("--anchors", default=None,
+    m.add_argument("--anchors", default=None, type=resolve_data_path,
                    help="anchors file (default: the bundled yolo_anchors.txt, tiny_yolo_anchors.txt for tiny)")
     m.add_argument("--weights", default=None,
                    help="start from these weights: a convert.py -w weights file or a full model (.keras/.h5); "

@@ -13,7 +13,7 @@ import os
 import sys
 
 from ..modeling.factory import MODEL_KINDS
-from ..resources import resource_path
+from ..resources import resolve_data_path, resource_path
 from ..training.bottleneck import run_bottleneck_training
 from ..training.config import DataConfig, ModelConfig, RuntimeConfig, StageConfig, TrainConfig
 from .common import HelpFormatter, UsageError, check_files, fail, parse_size, run
@@ -32,8 +32,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--annotation", default="train.txt", help="training annotation file")
     p.add_argument("--val-annotation", default=None, help="validation annotation file (else --val-split)")
     p.add_argument("--val-split", type=float, default=0.1, help="fraction of --annotation held out")
-    p.add_argument("--classes", default=resource_path("voc_classes.txt"), help="class names file")
-    p.add_argument("--anchors", default=None,
+    p.add_argument("--classes", default=resource_path("voc_classes.txt"), type=resolve_data_path,
+                   help="class names file")
+    p.add_argument("--anchors", default=None, type=resolve_data_path,
                    help="anchors file (default: the bundled yolo_anchors.txt, tiny_yolo_anchors.txt for tiny)")
     p.add_argument("--model", choices=MODEL_KINDS, default=None,
                    help="architecture (default: tiny for 6 anchors, else yolov3)")

@@ -36,7 +36,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--sets", nargs="+", default=None, metavar="SET",
                    help="image sets: 2007_train 2012_val ... in a VOCdevkit, or train val ...; default: every "
                         "train/val/test set found")
-    p.add_argument("--classes", default=None,
+    p.add_argument("--classes", default=None, type=resolve_data_path,
                    help="class names file, one a line (class id = line index); default: "
                         "model_data/voc_classes.txt if it exists, else the 20 VOC classes (bundled)")
     p.add_argument("--out-dir", "--out_dir", dest="out_dir", default=".", help="folder for the <set>.txt files")

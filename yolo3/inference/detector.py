@@ -29,6 +29,7 @@ from ..modeling.batchnorm import UnsupportedLayerError, fold_batchnorm
 from ..modeling.pretrained import pretrained_classes_path, pretrained_model_path
 from ..modeling.saving import load_model
 from ..ops.postprocess import PostprocessError, Postprocessor, rename_legacy_settings
+from ..resources import resolve_data_path
 from .drawing import class_colors, draw_detections
 
 __all__ = ["DetectorError", "Detector", "BACKENDS"]
@@ -229,6 +230,7 @@ class Detector(BatchDetector):
                                 f"{self.input_size[0]}x{self.input_size[1]}")
 
     def _check_anchors(self, path: str) -> None:
+        path = resolve_data_path(path)
         if not os.path.isfile(path):
             raise DetectorError(f"anchors file not found: {path}")
         try:
@@ -244,7 +246,7 @@ class Detector(BatchDetector):
 
     def _class_names(self, classes_path, class_names) -> list[str]:
         if classes_path is not None:
-            path = os.fspath(classes_path)
+            path = resolve_data_path(classes_path)
             if not os.path.isfile(path):
                 raise DetectorError(f"classes file not found: {path}")
             try:
