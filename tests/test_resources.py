@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from conftest import run_script
+
 from yolo3.resources import RESOURCE_NAMES, resolve_data_path, resource_path
 
 
