@@ -25,8 +25,9 @@ import os
 from typing import Sequence
 
 import numpy as np
+import tensorflow as tf
 
-from ..core.heads import head_specs_to_json
+from ..core.heads import get_head_specs, head_specs_to_json
 from ..errors import Yolo3Error
 from ..modeling.batchnorm import (
     UnsupportedLayerError,
@@ -273,7 +274,6 @@ def export_onnx(model, input_size: Sequence[int] | None = None, opset: int = DEF
         batch_size: fixed batch or None for dynamic.
         method: ``"native"``, ``"tf2onnx"`` or ``"auto"`` (above).
     """
-    from ..core.heads import get_head_specs
 
     if method not in ("auto", "native", "tf2onnx"):
         raise ValueError(f"method must be auto, native or tf2onnx, got {method!r}")
@@ -295,8 +295,6 @@ def export_onnx(model, input_size: Sequence[int] | None = None, opset: int = DEF
 
 
 def _tf2onnx_export(model, input_size, batch_size, opset: int):
-    import tensorflow as tf
-
     tf2onnx = _import("tf2onnx", "ONNX export of this model")
     h, w = (None, None) if input_size is None else (int(input_size[0]), int(input_size[1]))
     signature = (tf.TensorSpec((batch_size, h, w, 3), tf.float32, name=INPUT_NAME),)

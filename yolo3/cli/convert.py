@@ -10,6 +10,8 @@ import argparse
 import os
 import sys
 
+import keras
+
 from ..core.heads import get_head_specs
 from ..modeling.builder import build_model_from_cfg
 from ..modeling.cfg import parse_cfg
@@ -78,8 +80,6 @@ def _describe(args, model, header) -> None:
 
 
 def _plot(model, output_path: str) -> None:
-    import keras
-
     png = os.path.splitext(output_path)[0] + ".png"
     try:
         keras.utils.plot_model(model, to_file=png, show_shapes=True)

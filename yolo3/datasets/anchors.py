@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image
+from tqdm import tqdm
 
 from ..core.boxes import wh_iou
 from ..errors import Yolo3Error
@@ -217,8 +220,6 @@ def kmeans_anchors(
 
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=restarts + (subset is not full), desc="k-means", unit="run", leave=False,
                    disable=None)  # disable=None: no bar when stderr is not a terminal (logs, pipes)
     best: tuple[float, np.ndarray, int, int] | None = None
@@ -281,8 +282,6 @@ class BoxSizes:
 
 
 def _image_size(path: str) -> tuple[int, int]:
-    from PIL import Image
-
     with Image.open(path) as im:  # reads the header only, no pixel decoding
         return im.size
 
@@ -319,8 +318,6 @@ def collect_box_sizes(
     """
     items: Iterable[AnnotatedImage] = iter_annotations(annotation_path, root=root)
     if progress:
-        from tqdm import tqdm
-
         items = tqdm(items, desc="reading boxes", unit="img", leave=False, disable=None)
     chunks: list[np.ndarray] = []
     missing: list[str] = []
@@ -362,16 +359,13 @@ def plot_anchors(
         max_points: most points drawn; more boxes are shown as a random sample of this many.
         seed: seed of that sample.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     sizes = np.asarray(sizes)
     idx = np.arange(len(sizes))
     if len(sizes) > max_points:
         idx = np.random.default_rng(seed).choice(len(sizes), max_points, replace=False)
-    fig, ax = plt.subplots(figsize=(7, 6), dpi=110)
+    # a Figure of its own, no pyplot: no global backend or figure registry touched in the user's process
+    fig = Figure(figsize=(7, 6), dpi=110)
+    ax = fig.subplots()
     cmap = "tab10" if len(result.anchors) <= 10 else "tab20" if len(result.anchors) <= 20 else "turbo"
     ax.scatter(sizes[idx, 0], sizes[idx, 1], c=result.assignments[idx], cmap=cmap, s=3, alpha=0.4,
                linewidths=0)
@@ -391,4 +385,3 @@ def plot_anchors(
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path)
-    plt.close(fig)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
+from PIL import Image
+from tqdm import tqdm
 
 from ..errors import Yolo3Error
 from .annotations import iter_annotations
@@ -55,7 +57,6 @@ def _names(paths: Sequence[str], limit: int = 5) -> str:
 
 def _image_header(path: str) -> tuple[int, int, int]:
     """(width, height, exif_orientation) of an image as displayed (after EXIF rotation)."""
-    from PIL import Image
 
     with Image.open(path) as im:
         w, h = im.size
@@ -108,7 +109,6 @@ def prepare_annotations(
         DataError: missing/unreadable images, named (unless ``skip_missing``); an image path containing a
             TAB; no usable image at all.
     """
-    from tqdm import tqdm
 
     report = AnnotationReport()
     tmp = out_path + ".tmp"

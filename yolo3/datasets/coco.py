@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
+from PIL import Image
 
 from ..errors import Yolo3Error
 from .annotations import (
@@ -363,8 +364,6 @@ def image_ids_for(anns: Sequence[Any], sidecar: dict[str, Any] | None) -> list[i
 
 
 def _image_size(path: str) -> tuple[int, int]:
-    from PIL import Image
-
     with Image.open(path) as im:  # header only
         return im.size
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 from ..errors import Yolo3Error
 from .annotations import write_annotations
@@ -368,8 +369,6 @@ def convert_image_set(
     items: list[tuple[str, np.ndarray]] = []
     ids = image_set.ids
     if progress:
-        from tqdm import tqdm
-
         ids = tqdm(ids, desc=image_set.label, unit="img", leave=False, disable=None)
     for image_id in ids:
         stem = os.path.splitext(image_id)[0] if os.path.splitext(image_id)[1].lower() in _IMAGE_EXTS else image_id

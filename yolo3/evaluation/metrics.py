@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
 import numpy as np
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 
 from ..core.boxes import box_iou_xyxy
 from ..datasets.annotations import AnnotatedImage
@@ -308,8 +310,6 @@ def evaluate_coco(
         EvaluationError: ``detections`` or ``image_sizes`` do not have one entry per image, or a class id,
             box or difficult-flag list is invalid.
     """
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
 
     if len(ground_truth) != len(detections):
         raise EvaluationError(f"{len(detections)} detection entries for {len(ground_truth)} ground-truth images")

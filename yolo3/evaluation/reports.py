@@ -2,11 +2,13 @@
 plots, metrics JSON and COCO results JSON (``eval.py --out``)."""
 from __future__ import annotations
 
+import csv
 import json
 import os
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from ..datasets.coco import default_category_ids, image_ids_for, read_sidecar, sidecar_path
 from .detections_io import coco_results_json
@@ -55,7 +57,6 @@ def write_per_class_csv(path: str, rows: Sequence[dict]) -> None:
         path: the file to write.
         rows: the per-class rows.
     """
-    import csv
 
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["class_id"])
@@ -91,16 +92,13 @@ def plot_pr_curves(path: str, voc: VOCResult, class_names: Sequence[str], max_co
         class_names: the class names, for the titles.
         max_cols: plots a row at most.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     classes = [c for c in range(voc.num_classes) if voc.num_ground_truth[c] > 0]
     n = max(len(classes), 1)
     cols = min(max_cols, n)
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(max(2.6 * cols, 6.0), 2.4 * rows + 0.6), dpi=80, squeeze=False)
+    # a Figure of its own, no pyplot: no global backend or figure registry touched in the user's process
+    fig = Figure(figsize=(max(2.6 * cols, 6.0), 2.4 * rows + 0.6), dpi=80)
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.ravel():
         ax.set_visible(False)
     for ax, c in zip(axes.ravel(), classes):
@@ -121,7 +119,6 @@ def plot_pr_curves(path: str, voc: VOCResult, class_names: Sequence[str], max_co
     fig.supylabel("precision", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return len(classes)
 
 

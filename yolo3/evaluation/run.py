@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 from ..datasets.annotations import AnnotatedImage, AnnotationError, read_annotations, read_class_names
 from ..datasets.imageio import ImageReadError, read_image_rgb
@@ -161,8 +162,6 @@ def detect_annotated_images(
     read_image = read_image or read_image_rgb
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=len(paths), desc="detecting", unit="img", disable=None)  # no bar when not a terminal
     dets: list[DetectionsLike] = []
     sizes: list[tuple[int, int]] = []

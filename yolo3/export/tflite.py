@@ -7,6 +7,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
+from tqdm import tqdm
 
 from ..core.heads import get_head_specs
 from ..datasets.annotations import AnnotationError, iter_annotations
@@ -75,8 +76,6 @@ def representative_images(annotation_path: str, net_size: Sequence[int], count: 
     """
     bar = None
     if progress:
-        from tqdm import tqdm
-
         with open(annotation_path, encoding="utf-8", errors="replace") as f:
             listed = sum(1 for line in f if line.strip() and not line.lstrip().startswith("#"))
         bar = tqdm(total=min(count, listed), desc="int8 calibration", unit="image", file=sys.stderr)

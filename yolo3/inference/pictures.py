@@ -12,7 +12,9 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import cv2
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from ..datasets.coco import coco_results
@@ -70,7 +72,6 @@ def save_picture(rgb: np.ndarray, path: str) -> None:
         rgb: (H, W, 3) uint8 RGB.
         path: the file to write.
     """
-    from PIL import Image
 
     image = Image.fromarray(rgb)
     if path.lower().endswith((".jpg", ".jpeg")):
@@ -97,7 +98,6 @@ def show_picture(rgb: np.ndarray) -> None:
     Args:
         rgb: uint8 (H, W, 3) RGB picture, shown in an OpenCV window named ``yolo3``.
     """
-    import cv2
 
     cv2.imshow("yolo3", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     cv2.waitKey(0)

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from ..errors import Yolo3Error
 
@@ -325,7 +326,6 @@ def process_video(detector, source: str | int, output: str | None = None, batch_
         VideoOpenError: the source or output cannot be opened.
         ValueError: ``output`` has an unsupported extension (see :func:`fourcc_for`).
     """
-    from tqdm import tqdm
 
     capture = open_capture(source)
     fps = source_fps(capture)

@@ -4,7 +4,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from PIL import Image
+
 from ..core.detections import Detections
+from ..datasets.imageio import pil_to_rgb_array
 from ..resources import resolve_data_path
 from .detector import Detector
 
@@ -104,9 +107,7 @@ class YOLO:
         Returns:
             A new RGB PIL image of the same size with the detections drawn.
         """
-        from PIL import Image
 
-        from ..datasets.imageio import pil_to_rgb_array
 
         array = pil_to_rgb_array(image)
         self.last_detections = self.detector.detect_one(array)

@@ -1,6 +1,7 @@
 """Walking a Keras YOLO graph and folding BatchNormalization into the convolutions before it."""
 from __future__ import annotations
 
+import keras
 import numpy as np
 
 from ..errors import Yolo3Error
@@ -91,7 +92,6 @@ def fold_batchnorm(model):
     Raises:
         UnsupportedLayerError: for graphs :func:`keras_graph` cannot walk.
     """
-    import keras
 
     graph = keras_graph(model)
     pairs = conv_batchnorm_pairs(graph)

@@ -16,6 +16,7 @@ from typing import Sequence
 
 import keras
 import numpy as np
+from tqdm import tqdm
 
 from ..core.layers import ChannelGroup, DarknetMaxPool, YoloHead
 from .cfg import DarknetCfg, Section
@@ -210,8 +211,6 @@ def build_model_from_cfg(
     state = _BuildState(cfg, num_classes, inputs)
     sections = list(enumerate(cfg.layers))
     if progress:
-        from tqdm import tqdm
-
         sections = tqdm(sections, desc="building", unit="layer", leave=False)
     for i, sec in sections:
         builder = _SECTION_BUILDERS.get(sec.type)

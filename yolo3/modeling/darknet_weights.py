@@ -5,6 +5,7 @@ import os
 from typing import Iterable
 
 import numpy as np
+from tqdm import tqdm
 
 from .builder import build_model_from_cfg
 from .cfg import DarknetCfg, DarknetError, parse_cfg
@@ -108,8 +109,6 @@ def load_darknet_weights(model, cfg: DarknetCfg, weights_path: str, progress: bo
     convs = [(i, s) for i, s in enumerate(cfg.layers) if s.type == "convolutional"]
     iterator: Iterable = convs
     if progress:
-        from tqdm import tqdm
-
         iterator = tqdm(convs, desc="loading weights", unit="conv", leave=False)
     for i, sec in iterator:
         conv = model.get_layer(f"conv_{i}")

@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..core.heads import head_layers
 from .architectures import (
     DARKNET53_SECTIONS,
     TINY_ANCHORS,
@@ -171,7 +172,6 @@ def backbone_layers(model) -> list:
     Returns:
         The layers whose Darknet section index is below that end, in model order.
     """
-    from ..core.heads import head_layers
 
     end = head_layers(model)[0].backbone_end
     if end <= 0:

@@ -18,6 +18,8 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
+from tqdm import tqdm
+
 from ..errors import Yolo3Error
 from ..resources import resource_path
 from .darknet_weights import convert
@@ -91,8 +93,6 @@ def _log(msg: str, quiet: bool) -> None:
 
 
 def _download(url: str, dest: str, timeout: float, quiet: bool) -> None:
-    from tqdm import tqdm
-
     req = urllib.request.Request(url, headers={"User-Agent": "yolo3-weights-fetch"})
     with urllib.request.urlopen(req, timeout=timeout) as resp, open(dest, "wb") as out:
         total = int(resp.headers.get("Content-Length") or 0) or None

@@ -6,6 +6,9 @@ import os
 import tempfile
 import zipfile
 
+import h5py
+import keras
+
 from .builder import build_model_from_cfg
 from .cfg import DarknetError, parse_cfg_text
 
@@ -65,7 +68,6 @@ def save_weights_file(model, path: str, cfg_text: str, extra: dict | None = None
     Raises:
         FileNotFoundError: the output folder does not exist.
     """
-    import h5py
 
     tmp = _atomic_target(path, ".weights.h5")
     try:
@@ -81,8 +83,6 @@ def save_weights_file(model, path: str, cfg_text: str, extra: dict | None = None
 
 
 def _weights_meta(path: str) -> dict | None:
-    import h5py
-
     try:
         with h5py.File(path, "r") as f:
             if WEIGHTS_META_ATTR in f.attrs:
@@ -106,9 +106,7 @@ def load_model(path: str, compile: bool = False):
         FileNotFoundError: ``path`` does not exist.
         ValueError: the file is neither a Keras model nor a yolo3 weights file.
     """
-    import keras
 
-    from ..core import layers  # noqa: F401  (registers custom layers)
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"model file not found: {path}")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import keras
 
+from ..modeling.factory import backbone_layers
+
 __all__ = ["head_output_layers", "freeze_body"]
 
 
@@ -51,8 +53,6 @@ def freeze_body(model: keras.Model, mode: int) -> int:
     if mode == 0:
         frozen: set[int] = set()
     elif mode == 1:
-        from ..modeling.factory import backbone_layers
-
         frozen = {id(layer) for layer in backbone_layers(model)}
     else:
         keep = {id(layer) for layer in head_output_layers(model)}

@@ -5,7 +5,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ..core.detections import Detections
 from ..core.heads import get_head_specs
+from ..datasets.annotations import AnnotatedImage
+from ..evaluation.metrics import evaluate_voc
 from ..ops.postprocess import Postprocessor
 
 __all__ = ["MeanAPCallback"]
@@ -72,15 +75,6 @@ class MeanAPCallback(keras.callbacks.Callback):
         return detect
 
     def evaluate(self) -> float:
-        from ..core.detections import Detections
-        from ..datasets.annotations import AnnotatedImage
-
-        try:
-            from ..evaluation.metrics import evaluate_voc
-        except ImportError:
-            print("\nwarning: yolo3.evaluation.metrics is not available; no validation mAP this time", flush=True)
-            return float("nan")
-
         if self._fn is None:
             self._fn = self._detect_fn()
         gts, dets = [], []

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..core.boxes import wh_iou
+from ..core.heads import get_head_specs, model_anchors
 
 __all__ = ["TargetSpec", "target_spec_from_model", "assign_targets", "pad_boxes"]
 
@@ -61,7 +62,6 @@ def target_spec_from_model(model) -> TargetSpec:
     Args:
         model: a YOLO Keras model with YoloHead layers; run once on a 64x64 zero image to measure strides.
     """
-    from ..core.heads import get_head_specs, model_anchors
 
     specs = get_head_specs(model)
     probe = 64
