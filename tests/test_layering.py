@@ -166,3 +166,26 @@ def test_every_package_error_derives_from_yolo3error():
 
     bad = [f"{m}.{n}" for m, n in errors if not issubclass(getattr(importlib.import_module(m), n), Yolo3Error)]
     assert errors and not bad, bad
+
+
+def test_function_level_imports_only_for_optional_packages():
+    """A hidden import inside a function hides a dependency from this test and from readers; only the
+    optional packages (absent on many installs) and tf_logging's captured TensorFlow import are deferred."""
+    allowed = set(OPTIONAL) | {"pydot"}
+    wrong = []
+    for path in SOURCES:
+        for fn in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Import):
+                    tops = {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom):
+                    tops = {"." if node.level else (node.module or "").split(".")[0]}
+                else:
+                    continue
+                if path.name == "tf_logging.py" and tops == {"tensorflow"}:
+                    continue
+                if not tops <= allowed:
+                    wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} in {fn.name}(): {', '.join(sorted(tops))}")
+    assert not wrong, "\n".join(wrong)
