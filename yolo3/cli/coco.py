@@ -14,7 +14,7 @@ import sys
 from ..datasets.annotations import read_class_names
 from ..datasets.coco import annotations_to_coco, coco_to_annotations, read_sidecar, sidecar_path
 from ..resources import resolve_data_path
-from .common import HelpFormatter, UsageError, first_names, prog_name, run
+from .common import HelpFormatter, UsageError, first_names, prog_name, run_tool
 
 SCRIPT, MODULE = "yolo3-coco", "yolo3.cli.coco"
 
@@ -119,9 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     Args:
         argv: command-line arguments (default: ``sys.argv[1:]``).
     """
-    prog = prog_name(SCRIPT, MODULE)
-    args = build_parser(prog).parse_args(argv)
-    return run(lambda: _run(args), prog)
+    return run_tool(argv, prog_name(SCRIPT, MODULE), build_parser, _run)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 from ..errors import Yolo3Error
 
 __all__ = ["HelpFormatter", "UsageError", "parse_size", "size_type", "check_threshold", "check_files", "first_names",
-           "fail", "run", "prog_name", "default_model_path"]
+           "fail", "run", "run_tool", "prog_name", "default_model_path"]
 
 #: exit code of a user error (missing file, bad option or input), as argparse uses for bad flags
 USER_ERROR = 2
@@ -162,6 +162,21 @@ def run(main: Callable[[], int | None], prog: str) -> int:
         print(f"\n{prog}: interrupted", file=sys.stderr)
         return 130
     return int(code or 0)
+
+
+def run_tool(argv: Sequence[str] | None, prog: str, build_parser: Callable[[str], argparse.ArgumentParser],
+             work: Callable[[argparse.Namespace], int | None]) -> int:
+    """What every tool's ``main`` does: parse ``argv`` with ``build_parser(prog)`` (argparse exits 2
+    on a bad flag), then :func:`run` ``work(args)``.
+
+    Args:
+        argv: command-line arguments (None: ``sys.argv[1:]``).
+        prog: program name in usage lines and messages.
+        build_parser: the tool's parser factory.
+        work: the tool's body, given the parsed arguments; returns the exit code.
+    """
+    args = build_parser(prog).parse_args(argv)
+    return run(lambda: work(args), prog)
 
 
 def prog_name(script: str, module: str) -> str:

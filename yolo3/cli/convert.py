@@ -17,7 +17,7 @@ from ..modeling.builder import build_model_from_cfg
 from ..modeling.cfg import parse_cfg
 from ..modeling.darknet_weights import load_darknet_weights
 from ..modeling.saving import save_model, save_weights_file
-from .common import UsageError, prog_name, run
+from .common import UsageError, prog_name, run_tool
 
 SCRIPT, MODULE = "convert.py", "yolo3.cli.convert"
 
@@ -115,9 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     Args:
         argv: command-line arguments (default: ``sys.argv[1:]``).
     """
-    prog = prog_name(SCRIPT, MODULE)
-    args = build_parser(prog).parse_args(argv)
-    return run(lambda: _run(args), prog)
+    return run_tool(argv, prog_name(SCRIPT, MODULE), build_parser, _run)
 
 
 if __name__ == "__main__":

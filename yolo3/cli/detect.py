@@ -15,7 +15,7 @@ from ..inference.detector import Detector
 from ..inference.pictures import PictureOptions, detect_pictures, prompt_pictures, write_detections_json
 from ..inference.video import can_display, fourcc_for, process_video
 from ..resources import resolve_data_path
-from .common import UsageError, check_files, check_threshold, default_model_path, parse_size, prog_name, run
+from .common import UsageError, check_files, check_threshold, default_model_path, parse_size, prog_name, run_tool
 
 SCRIPT, MODULE = "yolo_video.py", "yolo3.cli.detect"
 DEFAULT_MODEL = "model_data/yolov3-tiny.keras"
@@ -161,9 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     Args:
         argv: command-line arguments (default: ``sys.argv[1:]``).
     """
-    prog = prog_name(SCRIPT, MODULE)
-    args = build_parser(prog).parse_args(argv)
-    return run(lambda: _run(args), prog)
+    return run_tool(argv, prog_name(SCRIPT, MODULE), build_parser, _run)
 
 
 if __name__ == "__main__":

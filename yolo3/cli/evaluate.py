@@ -22,7 +22,7 @@ from ..evaluation.run import (
 )
 from ..inference.detector import Detector, DetectorError
 from ..resources import resolve_data_path
-from .common import HelpFormatter, UsageError, first_names, prog_name, run, size_type
+from .common import HelpFormatter, UsageError, first_names, prog_name, run_tool, size_type
 
 SCRIPT, MODULE = "eval.py", "yolo3.cli.evaluate"
 
@@ -144,9 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     Args:
         argv: command-line arguments (default: ``sys.argv[1:]``).
     """
-    prog = prog_name(SCRIPT, MODULE)
-    args = build_parser(prog).parse_args(argv)
-    return run(lambda: _run(args), prog)
+    return run_tool(argv, prog_name(SCRIPT, MODULE), build_parser, _run)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from ..core.heads import get_head_specs
 from ..export.api import DEFAULT_MODEL, check_export_target, default_output, export_model
 from ..export.common import FORMATS, QUANTIZATIONS, ExportError
 from ..modeling.saving import load_model
-from .common import check_threshold, default_model_path, parse_size, prog_name, run
+from .common import check_threshold, default_model_path, parse_size, prog_name, run_tool
 
 SCRIPT, MODULE = "export.py", "yolo3.cli.export"
 
@@ -86,6 +86,10 @@ def _load(path: str):
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.model == DEFAULT_MODEL:
+        args.model = default_model_path(DEFAULT_MODEL)
+    if args.output is None:
+        args.output = default_output(args.model, args.format, args.quantize)
     size = _check(args)
     try:
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
@@ -107,13 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     Args:
         argv: command-line arguments (default: ``sys.argv[1:]``).
     """
-    prog = prog_name(SCRIPT, MODULE)
-    args = build_parser(prog).parse_args(argv)
-    if args.model == DEFAULT_MODEL:
-        args.model = default_model_path(DEFAULT_MODEL)
-    if args.output is None:
-        args.output = default_output(args.model, args.format, args.quantize)
-    return run(lambda: _run(args), prog)
+    return run_tool(argv, prog_name(SCRIPT, MODULE), build_parser, _run)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..datasets.anchors import collect_box_sizes, kmeans_anchors, plot_anchors
 from ..datasets.annotations import write_anchors
-from .common import HelpFormatter, UsageError, first_names, prog_name, run, size_type
+from .common import HelpFormatter, UsageError, first_names, prog_name, run_tool, size_type
 
 SCRIPT, MODULE = "kmeans.py", "yolo3.cli.kmeans"
 
@@ -118,9 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     Args:
         argv: command-line arguments (default: ``sys.argv[1:]``).
     """
-    prog = prog_name(SCRIPT, MODULE)
-    args = build_parser(prog).parse_args(argv)
-    return run(lambda: _run(args), prog)
+    return run_tool(argv, prog_name(SCRIPT, MODULE), build_parser, _run)
 
 
 if __name__ == "__main__":

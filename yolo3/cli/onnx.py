@@ -9,7 +9,7 @@ import sys
 
 from ..backends.onnx_export import DEFAULT_OPSET, OnnxUnavailableError, export_onnx, save_onnx
 from ..modeling.saving import load_model
-from .common import HelpFormatter, UsageError, parse_size, prog_name, run
+from .common import HelpFormatter, UsageError, parse_size, prog_name, run_tool
 
 SCRIPT, MODULE = "yolo3-onnx", "yolo3.cli.onnx"
 
@@ -54,9 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     Args:
         argv: command-line arguments (default: ``sys.argv[1:]``).
     """
-    prog = prog_name(SCRIPT, MODULE)
-    args = build_parser(prog).parse_args(argv)
-    return run(lambda: _run(args), prog)
+    return run_tool(argv, prog_name(SCRIPT, MODULE), build_parser, _run)
 
 
 if __name__ == "__main__":

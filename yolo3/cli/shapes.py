@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from ..datasets.shapes import SHAPE_CLASSES, generate_shapes_dataset
-from .common import UsageError, prog_name, run
+from .common import UsageError, prog_name, run_tool
 
 SCRIPT, MODULE = "yolo3-shapes", "yolo3.cli.shapes"
 
@@ -61,9 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     Args:
         argv: command-line arguments (default: ``sys.argv[1:]``).
     """
-    prog = prog_name(SCRIPT, MODULE)
-    args = build_parser(prog).parse_args(argv)
-    return run(lambda: _run(args), prog)
+    return run_tool(argv, prog_name(SCRIPT, MODULE), build_parser, _run)
 
 
 if __name__ == "__main__":

@@ -29,22 +29,9 @@ from ..training.config import (
 )
 from ..training.distribute import split_cpu
 from ..training.run import run_training
-from .common import HelpFormatter, UsageError, check_files, fail, parse_size, run
+from .common import HelpFormatter, UsageError, check_files, fail, parse_size, prog_name, run_tool
 
-__all__ = ["build_parser", "main", "read_model_files", "tool_prog"]
-
-
-def tool_prog(script: str, argv) -> str:
-    """The program name in messages: ``script`` when called from Python with an explicit ``argv``,
-    else the basename of ``sys.argv[0]`` (``train.py``, ``yolo3-train`` ...).
-
-    Args:
-        script: the tool's script name (``train.py``).
-        argv: the ``argv`` given to ``main`` (None: the command line).
-    """
-    if argv is not None or not sys.argv or not sys.argv[0] or sys.argv[0] in ("-c", "-m"):
-        return script
-    return os.path.basename(sys.argv[0])
+__all__ = ["build_parser", "main", "read_model_files"]
 
 
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
@@ -210,11 +197,10 @@ def main(argv=None, prog: str | None = None) -> int:
 
     Args:
         argv: the arguments (default: ``sys.argv[1:]``).
-        prog: program name in messages (default: see :func:`tool_prog`).
+        prog: program name in messages (default: as started, see :func:`yolo3.cli.common.prog_name`).
     """
-    prog = prog or tool_prog("train.py", argv)
-    args = build_parser(prog).parse_args(argv)
-    return run(lambda: _train(args, prog), prog)
+    prog = prog or prog_name("train.py", "yolo3.cli.train")
+    return run_tool(argv, prog, build_parser, lambda args: _train(args, prog))
 
 
 if __name__ == "__main__":

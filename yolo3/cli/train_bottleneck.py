@@ -16,8 +16,8 @@ from ..modeling.factory import MODEL_KINDS
 from ..resources import resolve_data_path, resource_path
 from ..training.bottleneck import run_bottleneck_training
 from ..training.config import DataConfig, ModelConfig, RuntimeConfig, StageConfig, TrainConfig
-from .common import HelpFormatter, UsageError, check_files, fail, parse_size, run
-from .train import read_model_files, tool_prog
+from .common import HelpFormatter, UsageError, check_files, fail, parse_size, prog_name, run_tool
+from .train import read_model_files
 
 __all__ = ["build_parser", "main"]
 
@@ -87,11 +87,10 @@ def main(argv=None, prog: str | None = None) -> int:
 
     Args:
         argv: the arguments (default: ``sys.argv[1:]``).
-        prog: program name in messages (default: see :func:`yolo3.cli.train.tool_prog`).
+        prog: program name in messages (default: as started, see :func:`yolo3.cli.common.prog_name`).
     """
-    prog = prog or tool_prog("train_bottleneck.py", argv)
-    args = build_parser(prog).parse_args(argv)
-    return run(lambda: _train(args, prog), prog)
+    prog = prog or prog_name("train_bottleneck.py", "yolo3.cli.train_bottleneck")
+    return run_tool(argv, prog, build_parser, lambda args: _train(args, prog))
 
 
 if __name__ == "__main__":
