@@ -8,8 +8,23 @@ an ``ImportError``, ``FetchError`` a ``RuntimeError``).
 """
 from __future__ import annotations
 
-__all__ = ["Yolo3Error"]
+from typing import Iterable
+
+__all__ = ["Yolo3Error", "first_names"]
 
 
 class Yolo3Error(ValueError):
     """A user-facing problem (missing or malformed file, bad option, mismatched model); one-line message."""
+
+
+def first_names(items: Iterable[object], limit: int = 5, sep: str = ", ") -> str:
+    """``"a, b, c"`` or ``"a, b, c, d, e and 3 more"``: a list of names short enough for a one-line message.
+
+    Args:
+        items: the names (any objects; ``str()`` is shown).
+        limit: how many are shown at most.
+        sep: what goes between two shown names.
+    """
+    items = list(items)
+    shown = sep.join(str(i) for i in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from ..errors import Yolo3Error
+from ..errors import Yolo3Error, first_names
 
 __all__ = ["HelpFormatter", "UsageError", "parse_size", "size_type", "check_threshold", "check_files", "first_names",
            "fail", "run", "run_tool", "prog_name", "default_model_path"]
@@ -112,19 +112,6 @@ def check_files(pairs: Sequence[tuple[str | None, str]]) -> None:
     for path, flag in pairs:
         if path is not None and not os.path.isfile(path):
             raise UsageError(f"{flag} file not found: {path}")
-
-
-def first_names(items: Sequence[str], limit: int = 5, sep: str = ", ") -> str:
-    """``"a, b, c"`` or ``"a, b, c, d, e and 3 more"``: a list of names short enough for one line.
-
-    Args:
-        items: the names (any objects; ``str()`` is shown).
-        limit: how many are shown at most.
-        sep: what goes between two shown names.
-    """
-    items = list(items)
-    shown = sep.join(str(i) for i in items[:limit])
-    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
 def fail(prog: str, message: str) -> int:

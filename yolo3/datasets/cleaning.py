@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from ..errors import Yolo3Error
+from ..errors import Yolo3Error, first_names
 from .annotations import iter_annotations
 
 __all__ = ["DataError", "AnnotationReport", "prepare_annotations", "split_annotations", "count_lines"]
@@ -44,15 +43,10 @@ class AnnotationReport:
         if self.exif_rotated:
             text += f"; {self.exif_rotated} images with EXIF rotation (applied)"
         if self.missing:
-            text += f"; {len(self.missing)} missing images skipped: {_names(self.missing)}"
+            text += f"; {len(self.missing)} missing images skipped: {first_names(self.missing)}"
         if self.unreadable:
-            text += f"; {len(self.unreadable)} unreadable images skipped: {_names(self.unreadable)}"
+            text += f"; {len(self.unreadable)} unreadable images skipped: {first_names(self.unreadable)}"
         return text
-
-
-def _names(paths: Sequence[str], limit: int = 5) -> str:
-    shown = ", ".join(paths[:limit])
-    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
 
 
 def _image_header(path: str) -> tuple[int, int, int]:
@@ -144,9 +138,9 @@ def prepare_annotations(
         os.unlink(tmp)
         kinds = []
         if report.missing:
-            kinds.append(f"{len(report.missing)} images not found: {_names(report.missing)}")
+            kinds.append(f"{len(report.missing)} images not found: {first_names(report.missing)}")
         if report.unreadable:
-            kinds.append(f"{len(report.unreadable)} images unreadable: {_names(report.unreadable)}")
+            kinds.append(f"{len(report.unreadable)} images unreadable: {first_names(report.unreadable)}")
         raise DataError(f"{annotation_path}: " + "; ".join(kinds) + " (fix the paths or pass --skip-missing)")
     if report.images == 0:
         os.unlink(tmp)
