@@ -21,6 +21,7 @@ LAYERS = {
     "yolo3.tf_logging": 0,
     "yolo3.resources": 0,
     "yolo3.core": 1,
+    "yolo3.tracking": 1,  # NumPy and SciPy only: must not reach TensorFlow through core
     "yolo3.modeling": 2,
     "yolo3.datasets": 2,
     "yolo3.ops": 3,
@@ -33,7 +34,8 @@ LAYERS = {
     "yolo3": 10,  # the package's __init__: the public API re-exports every layer
 }
 #: layers of the same rank that must not import each other
-SIBLINGS_APART = {("yolo3.modeling", "yolo3.datasets"), ("yolo3.datasets", "yolo3.modeling")}
+SIBLINGS_APART = {("yolo3.modeling", "yolo3.datasets"), ("yolo3.datasets", "yolo3.modeling"),
+                   ("yolo3.tracking", "yolo3.core"), ("yolo3.core", "yolo3.tracking")}
 #: optional third-party packages and where they may be imported: the runtimes in yolo3.backends
 #: (and the CLI, which checks they are installed before a long run); TensorBoard by training's callback
 OPTIONAL = {"onnx": ("yolo3.backends", "yolo3.cli"), "onnxruntime": ("yolo3.backends", "yolo3.cli"),

@@ -9,15 +9,18 @@ The public API, importable from ``yolo3`` itself::
     yolo3.run_training(yolo3.TrainConfig(...))                      # two-stage training
     yolo3.export_model(model, "saved_model", "out/tiny_saved_model")
 
-Importing the package registers its custom layers (``yolo3.core.layers``), so that
-``keras.models.load_model`` loads converted and trained models with the default
-``safe_mode=True``. Everything else is imported on first use of its name, so ``import yolo3``
-costs TensorFlow's import and no more. The layers of the package and what each owns:
-docs/architecture.md.
+The package registers its custom layers (``yolo3.core.layers``) as soon as Keras is imported,
+before or after ``import yolo3``, so that ``keras.models.load_model`` loads converted and trained
+models with the default ``safe_mode=True``. TensorFlow itself is imported only when Keras is (by
+the user or by a module that needs it; then with :mod:`yolo3.tf_logging`'s quiet import first), so
+``import yolo3.tracking`` stays free of it. Everything else is imported on first use of its name.
+The layers of the package and what each owns: docs/architecture.md.
 """
 import importlib as _importlib
 import os as _os
 import sys as _sys
+from importlib import abc as _abc
+from importlib import util as _util
 
 from .tf_logging import import_tensorflow as _import_tensorflow
 
@@ -26,16 +29,47 @@ if _sys.argv[:1] == ["-m"] or _os.path.basename(_sys.argv[0] if _sys.argv else "
     # (sys.argv[0] is "-m" then) or by a ``yolo3-*`` console command. TensorFlow's INFO/WARNING
     # lines are noise there, as in the root scripts.
     _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-_import_tensorflow()  # before Keras: holds back the import-time lines TF_CPP_MIN_LOG_LEVEL hides
-
-from .core import layers  # noqa: E402,F401  (registers custom layers)
-from .core.layers import ChannelGroup, DarknetMaxPool, YoloHead  # noqa: E402
 from .errors import Yolo3Error  # noqa: E402
+
+
+class _FirstTensorFlowImport(_abc.MetaPathFinder, _abc.Loader):
+    """Runs at the first import of TensorFlow or Keras, whoever asks for it: TensorFlow's quiet import
+    (which imports Keras), then the registration of the package's layers; the import asked for then
+    gets the module already loaded. Removes itself from ``sys.meta_path`` on that first import."""
+
+    def __init__(self):
+        self.specs = {}
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in ("tensorflow", "keras") or self not in _sys.meta_path:
+            return None
+        _sys.meta_path.remove(self)
+        _import_tensorflow()  # holds back the import-time lines TF_CPP_MIN_LOG_LEVEL hides
+        _importlib.import_module("keras")
+        _importlib.import_module("yolo3.core.layers")  # registers the custom layers
+        self.specs[name] = _sys.modules[name].__spec__
+        return _util.spec_from_loader(name, self)
+
+    def create_module(self, spec):
+        return _sys.modules[spec.name]
+
+    def exec_module(self, module):
+        module.__spec__ = self.specs.pop(module.__name__)  # the import machinery replaced it with ours
+
+
+if "keras" in _sys.modules:
+    _importlib.import_module("yolo3.core.layers")  # registers the custom layers
+else:
+    _sys.meta_path.insert(0, _FirstTensorFlowImport())
 
 __version__ = "0.1.0"
 
 #: public name -> module that defines it (imported on first access)
 _PUBLIC = {
+    # custom layers
+    "YoloHead": "yolo3.core.layers",
+    "ChannelGroup": "yolo3.core.layers",
+    "DarknetMaxPool": "yolo3.core.layers",
     # detection
     "Detector": "yolo3.inference.detector",
     "DetectorError": "yolo3.inference.detector",
@@ -82,7 +116,7 @@ _PUBLIC = {
     "export_model": "yolo3.export.api",
 }
 
-__all__ = ["ChannelGroup", "DarknetMaxPool", "YoloHead", "Yolo3Error", "__version__", *_PUBLIC]
+__all__ = ["Yolo3Error", "__version__", *_PUBLIC]
 
 
 def __getattr__(name: str):

@@ -1,0 +1,81 @@
+"""ByteTrack (Zhang et al., ECCV 2022, "ByteTrack: Multi-Object Tracking by Associating Every Detection
+Box"): high-score detections are matched first to every confirmed track (tracked or lost), then the
+low-score ones to the tracks still unmatched that were tracked last frame, so an occluded object whose
+score drops keeps its track; new tracks start only from high scores."""
+from __future__ import annotations
+
+import numpy as np
+
+from .association import assign
+from .base import Tracker, TrackingError, Tracks
+
+__all__ = ["ByteTracker"]
+
+#: ByteTrack's fixed thresholds of the second (low-score) and the tentative-track matching (1 - IoU)
+LOW_MATCH_THRESH = 0.5
+TENTATIVE_MATCH_THRESH = 0.7
+
+
+class ByteTracker(Tracker):
+    """ByteTrack behind the common interface: ``update(boxes_xyxy, scores, class_ids) -> Tracks``, ``reset()``.
+
+    Parameters carry ultralytics' names where they mean the same thing.
+
+    Args:
+        track_high_thresh: detections scoring at least this take part in the first matching; default 0.5.
+        track_low_thresh: detections scoring at least this (and below ``track_high_thresh``) take part in
+            the second matching; lower ones are ignored; default 0.1.
+        new_track_thresh: smallest score that starts a new track; default 0.6.
+        track_buffer: frames (at 30 fps) a lost track is kept; default 30.
+        match_thresh: largest cost of a first-stage match (1 - IoU x score with ``fuse_score``); default 0.8.
+        fuse_score: multiply IoU by the detection score in the first and tentative matchings; default True.
+        frame_rate: the video's frames per second, scales ``track_buffer``; default 30.
+        min_hits: matched frames in a row before a new track is reported; default 2 (ByteTrack's).
+        per_class: match only within a class; default False (class-agnostic, majority class).
+    """
+
+    def __init__(self, track_high_thresh: float = 0.5, track_low_thresh: float = 0.1,
+                 new_track_thresh: float = 0.6, track_buffer: int = 30, match_thresh: float = 0.8,
+                 fuse_score: bool = True, frame_rate: float = 30.0, min_hits: int = 2, per_class: bool = False):
+        if not 0 <= track_low_thresh <= track_high_thresh <= 1:
+            raise TrackingError(f"need 0 <= track_low_thresh <= track_high_thresh <= 1, got {track_low_thresh} "
+                                f"and {track_high_thresh}")
+        self.track_high_thresh, self.track_low_thresh = track_high_thresh, track_low_thresh
+        self.fuse_score = fuse_score
+        super().__init__(track_buffer, frame_rate, min_hits, match_thresh, new_track_thresh, per_class)
+
+    def update(self, boxes_xyxy: np.ndarray, scores: np.ndarray | None = None,
+               class_ids: np.ndarray | None = None) -> Tracks:
+        """Track one frame.
+
+        Args:
+            boxes_xyxy: (N, 4) detections, xyxy pixels; NaN/inf or zero-area rows are dropped (counted in
+                ``dropped``).
+            scores: (N,) detection scores in 0..1 (default all 1).
+            class_ids: (N,) integer classes (default all 0).
+
+        Returns:
+            The confirmed tracks matched this frame (:class:`~yolo3.tracking.base.Tracks`).
+        """
+        self.frame_count += 1
+        boxes, scores, classes, index = self._inputs(boxes_xyxy, scores, class_ids)
+        table = self._table
+        table.kalman.predict(freeze_height_velocity=table.misses > 0)
+        high = np.flatnonzero(scores >= self.track_high_thresh)
+        low = np.flatnonzero((scores >= self.track_low_thresh) & (scores < self.track_high_thresh))
+        fused = scores if self.fuse_score else None
+
+        def match(rows: np.ndarray, dets: np.ndarray, max_cost: float, fuse: np.ndarray | None):
+            r, c = assign(self._cost(rows, boxes[dets], None if fuse is None else fuse[dets], classes[dets]),
+                          max_cost)
+            return rows[r], dets[c]
+
+        confirmed = np.flatnonzero(table.ids > 0)
+        rows1, dets1 = match(confirmed, high, self.match_thresh, fused)
+        rest = np.setdiff1d(confirmed, rows1)
+        rows2, dets2 = match(rest[table.misses[rest] == 0], low, LOW_MATCH_THRESH, None)
+        left = np.setdiff1d(high, dets1)
+        rows3, dets3 = match(np.flatnonzero(table.ids == 0), left, TENTATIVE_MATCH_THRESH, fused)
+        rows, cols = np.concatenate([rows1, rows2, rows3]), np.concatenate([dets1, dets2, dets3])
+        self._matched(rows, boxes[cols], scores[cols], classes[cols])
+        return self._close(rows, cols, np.setdiff1d(left, dets3), boxes, scores, classes, index)
