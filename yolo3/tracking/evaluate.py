@@ -14,7 +14,7 @@ import sys
 
 from ..errors import Yolo3Error
 from .metrics import combine, evaluate_sequence, summary
-from .mot import MotFormatError, read_mot, sequence_files
+from .mot import MotFormatError, read_mot, read_seqinfo, sequence_files
 
 __all__ = ["evaluate_paths", "format_table", "main"]
 
@@ -22,16 +22,8 @@ COLUMNS = ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW", "MT", "ML", "FP", "FN
 
 
 def _seq_length(gt_file: str) -> int | None:
-    """``seqLength`` of the MOTChallenge ``seqinfo.ini`` beside ``<seq>/gt/gt.txt``, if there is one."""
-    ini = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(gt_file))), "seqinfo.ini")
-    if not os.path.isfile(ini):
-        return None
-    with open(ini, encoding="utf-8") as f:
-        for line in f:
-            key, _, value = line.partition("=")
-            if key.strip().lower() == "seqlength" and value.strip().isdigit():
-                return int(value.strip())
-    return None
+    value = read_seqinfo(gt_file).get("seqlength", "")
+    return int(value) if value.isdigit() else None
 
 
 def evaluate_paths(gt: str, tracks: str) -> dict[str, dict]:

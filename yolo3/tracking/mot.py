@@ -21,7 +21,8 @@ import numpy as np
 
 from .base import TrackingError, Tracks
 
-__all__ = ["MotFormatError", "MotRows", "read_mot", "write_mot", "mot_lines", "iter_frames", "sequence_files"]
+__all__ = ["MotFormatError", "MotRows", "read_mot", "write_mot", "mot_lines", "iter_frames", "sequence_files",
+           "read_seqinfo"]
 
 
 class MotFormatError(TrackingError):
@@ -162,3 +163,17 @@ def sequence_files(path: str, kind: str = "det") -> dict[str, str]:
     if not found:
         raise MotFormatError(f"no .txt files (nor <sequence>/{inner}) in {path}")
     return found
+
+
+def read_seqinfo(sequence_file: str) -> dict[str, str]:
+    """The ``[Sequence]`` keys (lower-cased: ``seqlength``, ``framerate`` ...) of the MOTChallenge
+    ``seqinfo.ini`` of ``<seq>/gt/gt.txt`` or ``<seq>/det/det.txt``; empty when there is none."""
+    ini = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(sequence_file))), "seqinfo.ini")
+    info = {}
+    if os.path.isfile(ini):
+        with open(ini, encoding="utf-8") as f:
+            for line in f:
+                key, sep, value = line.partition("=")
+                if sep:
+                    info[key.strip().lower()] = value.strip()
+    return info

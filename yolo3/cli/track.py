@@ -1,0 +1,170 @@
+"""``track.py`` / ``yolo3-track`` / ``python -m yolo3.cli.track``: track detections that already exist.
+
+DET is a MOTChallenge detection file (``frame,-1,x,y,w,h,score[,class]``), a folder of them (one a
+sequence) or a MOTChallenge folder (``<seq>/det/det.txt``); OUT gets MOTChallenge tracks
+(``frame,id,x,y,w,h,score,-1,-1,-1``), a file for a file, a folder of ``<seq>.txt`` for a folder.
+Imports no TensorFlow. Exit codes: 0 done, 2 a user error (missing file, malformed line as file:line,
+bad option, an output that is an input).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from tqdm import tqdm
+
+from ..tracking import TRACKERS, Tracker, make_tracker
+from ..tracking.mot import iter_frames, mot_lines, read_mot, read_seqinfo, sequence_files, write_mot
+from .common import HelpFormatter, UsageError, check_threshold, prog_name, run_tool
+
+__all__ = ["build_parser", "add_tracker_arguments", "tracker_from_args", "track_file", "main"]
+
+SCRIPT, MODULE = "track.py", "yolo3.cli.track"
+
+
+def add_tracker_arguments(ap: argparse.ArgumentParser) -> None:
+    """The tracker parameters (ultralytics' names), shared by track.py and yolo_video.py --track."""
+    g = ap.add_argument_group("tracker parameters (defaults: ByteTrack's; SORT uses match/new/buffer/min-hits)")
+    g.add_argument("--track-high-thresh", type=float, default=0.5,
+                   help="bytetrack: detections scoring this or more are matched first")
+    g.add_argument("--track-low-thresh", type=float, default=0.1,
+                   help="bytetrack: detections scoring this or more (below the high one) are matched second; "
+                        "lower ones are ignored")
+    g.add_argument("--new-track-thresh", type=float, default=None,
+                   help="smallest score that starts a track (default: bytetrack 0.6, sort 0.25)")
+    g.add_argument("--track-buffer", type=int, default=30, help="frames (at 30 fps) a lost track is kept")
+    g.add_argument("--match-thresh", type=float, default=None,
+                   help="largest matching cost 1 - IoU (x score with fuse-score) (default: bytetrack 0.8, sort 0.7)")
+    g.add_argument("--no-fuse-score", dest="fuse_score", action="store_false",
+                   help="bytetrack: match on IoU alone, not IoU x detection score")
+    g.add_argument("--min-hits", type=int, default=None,
+                   help="frames in a row before a track is reported (default: bytetrack 2, sort 3)")
+    g.add_argument("--per-class", action="store_true",
+                   help="never match across classes (default: class-agnostic, a track keeps its majority class)")
+
+
+def tracker_from_args(args: argparse.Namespace, frame_rate: float) -> Tracker:
+    """A new tracker of ``args.tracker`` with the parameters given on the command line.
+
+    Raises:
+        UsageError: a threshold outside [0, 1] or a bad buffer/min-hits (TrackingError for the rest).
+    """
+    for flag in ("track_high_thresh", "track_low_thresh", "new_track_thresh", "match_thresh"):
+        value = getattr(args, flag)
+        if value is not None:
+            check_threshold(value, "--" + flag.replace("_", "-"))
+    if args.track_buffer < 0 or (args.min_hits is not None and args.min_hits < 1):
+        raise UsageError("--track-buffer must be >= 0 and --min-hits >= 1")
+    params = {"track_buffer": args.track_buffer, "frame_rate": frame_rate, "per_class": args.per_class}
+    params.update({k: getattr(args, k) for k in ("new_track_thresh", "match_thresh", "min_hits")
+                   if getattr(args, k) is not None})
+    if args.tracker == "bytetrack":
+        params.update(track_high_thresh=args.track_high_thresh, track_low_thresh=args.track_low_thresh,
+                      fuse_score=args.fuse_score)
+    return make_tracker(args.tracker, **params)
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The parser of the offline tracking tool.
+
+    Args:
+        prog: program name shown in usage and messages (default: as the tool was started).
+    """
+    ap = argparse.ArgumentParser(
+        prog=prog or prog_name(SCRIPT, MODULE), formatter_class=HelpFormatter,
+        description="Track MOTChallenge detections offline (SORT or ByteTrack) and write MOTChallenge tracks.",
+        epilog="Exit codes: 0 done; 2 user error (missing file, malformed line as file:line, bad option).")
+    ap.add_argument("--det", required=True, help="detection file, folder of them, or MOTChallenge folder")
+    ap.add_argument("--out", required=True, help="tracks file (for a file) or folder (for a folder)")
+    ap.add_argument("--tracker", choices=sorted(TRACKERS), default="bytetrack", help="tracking algorithm")
+    ap.add_argument("--fps", type=float, default=None,
+                    help="frame rate of the sequences (scales --track-buffer); default: seqinfo.ini's, else 30")
+    add_tracker_arguments(ap)
+    ap.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return ap
+
+
+def track_file(det_path: str, out_path: str, tracker: Tracker, num_frames: int | None = None,
+               progress: bool = False, name: str | None = None) -> tuple[int, float]:
+    """Track one detection file into one MOTChallenge tracks file; returns (frames, seconds of tracking).
+
+    Raises:
+        MotFormatError: a malformed detection line (``file:line``) or an unwritable output.
+    """
+    det = read_mot(det_path, "det")
+    lines: list[str] = []
+    seconds = 0.0
+    total = num_frames or det.num_frames
+    bar = tqdm(iter_frames(det, num_frames), total=total, unit="frame", desc=name or os.path.basename(det_path),
+               disable=not progress)
+    for frame, rows in bar:
+        start = time.perf_counter()
+        tracks = tracker.update(det.boxes[rows], det.scores[rows], det.classes[rows])
+        seconds += time.perf_counter() - start
+        lines += mot_lines(frame, tracks)
+    write_mot(out_path, lines)
+    return total, seconds
+
+
+def _outputs(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
+    """Sequence -> (detection file, output file); refuses an output that is an input."""
+    inputs = sequence_files(args.det, "det")
+    single = os.path.isfile(args.det)
+    if single and os.path.isdir(args.out):
+        raise UsageError(f"--out must be a file for a detection file, but {args.out} is a folder")
+    if not single and os.path.isfile(args.out):
+        raise UsageError(f"--out must be a folder for a folder of detections, but {args.out} is a file")
+    folder = os.path.dirname(os.path.abspath(args.out)) if single else os.path.abspath(args.out)
+    if single and not os.path.isdir(folder):
+        raise UsageError(f"folder for --out does not exist: {folder}")
+    pairs = {name: (path, args.out if single else os.path.join(args.out, f"{name}.txt"))
+             for name, path in inputs.items()}
+    given = {os.path.realpath(p) for p, _ in pairs.values()}
+    clash = [out for _, out in pairs.values() if os.path.realpath(out) in given]
+    if clash:
+        raise UsageError(f"--out would overwrite an input: {clash[0]}")
+    return pairs
+
+
+def _run(args: argparse.Namespace) -> int:
+    pairs = _outputs(args)
+    if not os.path.isfile(args.det):
+        os.makedirs(args.out, exist_ok=True)
+    frames, seconds = 0, 0.0
+    for name, (det_path, out_path) in pairs.items():
+        length, rate = _sequence_info(det_path)
+        tracker = tracker_from_args(args, args.fps or rate or 30.0)
+        n, s = track_file(det_path, out_path, tracker, length, progress=not args.quiet, name=name)
+        frames, seconds = frames + n, seconds + s
+        if tracker.dropped:
+            print(f"{name}: {tracker.dropped} detection(s) with a NaN or empty box dropped", file=sys.stderr)
+    rate = frames / seconds if seconds > 0 else float("inf")
+    print(f"{len(pairs)} sequence(s), {frames} frame(s) tracked with {args.tracker} at {rate:.0f} frames/s "
+          f"(tracker only); wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def _sequence_info(det_path: str) -> tuple[int | None, float | None]:
+    """(seqLength, frameRate) of the MOTChallenge ``seqinfo.ini`` of ``<seq>/det/det.txt``, where given."""
+    info = read_seqinfo(det_path)
+    length = int(info["seqlength"]) if info.get("seqlength", "").isdigit() else None
+    try:
+        rate = float(info["framerate"]) if "framerate" in info else None
+    except ValueError:
+        rate = None
+    return length, rate if rate and rate > 0 else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the offline tracking tool: 0 done, 2 with ``prog: error: message`` on a user error.
+
+    Args:
+        argv: command-line arguments (default: ``sys.argv[1:]``).
+    """
+    return run_tool(argv, prog_name(SCRIPT, MODULE), build_parser, _run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
