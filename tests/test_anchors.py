@@ -117,7 +117,7 @@ def test_kmeans_script_bad_line_exit_2_one_line(tmp_path):
     ("a.jpg 1,1,20,20,0\n", ["-k", "2"], "1 distinct box sizes, fewer than the 2"),
     ("a.jpg 1,1,20,20,0\n", ["--input-size", "416"], "1 image(s) missing or unreadable"),
     ("a.jpg 1,1,1,20,0\n", [], "no boxes with a non-zero size"),
-    ("a.jpg 1,1,20,20,0\n", ["--restarts", "0"], "--restarts must be >= 1"),
+    ("a.jpg 1,1,20,20,0\n", ["--restarts", "0"], "argument --restarts: expected an integer >= 1, got 0"),
 ])
 def test_kmeans_script_user_errors_in_process(tmp_path, capsys, monkeypatch, content, extra, message):
     monkeypatch.chdir(tmp_path)

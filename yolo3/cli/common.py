@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from typing import Callable, Sequence
 
+from ..core.files import OutputError, check_output_dir, check_output_file, refuse_overwriting
 from ..errors import Yolo3Error, first_names
 
 __all__ = ["HelpFormatter", "UsageError", "parse_size", "size_type", "check_threshold", "check_files", "first_names",
-           "fail", "run", "run_tool", "prog_name", "default_model_path"]
+           "fail", "run", "run_tool", "prog_name", "default_model_path", "number_type", "positive_int",
+           "non_negative_int", "positive_float", "non_negative_float", "fraction", "OutputError",
+           "check_output_file", "check_output_dir", "refuse_overwriting"]
 
 #: exit code of a user error (missing file, bad option or input), as argparse uses for bad flags
 USER_ERROR = 2
@@ -75,6 +79,53 @@ def size_type(flag: str, multiple: int = 32, order: str = "hw") -> Callable[[str
 
     convert.__name__ = "size"
     return convert
+
+
+def _range_text(low, high, low_open: bool, high_open: bool) -> str:
+    if high is None:
+        return f"{'>' if low_open else '>='} {low:g}"
+    if low is None:
+        return f"{'<' if high_open else '<='} {high:g}"
+    return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+
+def number_type(kind: type = int, low: float | None = None, high: float | None = None, *, low_open: bool = False,
+                high_open: bool = False) -> Callable[[str], float]:
+    """An argparse ``type=`` for a number in a range: ``prog: error: argument --lr: expected a number > 0,
+    got -1`` and exit 2 for anything else (NaN and infinities included).
+
+    Args:
+        kind: ``int`` or ``float``.
+        low: the smallest allowed value (None: no bound).
+        high: the largest allowed value (None: no bound).
+        low_open: ``low`` itself is not allowed.
+        high_open: ``high`` itself is not allowed.
+    """
+    noun = "an integer" if kind is int else "a number"
+    wanted = f"{noun} {_range_text(low, high, low_open, high_open)}" if (low, high) != (None, None) else noun
+
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+        ok = math.isfinite(value)
+        ok = ok and (low is None or (value > low if low_open else value >= low))
+        ok = ok and (high is None or (value < high if high_open else value <= high))
+        if not ok:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text}")
+        return value
+
+    convert.__name__ = kind.__name__
+    return convert
+
+
+#: argparse ``type=`` helpers for the common ranges
+positive_int = number_type(int, 1)
+non_negative_int = number_type(int, 0)
+positive_float = number_type(float, 0, low_open=True)
+non_negative_float = number_type(float, 0)
+fraction = number_type(float, 0, 1)
 
 
 def check_threshold(value: float, flag: str, low: float = 0.0, high: float = 1.0, high_inclusive: bool = True) -> float:
@@ -162,8 +213,31 @@ def run_tool(argv: Sequence[str] | None, prog: str, build_parser: Callable[[str]
         build_parser: the tool's parser factory.
         work: the tool's body, given the parsed arguments; returns the exit code.
     """
-    args = build_parser(prog).parse_args(argv)
+    parser = build_parser(prog)
+    _errors_as_one_line(parser)
+    try:
+        args = parser.parse_args(argv)
+    except _BadFlag as exc:
+        return fail(prog, str(exc))
     return run(lambda: work(args), prog)
+
+
+class _BadFlag(Exception):
+    """argparse's complaint about the command line (bad flag, bad value), as one line."""
+
+
+def _errors_as_one_line(parser: argparse.ArgumentParser) -> None:
+    """Make ``parser`` (and its sub-command parsers) raise :class:`_BadFlag` instead of printing the usage
+    block and exiting: the tool prints ``prog: error: argument --lr: expected a number > 0, got -1 (see
+    --help)``, one line, and exits 2. ``--help`` still prints and exits 0."""
+    def error(message: str):
+        raise _BadFlag(f"{message} (see --help)")
+
+    parser.error = error  # type: ignore[method-assign]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _errors_as_one_line(sub)
 
 
 def prog_name(script: str, module: str) -> str:

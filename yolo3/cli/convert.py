@@ -17,7 +17,7 @@ from ..modeling.builder import build_model_from_cfg
 from ..modeling.cfg import parse_cfg
 from ..modeling.darknet_weights import load_darknet_weights
 from ..modeling.saving import save_model, save_weights_file
-from .common import UsageError, prog_name, run_tool
+from .common import UsageError, check_output_file, prog_name, run_tool
 
 SCRIPT, MODULE = "convert.py", "yolo3.cli.convert"
 
@@ -50,11 +50,7 @@ def _check_paths(args: argparse.Namespace) -> None:
             raise UsageError(f"{label} file not found: {path}")
         if not os.access(path, os.R_OK):
             raise UsageError(f"{label} file is not readable: {path}")
-    out_dir = os.path.dirname(os.path.abspath(args.output_path))
-    if not os.path.isdir(out_dir):
-        raise UsageError(f"output directory does not exist: {out_dir}")
-    if not os.access(out_dir, os.W_OK):
-        raise UsageError(f"output directory is not writable: {out_dir}")
+    check_output_file(args.output_path, "output", [args.config_path, args.weights_path])
     if not args.weights_only and not args.output_path.endswith((".keras", ".h5")):
         raise UsageError(f"output must end in .keras or .h5 (or use -w for weights only): {args.output_path}")
     if args.plot:

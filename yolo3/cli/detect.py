@@ -11,11 +11,28 @@ import argparse
 import os
 import sys
 
+from ..datasets.imageio import list_images
 from ..inference.detector import Detector
-from ..inference.pictures import PictureOptions, detect_pictures, prompt_pictures, write_detections_json
+from ..inference.pictures import (
+    PictureOptions,
+    check_picture_outputs,
+    detect_pictures,
+    prompt_pictures,
+    write_detections_json,
+)
 from ..inference.video import can_display, fourcc_for, process_video
 from ..resources import resolve_data_path
-from .common import UsageError, check_files, check_threshold, default_model_path, parse_size, prog_name, run_tool
+from .common import (
+    UsageError,
+    check_files,
+    check_output_file,
+    check_threshold,
+    default_model_path,
+    parse_size,
+    positive_int,
+    prog_name,
+    run_tool,
+)
 
 SCRIPT, MODULE = "yolo_video.py", "yolo3.cli.detect"
 DEFAULT_MODEL = "model_data/yolov3-tiny.keras"
@@ -44,7 +61,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     ap.add_argument("-c", "--classes", "--classes_path", dest="classes", default=None, type=resolve_data_path,
                     help=f"class names, one a line; default {DEFAULT_CLASSES} if it exists, else the bundled "
                          f"COCO class list")
-    ap.add_argument("--gpu_num", "--gpu-num", dest="gpu_num", type=int, default=1,
+    ap.add_argument("--gpu_num", "--gpu-num", dest="gpu_num", type=positive_int, default=1,
                     help="accepted for compatibility; detection runs on one device (a GPU if TensorFlow sees one)")
     ap.add_argument("--image", nargs="*", default=None, metavar="PATH",
                     help="picture mode: files, folders or globs; with no PATH, asks for file names in a loop")
@@ -58,9 +75,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     ap.add_argument("--iou", type=float, default=0.45, help="per-class NMS IoU threshold (default 0.45)")
     ap.add_argument("--size", default=None, metavar="N|HxW",
                     help="network input size, multiples of 32 (default: the model's, e.g. 416)")
-    ap.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=1,
+    ap.add_argument("--batch-size", "--batch_size", dest="batch_size", type=positive_int, default=1,
                     help="pictures or frames per network call (default 1)")
-    ap.add_argument("--max-boxes", "--max_boxes", dest="max_boxes", type=int, default=100,
+    ap.add_argument("--max-boxes", "--max_boxes", dest="max_boxes", type=positive_int, default=100,
                     help="at most this many detections per picture (default 100)")
     ap.add_argument("--json", default=None, metavar="FILE", help="write all detections to this JSON file")
     ap.add_argument("--json-format", "--json_format", dest="json_format", choices=("native", "coco"),
@@ -72,7 +89,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     ap.add_argument("--backend", choices=("tf", "onnxruntime"), default="tf",
                     help="run the network in TensorFlow (default) or ONNX Runtime (needs onnxruntime + "
                          "onnx; a Keras model is exported at start-up, an .onnx file is used as is)")
-    ap.add_argument("--max-frames", "--max_frames", dest="max_frames", type=int, default=None,
+    ap.add_argument("--max-frames", "--max_frames", dest="max_frames", type=positive_int, default=None,
                     help="video mode: stop after this many frames")
     ap.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-picture lines")
     return ap
@@ -105,17 +122,26 @@ def check_options(args: argparse.Namespace) -> None:
         raise UsageError(f"model file not found: {args.model}" + ("" if given_model else f" ({CONVERT_HINT})"))
     args.classes = args.classes or resolve_data_path(DEFAULT_CLASSES)
     check_files([(args.classes, "classes"), (args.anchors, "anchors")])
+    _check_outputs(args)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """--json and --output: writable, and none of them an input of the run (nothing is touched yet)."""
+    inputs = [args.model, args.classes, args.anchors, args.input]
+    if args.image:
+        inputs += list_images(args.image)
     if args.json is not None:
-        folder = os.path.dirname(os.path.abspath(args.json))
-        if not os.path.isdir(folder):
-            raise UsageError(f"folder for --json does not exist: {folder}")
+        check_output_file(args.json, "--json", inputs)
     if args.input is not None and args.output:
         try:
             fourcc_for(args.output)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    if args.image is not None and args.output and os.path.isfile(args.output):
-        raise UsageError(f"--output must be a folder in picture mode, but {args.output} is a file")
+        check_output_file(args.output, "--output", inputs + [args.json])
+    if args.image is not None and args.output:
+        if os.path.isfile(args.output):
+            raise UsageError(f"--output must be a folder in picture mode, but {args.output} is a file")
+        check_picture_outputs(inputs[4:], args.output)
 
 
 def _detect(args: argparse.Namespace, detector: Detector, records: list) -> int:
@@ -129,7 +155,8 @@ def _detect(args: argparse.Namespace, detector: Detector, records: list) -> int:
                           records=records if args.json else None, show=args.show,
                           progress=not args.quiet, max_frames=args.max_frames)
     print(f"{stats.frames} frame(s) of {stats.size[0]}x{stats.size[1]} in {stats.seconds:.1f} s: "
-          f"{stats.fps:.1f} frames/s" + (f"; wrote {args.output} at {stats.source_fps:g} fps" if args.output else ""),
+          f"{stats.fps:.1f} frames/s" + (f"; wrote {stats.written} at {stats.source_fps:g} fps" if stats.written
+                                         else "; no frame, nothing written" if args.output else ""),
           file=sys.stderr)
     return 0
 
@@ -149,8 +176,10 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # keep what was detected so far
         print("interrupted", file=sys.stderr)
         failures = 1
-    if args.json:
+    if args.json and (records or not failures):  # a run that read nothing keeps the earlier JSON
         write_detections_json(args.json, records, args.json_format, detector.class_names)
+    elif args.json:
+        print(f"{args.json} not written: no picture could be read", file=sys.stderr)
     return 1 if failures else 0
 
 

@@ -8,6 +8,7 @@ wrote. --out DIR writes per_class.csv, per_class.md, pr_curves.png, detections_c
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..datasets.coco import CocoFormatError
@@ -22,7 +23,19 @@ from ..evaluation.run import (
 )
 from ..inference.detector import Detector, DetectorError
 from ..resources import resolve_data_path
-from .common import HelpFormatter, UsageError, first_names, prog_name, run_tool, size_type
+from .common import (
+    HelpFormatter,
+    UsageError,
+    check_output_dir,
+    check_output_file,
+    first_names,
+    fraction,
+    number_type,
+    positive_int,
+    prog_name,
+    run_tool,
+    size_type,
+)
 
 SCRIPT, MODULE = "eval.py", "yolo3.cli.evaluate"
 
@@ -48,17 +61,19 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="class names file (required with --detections; default with --model: the model's)")
     p.add_argument("--root", default=None,
                    help="folder relative image paths are resolved against (default: the annotation file's folder)")
-    p.add_argument("--score", type=float, default=0.001,
+    p.add_argument("--score", type=number_type(float, 0, 1, high_open=True), default=0.001,
                    help="score threshold; keep it low, mAP integrates over all thresholds")
-    p.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold")
-    p.add_argument("--size", type=size_type("--size", multiple=1, order="wh"), default=None, metavar="N|WxH",
-                   help="network input size, a multiple of 32 (default: the model's own, e.g. 416)")
-    p.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=8, help="images a batch")
-    p.add_argument("--max-boxes", "--max_boxes", dest="max_boxes", type=int, default=100,
+    p.add_argument("--iou", type=fraction, default=0.45, help="NMS IoU threshold")
+    p.add_argument("--size", type=size_type("--size"), default=None, metavar="N|HxW",
+                   help="network input size, height x width, multiples of 32 (default: the model's own, e.g. 416)")
+    p.add_argument("--batch-size", "--batch_size", dest="batch_size", type=positive_int, default=8,
+                   help="images a batch")
+    p.add_argument("--max-boxes", "--max_boxes", dest="max_boxes", type=positive_int, default=100,
                    help="detections kept per image (COCO counts at most 100)")
     p.add_argument("--backend", choices=("tf", "onnxruntime"), default="tf",
                    help="run the network in TensorFlow or ONNX Runtime (see yolo_video.py --backend)")
-    p.add_argument("--match-iou", dest="match_iou", type=float, default=0.5,
+    p.add_argument("--match-iou", dest="match_iou", default=0.5,
+                   type=number_type(float, 0, 1, low_open=True, high_open=True),
                    help="IoU a detection needs with a ground-truth box to count for VOC AP")
     p.add_argument("--voc07", action="store_true", help="VOC2007 11-point AP instead of all-point interpolation")
     p.add_argument("--no-coco", dest="coco", action="store_false",
@@ -83,6 +98,13 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--match-iou must be in (0, 1), got {args.match_iou}")
     if args.detections and not args.classes:
         raise UsageError("--detections needs --classes (the class names the detections were made with)")
+    inputs = [args.model, args.detections, args.annotation, args.classes]
+    if args.json:
+        check_output_file(args.json, "--json", inputs, create_folder=False)
+    if args.out:
+        check_output_dir(args.out, "--out")
+        for name in REPORT_FILES:
+            check_output_file(os.path.join(args.out, name), "--out", inputs, create_folder=True)
 
 
 def _make_detector(args: argparse.Namespace) -> Detector:

@@ -10,7 +10,16 @@ from ..core.heads import get_head_specs
 from ..export.api import DEFAULT_MODEL, check_export_target, default_output, export_model
 from ..export.common import FORMATS, QUANTIZATIONS, ExportError
 from ..modeling.saving import load_model
-from .common import check_threshold, default_model_path, parse_size, prog_name, run_tool
+from .common import (
+    check_output_dir,
+    check_output_file,
+    check_threshold,
+    default_model_path,
+    parse_size,
+    positive_int,
+    prog_name,
+    run_tool,
+)
 
 SCRIPT, MODULE = "export.py", "yolo3.cli.export"
 
@@ -34,18 +43,18 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     ap.add_argument("--output", default=None,
                     help="output folder (saved_model) or file; default next to the model "
                          "(e.g. model_data/yolov3-tiny_saved_model, yolov3-tiny_int8.tflite)")
-    ap.add_argument("--size", type=int, default=None,
+    ap.add_argument("--size", type=positive_int, default=None,
                     help="network input size (multiple of 32); default the model's")
     ap.add_argument("--score", type=float, default=0.25,
                     help="score threshold baked into the SavedModel (default 0.25)")
     ap.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold (SavedModel; default 0.45)")
-    ap.add_argument("--max-detections", type=int, default=100,
+    ap.add_argument("--max-detections", type=positive_int, default=100,
                     help="detections per image (SavedModel; default 100)")
     ap.add_argument("--quantize", default="float32", metavar="TYPE",
                     help=f"TFLite: one of {', '.join(QUANTIZATIONS)} (default float32)")
     ap.add_argument("--calibration", default=None, metavar="ANNOTATION_FILE",
                     help="TFLite int8: annotation file whose images calibrate the quantization")
-    ap.add_argument("--calibration-count", type=int, default=100, metavar="N",
+    ap.add_argument("--calibration-count", type=positive_int, default=100, metavar="N",
                     help="TFLite int8: number of calibration images (default 100)")
     ap.add_argument("--onnx-method", choices=("auto", "native", "tf2onnx"), default="auto",
                     help="ONNX: write the graph from the Keras layers (native), convert with tf2onnx "
@@ -70,7 +79,21 @@ def _check(args: argparse.Namespace) -> tuple[int, int] | None:
         raise ExportError(f"--max-detections must be at least 1, got {args.max_detections}")
     check_export_target(args.format, args.output, args.quantize, args.calibration, args.calibration_count,
                         args.onnx_method)
+    if args.format == "saved_model":
+        check_output_dir(args.output, "--output")
+        _refuse_model_inside(args)
+    else:
+        check_output_file(args.output, "--output", [args.model, args.calibration], create_folder=True)
     return size
+
+
+def _refuse_model_inside(args: argparse.Namespace) -> None:
+    """A SavedModel folder replaces what is there: never the model itself or the folder holding it."""
+    model_dir = os.path.dirname(os.path.abspath(args.model))
+    out = os.path.abspath(args.output)
+    if model_dir == out or model_dir.startswith(out + os.sep):
+        raise ExportError(f"--output {args.output} holds the model {args.model}; a SavedModel folder replaces "
+                          "everything in it, choose another folder")
 
 
 def _load(path: str):

@@ -16,7 +16,17 @@ import numpy as np
 
 from ..datasets.anchors import collect_box_sizes, kmeans_anchors, plot_anchors
 from ..datasets.annotations import write_anchors
-from .common import HelpFormatter, UsageError, first_names, prog_name, run_tool, size_type
+from .common import (
+    HelpFormatter,
+    UsageError,
+    check_output_file,
+    first_names,
+    non_negative_int,
+    positive_int,
+    prog_name,
+    run_tool,
+    size_type,
+)
 
 SCRIPT, MODULE = "kmeans.py", "yolo3.cli.kmeans"
 
@@ -35,17 +45,17 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="annotation file: 'path x1,y1,x2,y2,class ...' per line")
     p.add_argument("--out_file", "--out", "--output", "-o", dest="out_file", default="custom_anchors.txt",
                    help="anchors file to write ('w,h,  w,h, ...', sorted by area)")
-    p.add_argument("--num_clusters", "--clusters", "-k", dest="num_clusters", type=int, default=9,
+    p.add_argument("--num_clusters", "--clusters", "-k", dest="num_clusters", type=positive_int, default=9,
                    help="number of anchors (9 for YOLOv3, 6 for tiny)")
-    p.add_argument("--input-size", "--input_size", dest="input_size", default=None, metavar="N|WxH",
-                   type=size_type("--input-size", multiple=1, order="wh"),
-                   help="network input size: scale boxes as letterboxing does (reads image sizes from the "
-                        "image headers); default: original-image pixels")
+    p.add_argument("--input-size", "--input_size", dest="input_size", default=None, metavar="N|HxW",
+                   type=size_type("--input-size", multiple=1),
+                   help="network input size, height x width as everywhere in yolo3: scale boxes as letterboxing "
+                        "does (reads image sizes from the image headers); default: original-image pixels")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same anchors)")
-    p.add_argument("--restarts", type=int, default=5, help="k-means++ restarts; the best average IoU wins")
-    p.add_argument("--max-iter", "--max_iter", dest="max_iter", type=int, default=100,
+    p.add_argument("--restarts", type=positive_int, default=5, help="k-means++ restarts; the best average IoU wins")
+    p.add_argument("--max-iter", "--max_iter", dest="max_iter", type=positive_int, default=100,
                    help="Lloyd iterations per restart at most")
-    p.add_argument("--sample", type=int, default=200_000,
+    p.add_argument("--sample", type=non_negative_int, default=200_000,
                    help="restarts run on a random sample of this many boxes, the winner is refined on all "
                         "boxes (0: use all boxes in every restart)")
     p.add_argument("--root", default=None,
@@ -86,10 +96,9 @@ def _report(args, boxes, result, net_wh, elapsed: float) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.num_clusters < 1:
-        raise UsageError(f"--num_clusters must be >= 1, got {args.num_clusters}")
-    if args.restarts < 1:
-        raise UsageError(f"--restarts must be >= 1, got {args.restarts}")
+    check_output_file(args.out_file, "--out_file", [args.annot_file], create_folder=True)
+    if args.plot:
+        check_output_file(args.plot, "--plot", [args.annot_file, args.out_file], create_folder=True)
     net_wh = None if args.input_size is None else (args.input_size[1], args.input_size[0])  # (w, h)
     boxes = _collect(args, net_wh)
     start = time.perf_counter()

@@ -9,7 +9,16 @@ import sys
 
 from ..backends.onnx_export import DEFAULT_OPSET, OnnxUnavailableError, export_onnx, save_onnx
 from ..modeling.saving import load_model
-from .common import HelpFormatter, UsageError, parse_size, prog_name, run_tool
+from .common import (
+    HelpFormatter,
+    UsageError,
+    check_output_file,
+    number_type,
+    parse_size,
+    positive_int,
+    prog_name,
+    run_tool,
+)
 
 SCRIPT, MODULE = "yolo3-onnx", "yolo3.cli.onnx"
 
@@ -25,9 +34,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         description="Export a converted/trained YOLO model's network to ONNX (for --backend onnxruntime).")
     ap.add_argument("model", help="Keras model (.keras/.h5) or convert.py -w weights file")
     ap.add_argument("output", help="output .onnx file")
-    ap.add_argument("--size", type=int, default=None,
+    ap.add_argument("--size", type=positive_int, default=None,
                     help="fix the input to SIZE x SIZE (multiple of 32); default: any size")
-    ap.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
+    ap.add_argument("--opset", type=number_type(int, 7), default=DEFAULT_OPSET,
+                    help=f"ONNX opset (default {DEFAULT_OPSET})")
     ap.add_argument("--method", choices=("auto", "native", "tf2onnx"), default="auto",
                     help="native: written from the Keras layers (default via auto); tf2onnx: any TF graph, "
                          "needs ~60x the weights' size in memory")
@@ -38,6 +48,7 @@ def _run(args: argparse.Namespace) -> int:
     if not os.path.isfile(args.model):
         raise UsageError(f"model file not found: {args.model}")
     size = None if args.size is None else parse_size(str(args.size), "--size")
+    check_output_file(args.output, "output", [args.model])
     try:
         model = load_model(args.model)
         proto = export_onnx(model, size, args.opset, method=args.method)

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from ..datasets.shapes import SHAPE_CLASSES, generate_shapes_dataset
-from .common import UsageError, prog_name, run_tool
+from .common import UsageError, non_negative_int, number_type, positive_int, prog_name, run_tool
 
 SCRIPT, MODULE = "yolo3-shapes", "yolo3.cli.shapes"
 
@@ -24,17 +24,19 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         prog=prog or prog_name(SCRIPT, MODULE),
         description="Write a synthetic shapes detection data set (images, annotation txt, class names, VOC XML).")
     parser.add_argument("out", help="output folder (created)")
-    parser.add_argument("--num", type=int, default=100, help="number of images (default 100)")
-    parser.add_argument("--size", type=int, default=416, help="longer image side in pixels (default 416)")
+    parser.add_argument("--num", type=positive_int, default=100, help="number of images (default 100)")
+    parser.add_argument("--size", type=number_type(int, 32), default=416,
+                        help="longer image side in pixels (default 416)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same files")
     parser.add_argument("--classes", default="circle,square,triangle",
                         help=f"comma-separated shape classes from: {','.join(SHAPE_CLASSES)} "
                              "(default circle,square,triangle)")
-    parser.add_argument("--min-objects", type=int, default=1, help="fewest objects an image (default 1)")
-    parser.add_argument("--max-objects", type=int, default=6, help="most objects an image (default 6)")
-    parser.add_argument("--radius", type=float, nargs=2, default=(0.02, 0.22), metavar=("MIN", "MAX"),
+    parser.add_argument("--min-objects", type=non_negative_int, default=1, help="fewest objects an image (default 1)")
+    parser.add_argument("--max-objects", type=positive_int, default=6, help="most objects an image (default 6)")
+    parser.add_argument("--radius", type=number_type(float, 0, 0.5, low_open=True), nargs=2,
+                        default=(0.02, 0.22), metavar=("MIN", "MAX"),
                         help="object radius range as fractions of --size (log-uniform; default 0.02 0.22)")
-    parser.add_argument("--val-fraction", type=float, default=0.0,
+    parser.add_argument("--val-fraction", type=number_type(float, 0, 1, high_open=True), default=0.0,
                         help="also write train.txt/val.txt with this fraction of the images held out (default 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser

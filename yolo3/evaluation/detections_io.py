@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..datasets.annotations import AnnotatedImage
+from ..datasets.annotations import AnnotatedImage, read_text_file
 from .metrics import DetectionsLike, EvaluationError, ImageDetections
 
 __all__ = ["clip_detections", "coco_results_json", "DetectionsFile", "load_detections_json"]
@@ -127,15 +127,13 @@ def load_detections_json(
 
 def _read_entries(path: str) -> list:
     """The list of entries of a detections JSON (a bare list, or the ``images`` list of an object)."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"detections file not found: {path}")
+    text = read_text_file(path, "detections file")  # DataFileError: missing, a folder, not UTF-8
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        data = json.loads(text)
     except json.JSONDecodeError as e:
         raise EvaluationError(f"{path}: not valid JSON ({e})") from None
-    except UnicodeDecodeError:
-        raise EvaluationError(f"{path}: not UTF-8 text") from None
+    except RecursionError:
+        raise EvaluationError(f"{path}: JSON nested too deeply") from None
     if isinstance(data, dict) and isinstance(data.get("images"), list):
         data = data["images"]
     if not isinstance(data, list):
@@ -162,8 +160,10 @@ def _parse_entries(path: str, data: list, by_path: dict[str, int], num_classes: 
         if entry.get("width") and entry.get("height"):
             try:
                 size = (int(entry["width"]), int(entry["height"]))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise _entry_error(path, i, "width/height are not integers") from None
+            if min(size) < 0:
+                raise _entry_error(path, i, f"width/height {size[0]}x{size[1]} are negative")
         if not isinstance(image, str):
             unmatched.append(f"frame {image}")
             continue
@@ -198,6 +198,17 @@ def _match_by_name(parsed: list, ground_truth: Sequence[AnnotatedImage], unmatch
     return by_name
 
 
+def _check_box_and_score(path: str, i: int, k: int, box: np.ndarray, score: float) -> None:
+    """A finite score in [0, 1] and a finite box with x1 <= x2, y1 <= y2; else :class:`EvaluationError`."""
+    if not np.isfinite(score) or not 0 <= score <= 1:
+        raise _entry_error(path, i, f"detection {k} has score {score} (expected a number in [0, 1])")
+    if not np.all(np.isfinite(box)):
+        raise _entry_error(path, i, f"detection {k} has a box with a non-finite number: {box.tolist()}")
+    if box[2] < box[0] or box[3] < box[1]:
+        raise _entry_error(path, i, f"detection {k} has a reversed box {box.tolist()} (expected x1, y1, x2, y2 "
+                                    "with x1 <= x2 and y1 <= y2)")
+
+
 def _parse_entry(path: str, i: int, entry: dict, num_classes: int,
                  class_names: Sequence[str] | None) -> ImageDetections:
     items = entry.get("detections", [])
@@ -211,10 +222,11 @@ def _parse_entry(path: str, i: int, entry: dict, num_classes: int,
             boxes[k] = [float(v) for v in d["box"]]
             scores[k] = float(d["score"])
             c = d["class_id"]
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise _entry_error(path, i, f"detection {k} needs 'class_id', 'score' and a 4-number 'box'") from None
-        if not isinstance(c, int) or not 0 <= c < num_classes:
+        if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < num_classes:
             raise _entry_error(path, i, f"detection {k} has class_id {c!r} out of range 0..{num_classes - 1}")
+        _check_box_and_score(path, i, k, boxes[k], scores[k])
         if class_names is not None and "class" in d and d["class"] != class_names[c]:
             raise _entry_error(path, i, f"detection {k}: class_id {c} is '{d['class']}' in the detections but "
                                         f"'{class_names[c]}' in the class names file (wrong --classes?)")

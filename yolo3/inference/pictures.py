@@ -17,13 +17,14 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from ..core.files import OutputError, atomic_open, atomic_path, check_output_dir, same_file
 from ..datasets.coco import coco_results
 from ..datasets.imageio import ImageReadError, list_images, read_image_rgb
 from ..errors import Yolo3Error
 from .video import pipelined_detect
 
 __all__ = ["PICTURE_FORMATS", "NoPicturesError", "PictureOptions", "output_name", "save_picture", "describe",
-           "show_picture", "detect_pictures", "prompt_pictures", "write_detections_json"]
+           "show_picture", "detect_pictures", "prompt_pictures", "write_detections_json", "check_picture_outputs"]
 
 #: picture file extensions a drawn picture keeps (others are written as .png)
 PICTURE_FORMATS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
@@ -74,10 +75,33 @@ def save_picture(rgb: np.ndarray, path: str) -> None:
     """
 
     image = Image.fromarray(rgb)
-    if path.lower().endswith((".jpg", ".jpeg")):
-        image.save(path, quality=95)
-    else:
-        image.save(path)
+    with atomic_path(path) as tmp:
+        if path.lower().endswith((".jpg", ".jpeg")):
+            image.save(tmp, quality=95)
+        else:
+            image.save(tmp)
+
+
+def check_picture_outputs(pictures: Sequence[str], output: str, flag: str = "--output") -> None:
+    """Refuse (:class:`yolo3.core.files.OutputError`) an output folder where a drawn copy would replace
+    one of the pictures being read, or that cannot be written; nothing is touched.
+
+    Args:
+        pictures: the picture files of the run (:func:`yolo3.datasets.imageio.list_images`).
+        output: the folder for the drawn copies.
+        flag: the option's name, for the message.
+    """
+    check_output_dir(output, flag)
+    if not os.path.isdir(output):
+        return
+    inputs = {os.path.normcase(os.path.realpath(p)): p for p in pictures}
+    used: set[str] = set()
+    for path in pictures:
+        target = os.path.join(output, output_name(path, used))
+        clash = inputs.get(os.path.normcase(os.path.realpath(target)))
+        if clash is not None or (os.path.exists(target) and any(same_file(target, p) for p in pictures)):
+            raise OutputError(f"{flag} {output}: the drawn copy of {path} would replace the input picture "
+                              f"{clash or target}; choose another folder")
 
 
 def describe(path, det, class_names: Sequence[str]) -> str:
@@ -137,6 +161,7 @@ def detect_pictures(detector, paths: Sequence[str], records: list, options: Pict
     if not pictures:
         raise NoPicturesError("no pictures given (empty folder?)")
     if options.output:
+        check_picture_outputs(pictures, options.output)
         os.makedirs(options.output, exist_ok=True)
     failed: list[str] = []
     finish = _drawn_output(detector, options, set())
@@ -197,6 +222,9 @@ def prompt_pictures(detector, records: list, options: PictureOptions,
         print(describe(path, det, detector.class_names))
         if options.output:
             os.makedirs(options.output, exist_ok=True)
+            if same_file(os.path.join(options.output, output_name(path, set())), path):
+                print(f"not saved: the drawn copy would replace {path}")
+                continue
         out = finish(path, image, det)
         if out:
             print(f"saved {out}")
@@ -213,7 +241,5 @@ def write_detections_json(path: str, records: list, fmt: str, class_names: Seque
         class_names: the class names (COCO category ids follow them).
     """
     data = coco_results(records, class_names) if fmt == "coco" else records
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path) as f:
         json.dump(data, f, indent=1)
-    os.replace(tmp, path)

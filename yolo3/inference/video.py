@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ..core.files import refuse_overwriting, temporary_sibling
 from ..errors import Yolo3Error
 
 __all__ = ["VideoOpenError", "parse_source", "open_capture", "fourcc_for", "open_writer", "VideoStats",
@@ -267,13 +268,46 @@ def pipelined_detect(detector, items: Iterable[tuple[Any, np.ndarray]],
 @dataclass
 class VideoStats:
     """What :func:`process_video` did: ``frames`` handled, wall ``seconds``, ``fps`` of the whole
-    loop, the source's frame rate ``source_fps`` and frame ``size`` (width, height)."""
+    loop, the source's frame rate ``source_fps``, frame ``size`` (width, height) and the video file
+    ``written`` (None when no frame was written)."""
 
     frames: int
     seconds: float
     fps: float
     source_fps: float
     size: tuple[int, int]
+    written: str | None = None
+
+
+class _VideoOutput:
+    """The output video, written to a hidden temporary file beside it and moved into place by
+    :meth:`close` only if frames were written and the run ended well (or was interrupted)."""
+
+    def __init__(self, path: str | None, fps: float):
+        self.path, self.fps = path, fps
+        self.tmp: str | None = None
+        self.writer = None
+        self.frames = 0
+
+    def write(self, bgr: np.ndarray) -> None:
+        if self.writer is None:
+            h, w = bgr.shape[:2]
+            self.tmp = temporary_sibling(self.path)
+            self.writer = open_writer(self.tmp, self.fps, (w, h))
+        self.writer.write(bgr)
+        self.frames += 1
+
+    def close(self, keep: bool) -> str | None:
+        if self.writer is not None:
+            self.writer.release()
+        if self.tmp is None:
+            return None
+        if keep and self.frames:
+            os.replace(self.tmp, self.path)
+            return self.path
+        if os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+        return None
 
 
 def _frames(capture: cv2.VideoCapture, max_frames: int | None) -> Iterator[tuple[int, np.ndarray]]:
@@ -338,12 +372,14 @@ def process_video(detector, source: str | int, output: str | None = None, batch_
     height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
     if output:
         fourcc_for(output)  # fail before reading a frame
+        refuse_overwriting(output, [source] if isinstance(parse_source(source), str) else [], "output video")
     if show and not can_display():
         print("warning: --show ignored: this OpenCV build has no display support "
               "(opencv-python-headless) or no display is available", flush=True)
         show = False
     draw = bool(output or show) if draw is None else draw
-    state: dict[str, Any] = {"writer": None, "size": (width, height)}
+    state: dict[str, Any] = {"size": (width, height)}
+    video_out = _VideoOutput(output, fps)
     bar = tqdm(total=total, unit="frame", desc="video", disable=not progress, dynamic_ncols=True)
     def handle(index: int, image: np.ndarray, det) -> None:
         h, w = image.shape[:2]
@@ -354,26 +390,27 @@ def process_video(detector, source: str | int, output: str | None = None, batch_
             return
         drawn = cv2.cvtColor(detector.draw(image, det), cv2.COLOR_RGB2BGR)
         if output:
-            if state["writer"] is None:
-                state["writer"] = open_writer(output, fps, (w, h))
-            state["writer"].write(drawn)
+            video_out.write(drawn)
         if show:
             cv2.imshow("yolo3", drawn)
             if cv2.waitKey(1) & 0xFF == ord("q"):
                 raise KeyboardInterrupt
 
     start = time.perf_counter()
-    frames = 0
+    frames, keep = 0, False
     try:
         frames = pipelined_detect(detector, _frames(capture, max_frames), handle, batch_size=batch_size,
                                   pad_multiple=1, on_batch=bar.update)
+        keep = True
+    except KeyboardInterrupt:  # the frames written so far are kept, as a stopped recording
+        keep = True
+        raise
     finally:
         seconds = time.perf_counter() - start
         bar.close()
         capture.release()
-        if state["writer"] is not None:
-            state["writer"].release()
+        written = video_out.close(keep=keep)
         if show:
             cv2.destroyAllWindows()
     return VideoStats(frames=frames, seconds=seconds, fps=frames / seconds if seconds > 0 else 0.0,
-                      source_fps=fps, size=state["size"])
+                      source_fps=fps, size=state["size"], written=written)

@@ -261,8 +261,31 @@ def parse_cfg(path: str) -> DarknetCfg:
     return parse_cfg_text(text, path)
 
 
+#: section type -> keys that must be positive integers where given
+_POSITIVE_KEYS = {"convolutional": ("filters", "size", "stride", "stride_x", "stride_y", "groups"),
+                  "maxpool": ("size", "stride", "stride_x", "stride_y"), "upsample": ("stride",),
+                  "yolo": ("classes", "num")}
+
+
+def _validate_sizes(cfg: DarknetCfg) -> None:
+    """Positive layer geometry; a detector's ``[net]`` width and height positive multiples of 32."""
+    for key in ("width", "height", "channels"):
+        if key in cfg.net.options and cfg.net.get_int(key) <= 0:
+            raise cfg.net.error(f"'{key}={cfg.net.options[key]}' must be positive", key)
+    if cfg.yolo_sections:
+        for key in ("width", "height"):
+            if key in cfg.net.options and cfg.net.get_int(key) % 32:
+                raise cfg.net.error(f"'{key}={cfg.net.options[key]}' must be a multiple of 32 (the network's "
+                                    "largest stride)", key)
+    for sec in cfg.layers:
+        for key in _POSITIVE_KEYS.get(sec.type, ()):
+            if key in sec.options and sec.get_int(key) <= 0:
+                raise sec.error(f"'{key}={sec.options[key]}' must be a positive integer", key)
+
+
 def _validate(cfg: DarknetCfg) -> None:
     """Reject settings that change the forward pass in ways not implemented."""
+    _validate_sizes(cfg)
     for sec in cfg.layers:
         o = sec.options
         if sec.type == "convolutional":
