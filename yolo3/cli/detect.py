@@ -33,6 +33,7 @@ from .common import (
     prog_name,
     run_tool,
 )
+from .track import add_video_tracking_arguments, check_video_tracking, detector_score, track_video_from_args
 
 SCRIPT, MODULE = "yolo_video.py", "yolo3.cli.detect"
 DEFAULT_MODEL = "model_data/yolov3-tiny.keras"
@@ -91,6 +92,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                          "onnx; a Keras model is exported at start-up, an .onnx file is used as is)")
     ap.add_argument("--max-frames", "--max_frames", dest="max_frames", type=positive_int, default=None,
                     help="video mode: stop after this many frames")
+    add_video_tracking_arguments(ap)
     ap.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-picture lines")
     return ap
 
@@ -123,6 +125,7 @@ def check_options(args: argparse.Namespace) -> None:
     args.classes = args.classes or resolve_data_path(DEFAULT_CLASSES)
     check_files([(args.classes, "classes"), (args.anchors, "anchors")])
     _check_outputs(args)
+    check_video_tracking(args, [args.model, args.classes, args.anchors, args.input, args.json, args.output])
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -151,9 +154,12 @@ def _detect(args: argparse.Namespace, detector: Detector, records: list) -> int:
         if args.image:
             return detect_pictures(detector, args.image, records, options)
         return prompt_pictures(detector, records, options)
-    stats = process_video(detector, args.input, output=args.output or None, batch_size=args.batch_size,
-                          records=records if args.json else None, show=args.show,
-                          progress=not args.quiet, max_frames=args.max_frames)
+    if args.track:
+        stats = track_video_from_args(args, detector, records if args.json else None)
+    else:
+        stats = process_video(detector, args.input, output=args.output or None, batch_size=args.batch_size,
+                              records=records if args.json else None, show=args.show,
+                              progress=not args.quiet, max_frames=args.max_frames)
     print(f"{stats.frames} frame(s) of {stats.size[0]}x{stats.size[1]} in {stats.seconds:.1f} s: "
           f"{stats.fps:.1f} frames/s" + (f"; wrote {stats.written} at {stats.source_fps:g} fps" if stats.written
                                          else "; no frame, nothing written" if args.output else ""),
@@ -167,7 +173,7 @@ def _run(args: argparse.Namespace) -> int:
         print("warning: --show ignored: this OpenCV build has no display support "
               "(opencv-python-headless) or no display is available", file=sys.stderr)
         args.show = False
-    detector = Detector.from_file(args.model, args.classes, args.anchors, score_threshold=args.score,
+    detector = Detector.from_file(args.model, args.classes, args.anchors, score_threshold=detector_score(args),
                                   iou_threshold=args.iou, input_size=args.size, max_detections=args.max_boxes,
                                   backend=args.backend)
     records: list = []

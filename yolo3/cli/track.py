@@ -15,11 +15,15 @@ import time
 
 from tqdm import tqdm
 
-from ..tracking import TRACKERS, Tracker, make_tracker
+from ..inference.tracking_video import VideoTracking, track_video
+from ..inference.video import VideoStats
+from ..tracking import TRACKERS, Tracker, TrackingError, make_tracker
+from ..tracking.counting import parse_line
 from ..tracking.mot import iter_frames, mot_lines, read_mot, read_seqinfo, sequence_files, write_mot
 from .common import HelpFormatter, UsageError, check_threshold, prog_name, run_tool
 
-__all__ = ["build_parser", "add_tracker_arguments", "tracker_from_args", "track_file", "main"]
+__all__ = ["build_parser", "add_tracker_arguments", "tracker_from_args", "track_file", "add_video_tracking_arguments",
+           "check_video_tracking", "detector_score", "track_video_from_args", "main"]
 
 SCRIPT, MODULE = "track.py", "yolo3.cli.track"
 
@@ -45,8 +49,8 @@ def add_tracker_arguments(ap: argparse.ArgumentParser) -> None:
                    help="never match across classes (default: class-agnostic, a track keeps its majority class)")
 
 
-def tracker_from_args(args: argparse.Namespace, frame_rate: float) -> Tracker:
-    """A new tracker of ``args.tracker`` with the parameters given on the command line.
+def tracker_from_args(args: argparse.Namespace, name: str, frame_rate: float) -> Tracker:
+    """A new tracker ``name`` ("bytetrack" or "sort") with the parameters given on the command line.
 
     Raises:
         UsageError: a threshold outside [0, 1] or a bad buffer/min-hits (TrackingError for the rest).
@@ -60,10 +64,83 @@ def tracker_from_args(args: argparse.Namespace, frame_rate: float) -> Tracker:
     params = {"track_buffer": args.track_buffer, "frame_rate": frame_rate, "per_class": args.per_class}
     params.update({k: getattr(args, k) for k in ("new_track_thresh", "match_thresh", "min_hits")
                    if getattr(args, k) is not None})
-    if args.tracker == "bytetrack":
+    if name == "bytetrack":
         params.update(track_high_thresh=args.track_high_thresh, track_low_thresh=args.track_low_thresh,
                       fuse_score=args.fuse_score)
-    return make_tracker(args.tracker, **params)
+    return make_tracker(name, **params)
+
+
+def add_video_tracking_arguments(ap: argparse.ArgumentParser) -> None:
+    """yolo_video.py's tracking flags: --track, --trails, --count-line, --mot-out and the tracker parameters."""
+    g = ap.add_argument_group("tracking (video mode)")
+    g.add_argument("--track", choices=sorted(TRACKERS), default=None,
+                   help="track objects across frames: ids drawn on the boxes and in the JSON records (track_id)")
+    g.add_argument("--trails", type=int, default=0, metavar="N", help="with --track: draw the last N centre points")
+    g.add_argument("--count-line", dest="count_lines", action="append", default=[], metavar="X1,Y1,X2,Y2",
+                   help="with --track: count tracks crossing this line (pixels), per class and direction; "
+                        "repeat for several lines")
+    g.add_argument("--mot-out", default=None, metavar="FILE",
+                   help="with --track: write the tracks as MOTChallenge text (frame,id,x,y,w,h,score,-1,-1,-1)")
+    add_tracker_arguments(ap)
+
+
+def check_video_tracking(args: argparse.Namespace, inputs: list[str | None]) -> None:
+    """The tracking flags of yolo_video.py: only in video mode, with --track, sane values, and a --mot-out
+    that is no input (``inputs``) and lies in an existing folder. Parses --count-line in place.
+
+    Raises:
+        UsageError: a bad combination or value.
+    """
+    extra = [f for f, given in (("--trails", args.trails), ("--count-line", args.count_lines),
+                                ("--mot-out", args.mot_out)) if given]
+    if args.track is None:
+        if extra:
+            raise UsageError(f"{extra[0]} needs --track")
+        return
+    if args.input is None:
+        raise UsageError("--track works on videos, webcams and folders of frames: give --input")
+    if args.trails < 0:
+        raise UsageError(f"--trails must be >= 0, got {args.trails}")
+    try:
+        args.count_lines = [parse_line(text) for text in args.count_lines]
+    except TrackingError as exc:
+        raise UsageError(f"--count-line: {exc}") from None
+    tracker_from_args(args, args.track, 30.0)  # every tracker parameter checked before the model loads
+    if args.mot_out:
+        folder = os.path.dirname(os.path.abspath(args.mot_out))
+        if not os.path.isdir(folder):
+            raise UsageError(f"folder for --mot-out does not exist: {folder}")
+        if any(p and os.path.realpath(p) == os.path.realpath(args.mot_out) for p in inputs):
+            raise UsageError(f"--mot-out would overwrite an input: {args.mot_out}")
+
+
+def detector_score(args: argparse.Namespace) -> float:
+    """The detector's score threshold: --score, or lower for ByteTrack's second matching (--track-low-thresh)."""
+    return min(args.score, args.track_low_thresh) if args.track == "bytetrack" else args.score
+
+
+def track_video_from_args(args: argparse.Namespace, detector, records: list | None) -> VideoStats:
+    """yolo_video.py --track: detect and track ``args.input``, write --mot-out, print the counts.
+
+    Args:
+        args: yolo_video.py's checked options.
+        detector: the loaded :class:`~yolo3.inference.detector.Detector`.
+        records: receives the JSON records (with ``track_id``), or None.
+    """
+    tracking = VideoTracking(tracker_from_args(args, args.track, 30.0), trails=args.trails, lines=args.count_lines,
+                             min_score=args.score)
+    try:
+        stats = track_video(detector, args.input, tracking, output=args.output or None, batch_size=args.batch_size,
+                            records=records, show=args.show, progress=not args.quiet, max_frames=args.max_frames)
+    finally:  # an interrupted run keeps the frames tracked so far, as the video and JSON do
+        if args.mot_out and tracking.frames:
+            write_mot(args.mot_out, tracking.mot)
+    ids = len({line.split(",", 2)[1] for line in tracking.mot})
+    print(f"{ids} track(s) with {args.track}" + (f"; wrote {args.mot_out}" if args.mot_out else ""),
+          file=sys.stderr)
+    for line in tracking.count_lines(detector.class_names):
+        print(line, file=sys.stderr)
+    return stats
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -135,7 +212,7 @@ def _run(args: argparse.Namespace) -> int:
     frames, seconds = 0, 0.0
     for name, (det_path, out_path) in pairs.items():
         length, rate = _sequence_info(det_path)
-        tracker = tracker_from_args(args, args.fps or rate or 30.0)
+        tracker = tracker_from_args(args, args.tracker, args.fps or rate or 30.0)
         n, s = track_file(det_path, out_path, tracker, length, progress=not args.quiet, name=name)
         frames, seconds = frames + n, seconds + s
         if tracker.dropped:

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from ..core.files import refuse_overwriting, temporary_sibling
 from ..errors import Yolo3Error
+from .frame_folder import FrameFolder
 
 __all__ = ["VideoOpenError", "parse_source", "open_capture", "fourcc_for", "open_writer", "VideoStats",
            "pipelined_detect", "process_video", "can_display", "DEFAULT_FPS"]
@@ -57,10 +58,11 @@ def parse_source(source: str | int) -> str | int:
 
 
 def open_capture(source: str | int) -> cv2.VideoCapture:
-    """Open a video file, stream URL or webcam index.
+    """Open a video file, stream URL, webcam index or folder of frames (read in name order).
 
     Args:
-        source: a video file, stream URL (``scheme://...``) or webcam index (see :func:`parse_source`).
+        source: a video file, stream URL (``scheme://...``), webcam index (see :func:`parse_source`) or a
+            folder of pictures (:class:`~yolo3.inference.frame_folder.FrameFolder`).
 
     Returns:
         The opened capture (the caller releases it).
@@ -71,10 +73,10 @@ def open_capture(source: str | int) -> cv2.VideoCapture:
     src = parse_source(source)
     if isinstance(src, str) and "://" not in src and not os.path.exists(src):
         raise VideoOpenError(f"video file not found: {src}")
-    capture = cv2.VideoCapture(src)
+    capture = FrameFolder(src) if isinstance(src, str) and os.path.isdir(src) else cv2.VideoCapture(src)
     if not capture.isOpened():
         capture.release()
-        what = f"camera {src}" if isinstance(src, int) else src
+        what = f"camera {src}" if isinstance(src, int) else f"{src} (no pictures)" if os.path.isdir(src) else src
         raise VideoOpenError(f"cannot open video source {what}")
     return capture
 

@@ -116,10 +116,18 @@ class Tracker:
         if not 0 <= match_thresh <= 1 or not 0 <= new_track_thresh <= 1:
             raise TrackingError(f"match_thresh and new_track_thresh must be in [0, 1], got {match_thresh} "
                                 f"and {new_track_thresh}")
-        self.track_buffer, self.frame_rate, self.min_hits = int(track_buffer), float(frame_rate), int(min_hits)
+        self.track_buffer, self.min_hits = int(track_buffer), int(min_hits)
         self.match_thresh, self.new_track_thresh, self.per_class = match_thresh, new_track_thresh, per_class
-        self.max_lost = int(frame_rate / 30.0 * track_buffer)
+        self.set_frame_rate(frame_rate)
         self.reset()
+
+    def set_frame_rate(self, frame_rate: float) -> None:
+        """Scale ``track_buffer`` to a video of ``frame_rate`` frames per second (lost tracks are kept
+        ``int(frame_rate / 30 * track_buffer)`` frames)."""
+        if not frame_rate > 0:
+            raise TrackingError(f"frame_rate must be > 0, got {frame_rate}")
+        self.frame_rate = float(frame_rate)
+        self.max_lost = int(frame_rate / 30.0 * self.track_buffer)
 
     def reset(self) -> None:
         """Forget every track; the next confirmed track gets id 1 (a new video)."""
