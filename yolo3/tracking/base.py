@@ -145,16 +145,22 @@ class Tracker:
         index = np.flatnonzero(ok)
         return boxes[index], scores[index], classes[index], index
 
-    def _cost(self, rows: np.ndarray, boxes: np.ndarray, scores: np.ndarray | None,
+    def _predict(self, boxes: np.ndarray, freeze_height_velocity: np.ndarray | None = None) -> None:
+        """Every track one frame ahead (its Kalman prediction), and the IoU of the predicted boxes with this
+        frame's detections ``boxes``: what every matching of the frame looks at."""
+        self._table.kalman.predict(freeze_height_velocity)
+        self._iou = iou_xyxy(self._table.kalman.boxes(), boxes)
+
+    def _cost(self, rows: np.ndarray, dets: np.ndarray, scores: np.ndarray | None,
               classes: np.ndarray) -> np.ndarray:
-        """(len(rows), len(boxes)) cost 1 - IoU (x score when ``scores`` given); inf across classes in
-        per-class mode."""
-        iou = iou_xyxy(self._table.kalman.boxes(rows), boxes)
+        """(len(rows), len(dets)) cost 1 - IoU of tracks ``rows`` and detections ``dets`` (x the detections'
+        ``scores`` when given); inf across classes in per-class mode."""
+        iou = self._iou[np.ix_(rows, dets)]
         if scores is not None:
-            iou = iou * scores[None, :]
+            iou = iou * scores[dets][None, :]
         cost = 1.0 - iou
         if self.per_class:
-            cost[self._table.class_ids[rows][:, None] != classes[None, :]] = np.inf
+            cost[self._table.class_ids[rows][:, None] != classes[dets][None, :]] = np.inf
         return cost
 
     def _matched(self, rows: np.ndarray, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray) -> None:
@@ -199,7 +205,15 @@ class Tracker:
         alive = np.where(t.ids == 0, t.misses == 0, t.misses <= self.max_lost)
         report = np.flatnonzero(updated & (t.ids > 0))
         report = report[np.argsort(t.ids[report])]
-        tracks = Tracks(boxes=t.kalman.boxes(report), ids=t.ids[report].copy(), scores=t.scores[report].copy(),
-                        class_ids=t.class_ids[report].copy(), detection_index=det_index[det_rows[report]])
-        t.keep(alive)
+        tracks = Tracks(boxes=t.kalman.boxes(report), ids=t.ids[report], scores=t.scores[report],
+                        class_ids=t.class_ids[report], detection_index=det_index[det_rows[report]])
+        if not alive.all():
+            t.keep(alive)
         return tracks
+
+
+def others(n: int, taken: np.ndarray) -> np.ndarray:
+    """The indices 0..n-1 not in ``taken`` (ascending)."""
+    free = np.ones(n, bool)
+    free[taken] = False
+    return np.flatnonzero(free)

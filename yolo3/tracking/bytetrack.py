@@ -60,22 +60,26 @@ class ByteTracker(Tracker):
         self.frame_count += 1
         boxes, scores, classes, index = self._inputs(boxes_xyxy, scores, class_ids)
         table = self._table
-        table.kalman.predict(freeze_height_velocity=table.misses > 0)
+        self._predict(boxes, freeze_height_velocity=table.misses > 0)
         high = np.flatnonzero(scores >= self.track_high_thresh)
         low = np.flatnonzero((scores >= self.track_low_thresh) & (scores < self.track_high_thresh))
         fused = scores if self.fuse_score else None
 
         def match(rows: np.ndarray, dets: np.ndarray, max_cost: float, fuse: np.ndarray | None):
-            r, c = assign(self._cost(rows, boxes[dets], None if fuse is None else fuse[dets], classes[dets]),
-                          max_cost)
+            r, c = assign(self._cost(rows, dets, fuse, classes), max_cost)
             return rows[r], dets[c]
 
         confirmed = np.flatnonzero(table.ids > 0)
         rows1, dets1 = match(confirmed, high, self.match_thresh, fused)
-        rest = np.setdiff1d(confirmed, rows1)
-        rows2, dets2 = match(rest[table.misses[rest] == 0], low, LOW_MATCH_THRESH, None)
-        left = np.setdiff1d(high, dets1)
+        tracked = (table.ids > 0) & (table.misses == 0)
+        tracked[rows1] = False
+        rows2, dets2 = match(np.flatnonzero(tracked), low, LOW_MATCH_THRESH, None)
+        free = np.zeros(len(boxes), bool)
+        free[high] = True
+        free[dets1] = False
+        left = np.flatnonzero(free)
         rows3, dets3 = match(np.flatnonzero(table.ids == 0), left, TENTATIVE_MATCH_THRESH, fused)
         rows, cols = np.concatenate([rows1, rows2, rows3]), np.concatenate([dets1, dets2, dets3])
         self._matched(rows, boxes[cols], scores[cols], classes[cols])
-        return self._close(rows, cols, np.setdiff1d(left, dets3), boxes, scores, classes, index)
+        free[dets3] = False
+        return self._close(rows, cols, np.flatnonzero(free), boxes, scores, classes, index)

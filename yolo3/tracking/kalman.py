@@ -16,22 +16,29 @@ _STD_POSITION = 1.0 / 20
 _STD_VELOCITY = 1.0 / 160
 #: transition: position += velocity (one frame)
 _F = np.eye(8) + np.eye(8, k=4)
+#: process noise std = height x _Q_SCALE + _Q_FLOOR (the aspect ratio's noise does not scale)
+_Q_SCALE = np.array([_STD_POSITION] * 2 + [0.0, _STD_POSITION] + [_STD_VELOCITY] * 2 + [0.0, _STD_VELOCITY])
+_Q_FLOOR = np.array([0.0, 0.0, 1e-2, 0.0, 0.0, 0.0, 1e-5, 0.0])
+_DIAG8, _DIAG4 = np.arange(8), np.arange(4)
 
 
 def xyxy_to_xyah(boxes: np.ndarray) -> np.ndarray:
     """(N, 4) xyxy pixels -> (N, 4) centre x, centre y, aspect w / h, height."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    w = boxes[:, 2] - boxes[:, 0]
-    h = boxes[:, 3] - boxes[:, 1]
-    return np.stack([boxes[:, 0] + w / 2, boxes[:, 1] + h / 2, w / h, h], axis=1)
+    out = np.empty_like(boxes)
+    out[:, 3] = boxes[:, 3] - boxes[:, 1]
+    out[:, 2] = (boxes[:, 2] - boxes[:, 0]) / out[:, 3]
+    out[:, :2] = (boxes[:, :2] + boxes[:, 2:]) / 2
+    return out
 
 
 def xyah_to_xyxy(xyah: np.ndarray) -> np.ndarray:
     """(N, >=4) centre x, centre y, aspect, height (a state's first four) -> (N, 4) xyxy pixels."""
     xyah = np.asarray(xyah, dtype=np.float64)
-    h = xyah[:, 3]
-    w = xyah[:, 2] * h
-    return np.stack([xyah[:, 0] - w / 2, xyah[:, 1] - h / 2, xyah[:, 0] + w / 2, xyah[:, 1] + h / 2], axis=1)
+    half = np.empty((len(xyah), 2))
+    half[:, 1] = xyah[:, 3] / 2
+    half[:, 0] = xyah[:, 2] * half[:, 1]
+    return np.concatenate([xyah[:, :2] - half, xyah[:, :2] + half], axis=1)
 
 
 class KalmanBoxBank:
@@ -47,12 +54,10 @@ class KalmanBoxBank:
     def add(self, boxes_xyxy: np.ndarray) -> None:
         """Append one state per (M, 4) xyxy box: zero velocity, ByteTrack's initial uncertainty."""
         z = xyxy_to_xyah(boxes_xyxy)
-        h = z[:, 3:4]
-        std = np.concatenate([2 * _STD_POSITION * h, 2 * _STD_POSITION * h, np.full_like(h, 1e-2),
-                              2 * _STD_POSITION * h, 10 * _STD_VELOCITY * h, 10 * _STD_VELOCITY * h,
-                              np.full_like(h, 1e-5), 10 * _STD_VELOCITY * h], axis=1)
+        scale = np.array([2, 2, 1, 2, 10, 10, 1, 10]) * _Q_SCALE  # ByteTrack's initial uncertainty
+        std = z[:, 3:4] * scale + _Q_FLOOR
         cov = np.zeros((len(z), 8, 8))
-        cov[:, np.arange(8), np.arange(8)] = std ** 2
+        cov[:, _DIAG8, _DIAG8] = std ** 2
         self.mean = np.concatenate([self.mean, np.concatenate([z, np.zeros_like(z)], axis=1)])
         self.covariance = np.concatenate([self.covariance, cov])
 
@@ -68,12 +73,10 @@ class KalmanBoxBank:
             return
         if freeze_height_velocity is not None:
             self.mean[freeze_height_velocity, 7] = 0.0
-        h = self.mean[:, 3:4]
-        pos, vel = _STD_POSITION * h, _STD_VELOCITY * h
-        std = np.concatenate([pos, pos, np.full_like(h, 1e-2), pos, vel, vel, np.full_like(h, 1e-5), vel], axis=1)
-        self.mean = self.mean @ _F.T
+        std = self.mean[:, 3:4] * _Q_SCALE + _Q_FLOOR
+        self.mean[:, :4] += self.mean[:, 4:]
         self.covariance = _F @ self.covariance @ _F.T
-        self.covariance[:, np.arange(8), np.arange(8)] += std ** 2
+        self.covariance[:, _DIAG8, _DIAG8] += std ** 2
 
     def update(self, rows: np.ndarray, boxes_xyxy: np.ndarray) -> None:
         """Correct the states ``rows`` (K,) with the measured (K, 4) xyxy boxes."""
@@ -81,10 +84,9 @@ class KalmanBoxBank:
             return
         z = xyxy_to_xyah(boxes_xyxy)
         mean, cov = self.mean[rows], self.covariance[rows]
-        h = mean[:, 3]
-        std = np.stack([_STD_POSITION * h, _STD_POSITION * h, np.full_like(h, 1e-1), _STD_POSITION * h], axis=1)
+        std = mean[:, 3:4] * np.array([_STD_POSITION, _STD_POSITION, 0.0, _STD_POSITION]) + [0, 0, 1e-1, 0]
         innovation_cov = cov[:, :4, :4].copy()
-        innovation_cov[:, np.arange(4), np.arange(4)] += std ** 2
+        innovation_cov[:, _DIAG4, _DIAG4] += std ** 2
         gain_t = np.linalg.solve(innovation_cov, cov[:, :4, :])  # (K, 4, 8) = S^-1 H P = K^T
         residual = z - mean[:, :4]
         self.mean[rows] = mean + np.einsum("kij,ki->kj", gain_t, residual)

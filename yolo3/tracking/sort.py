@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .association import assign
-from .base import Tracker, Tracks
+from .base import Tracker, Tracks, others
 
 __all__ = ["SortTracker"]
 
@@ -42,8 +42,8 @@ class SortTracker(Tracker):
         self.frame_count += 1
         boxes, scores, classes, index = self._inputs(boxes_xyxy, scores, class_ids)
         table = self._table
-        table.kalman.predict()
-        rows, cols = assign(self._cost(np.arange(len(table)), boxes, None, classes), self.match_thresh)
+        self._predict(boxes)
+        rows, cols = assign(self._cost(np.arange(len(table)), np.arange(len(boxes)), None, classes), self.match_thresh)
         self._matched(rows, boxes[cols], scores[cols], classes[cols])
-        unmatched = np.setdiff1d(np.arange(len(boxes)), cols)
+        unmatched = others(len(boxes), cols)
         return self._close(rows, cols, unmatched, boxes, scores, classes, index)
