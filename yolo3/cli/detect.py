@@ -58,7 +58,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                          f"(with --backend onnxruntime); default {DEFAULT_MODEL} (in the working directory, "
                          f"else beside the scripts)")
     ap.add_argument("-a", "--anchors", "--anchors_path", dest="anchors", default=None, type=resolve_data_path,
-                    help="anchors file; optional, the anchors travel inside the model and this must agree")
+                    help="anchors file: for a keras-yolo3 .h5 model (which holds none; default keras-yolo3's "
+                         "model_data/yolo_anchors.txt); other models carry theirs and this must agree")
     ap.add_argument("-c", "--classes", "--classes_path", dest="classes", default=None, type=resolve_data_path,
                     help=f"class names, one a line; default {DEFAULT_CLASSES} if it exists, else the bundled "
                          f"COCO class list")
@@ -120,6 +121,8 @@ def check_options(args: argparse.Namespace) -> None:
     """
     _check_mode(args)
     given_model, args.model = args.model, args.model or default_model_path(DEFAULT_MODEL)
+    if os.path.isdir(args.model):
+        raise UsageError(f"--model {args.model} is a folder, not a model file")
     if not os.path.isfile(args.model):
         raise UsageError(f"model file not found: {args.model}" + ("" if given_model else f" ({CONVERT_HINT})"))
     args.classes = args.classes or resolve_data_path(DEFAULT_CLASSES)

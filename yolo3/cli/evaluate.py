@@ -12,6 +12,8 @@ import os
 import sys
 
 from ..datasets.coco import CocoFormatError
+from ..datasets.decode_check import check_decodable
+from ..datasets.imageio import read_image_rgb
 from ..evaluation.reports import REPORT_FILES, format_table, write_metrics_json, write_reports
 from ..evaluation.run import (
     EvaluationResult,
@@ -59,6 +61,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="annotation file of the evaluation set ('path x1,y1,x2,y2,class ...' per line)")
     p.add_argument("--classes", "--classes_path", dest="classes", default=None, type=resolve_data_path,
                    help="class names file (required with --detections; default with --model: the model's)")
+    p.add_argument("--anchors", "--anchors_path", dest="anchors", default=None, type=resolve_data_path,
+                   help="anchors file for a keras-yolo3 .h5 model (which holds none; default keras-yolo3's); "
+                        "other models carry their anchors and this must agree")
     p.add_argument("--root", default=None,
                    help="folder relative image paths are resolved against (default: the annotation file's folder)")
     p.add_argument("--score", type=number_type(float, 0, 1, high_open=True), default=0.001,
@@ -85,6 +90,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="write per_class.csv/.md, pr_curves.png, detections_coco.json, metrics.json here")
     p.add_argument("--json", default=None, metavar="FILE",
                    help="write the metrics (top-level 'mAP', 'coco', 'per_class') as JSON to FILE")
+    p.add_argument("--skip-missing", "--skip_missing", dest="skip_missing", action="store_true",
+                   help="with --model: leave out annotated images that are missing or cannot be decoded (every "
+                        "image is decoded once up front, results cached) instead of stopping")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     return p
 
@@ -109,7 +117,8 @@ def _check(args: argparse.Namespace) -> None:
 
 def _make_detector(args: argparse.Namespace) -> Detector:
     try:
-        return Detector.from_file(args.model, args.classes, score_threshold=args.score, iou_threshold=args.iou,
+        return Detector.from_file(args.model, args.classes, args.anchors, score_threshold=args.score,
+                                  iou_threshold=args.iou,
                                   input_size=args.size, max_detections=args.max_boxes, backend=args.backend)
     except DetectorError:
         raise
@@ -118,12 +127,28 @@ def _make_detector(args: argparse.Namespace) -> Detector:
         raise UsageError(f"cannot load model {args.model}: {first}") from None
 
 
+def _readable(args: argparse.Namespace, ground_truth: list) -> list:
+    """The annotated images that exist and decode, all decoded once before the model loads (cached by
+    path, size and mtime); :class:`UsageError`-like errors naming the others unless --skip-missing."""
+    if not args.skip_missing:
+        check_images_exist(ground_truth, first_names)
+    present = [g for g in ground_truth if os.path.isfile(g.path)]
+    kept = set(check_decodable([g.path for g in present], read_image_rgb, "pil", skip_bad=args.skip_missing,
+                               progress=args.progress))
+    readable = [g for g in present if g.path in kept]
+    if len(readable) < len(ground_truth):
+        print(f"left out {len(ground_truth) - len(readable)} missing or undecodable image(s) (--skip-missing)")
+    if not readable:
+        raise UsageError(f"no annotated image of {args.annotation} can be read")
+    return readable
+
+
 def _evaluate(args: argparse.Namespace) -> EvaluationResult:
     class_names = read_class_list(args.classes) if args.classes else None
     ground_truth = load_ground_truth(args.annotation, len(class_names) if class_names else None, args.root)
     options = dict(match_iou=args.match_iou, voc07=args.voc07, coco=args.coco, clip=args.clip)
     if args.model:
-        check_images_exist(ground_truth, first_names)
+        ground_truth = _readable(args, ground_truth)
         return evaluate_model(_make_detector(args), ground_truth, args.annotation, model_name=args.model,
                               batch_size=args.batch_size, progress=args.progress, **options)
     return evaluate_detections_file(args.detections, ground_truth, args.annotation, class_names, names=first_names,

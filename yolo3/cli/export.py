@@ -7,14 +7,18 @@ import os
 import sys
 
 from ..core.heads import get_head_specs
+from ..datasets.annotations import read_anchors, read_class_names
 from ..export.api import DEFAULT_MODEL, check_export_target, default_output, export_model
 from ..export.common import FORMATS, QUANTIZATIONS, ExportError
 from ..modeling.saving import load_model
+from ..resources import resolve_data_path
 from .common import (
     check_output_dir,
     check_output_file,
     check_threshold,
     default_model_path,
+    fraction,
+    number_type,
     parse_size,
     positive_int,
     prog_name,
@@ -38,6 +42,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                     "yolo3.backends.tflite.TFLiteDetector), or ONNX (the network, for ONNX Runtime).")
     ap.add_argument("--model", default=DEFAULT_MODEL,
                     help=f"Keras model (.keras/.h5) or convert.py -w weights file (default {DEFAULT_MODEL})")
+    ap.add_argument("--anchors", "--anchors_path", dest="anchors", default=None, type=resolve_data_path,
+                    help="anchors file for a keras-yolo3 .h5 model (which holds none; default keras-yolo3's)")
+    ap.add_argument("--classes", "--classes_path", dest="classes", default=None, type=resolve_data_path,
+                    help="class names of a keras-yolo3 .h5 model, to check its class count")
     ap.add_argument("--format", default="saved_model", metavar="FORMAT",
                     help=f"one of {', '.join(FORMATS)} (default saved_model)")
     ap.add_argument("--output", default=None,
@@ -45,9 +53,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                          "(e.g. model_data/yolov3-tiny_saved_model, yolov3-tiny_int8.tflite)")
     ap.add_argument("--size", type=positive_int, default=None,
                     help="network input size (multiple of 32); default the model's")
-    ap.add_argument("--score", type=float, default=0.25,
+    ap.add_argument("--score", type=number_type(float, 0, 1, high_open=True), default=0.25,
                     help="score threshold baked into the SavedModel (default 0.25)")
-    ap.add_argument("--iou", type=float, default=0.45, help="NMS IoU threshold (SavedModel; default 0.45)")
+    ap.add_argument("--iou", type=fraction, default=0.45, help="NMS IoU threshold (SavedModel; default 0.45)")
     ap.add_argument("--max-detections", type=positive_int, default=100,
                     help="detections per image (SavedModel; default 100)")
     ap.add_argument("--quantize", default="float32", metavar="TYPE",
@@ -70,6 +78,8 @@ def _check(args: argparse.Namespace) -> tuple[int, int] | None:
     """Every check possible before loading the model; returns the fixed input (height, width) or None."""
     if args.format not in FORMATS:
         raise ExportError(f"unknown format {args.format!r}; choose one of {', '.join(FORMATS)}")
+    if os.path.isdir(args.model):
+        raise ExportError(f"--model {args.model} is a folder, not a model file")
     if not os.path.isfile(args.model):
         raise ExportError(f"model file not found: {args.model}")
     size = None if args.size is None else parse_size(str(args.size), "--size")
@@ -96,9 +106,11 @@ def _refuse_model_inside(args: argparse.Namespace) -> None:
                           "everything in it, choose another folder")
 
 
-def _load(path: str):
+def _load(path: str, anchors_path: str | None = None, classes_path: str | None = None):
     try:
-        model = load_model(path)
+        anchors = None if anchors_path is None else read_anchors(anchors_path)
+        classes = None if classes_path is None else len(read_class_names(classes_path))
+        model = load_model(path, anchors=anchors, num_classes=classes)
     except Exception as exc:  # any failure to read the file is the user's file's problem
         raise ExportError(f"cannot load model {path}: {exc}".splitlines()[0]) from None
     try:
@@ -116,7 +128,7 @@ def _run(args: argparse.Namespace) -> int:
     size = _check(args)
     try:
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        model = _load(args.model)
+        model = _load(args.model, args.anchors, args.classes)
         export_model(model, args.format, args.output, size=size, score=args.score, iou=args.iou,
                      max_detections=args.max_detections, quantize=args.quantize,
                      calibration=args.calibration, calibration_count=args.calibration_count,

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from ..modeling.pretrained import KNOWN_WEIGHTS, FetchError, fetch_weights, pretrained_model_path
-from .common import HelpFormatter, positive_float, prog_name
+from .common import HelpFormatter, positive_float, prog_name, run_tool
 
 SCRIPT, MODULE = "yolo3-weights", "yolo3.cli.weights"
 
@@ -45,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         argv: command-line arguments (default: ``sys.argv[1:]``).
     """
     prog = prog_name(SCRIPT, MODULE)
-    args = build_parser(prog).parse_args(argv)
+    return run_tool(argv, prog, build_parser, lambda args: _fetch(args, prog))
+
+
+def _fetch(args, prog: str) -> int:
     try:
         options = dict(index_url=args.index_url, timeout=args.timeout, try_official=not args.no_official)
         if args.keras:

@@ -19,12 +19,18 @@ from typing import IO, Iterable, Iterator
 
 from ..errors import Yolo3Error
 
-__all__ = ["OutputError", "same_file", "check_output_file", "check_output_dir", "refuse_overwriting",
+__all__ = ["OutputError", "default_cache_dir", "same_file", "check_output_file", "check_output_dir",
+           "refuse_overwriting",
            "temporary_sibling", "atomic_path", "atomic_open", "StagedFiles"]
 
 
 class OutputError(Yolo3Error):
     """An output that would overwrite an input, or whose destination cannot be written; one line."""
+
+
+def default_cache_dir() -> str:
+    """Where yolo3 keeps downloads and caches: ``$YOLO3_CACHE``, else ``~/.cache/yolo3``."""
+    return os.environ.get("YOLO3_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "yolo3")
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:

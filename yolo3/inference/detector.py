@@ -58,6 +58,8 @@ def _parse_size(size) -> tuple[int, int] | None:
 
 def _existing_file(path) -> str:
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise DetectorError(f"model {path} is a folder, not a model file")
     if not os.path.isfile(path):
         raise DetectorError(f"model file not found: {path}")
     return path
@@ -68,6 +70,20 @@ def _make_onnx(source, input_size) -> OnnxNetwork:
         return OnnxNetwork(source, input_size=input_size)
     except OnnxUnavailableError as exc:
         raise DetectorError(str(exc)) from None
+
+
+def _anchors_and_class_count(anchors_path, classes_path) -> tuple[np.ndarray | None, int | None]:
+    """The anchors and class count the given files hold (None where not given or unreadable: the
+    detector's own checks report those files by name)."""
+    anchors = num_classes = None
+    try:
+        if anchors_path is not None and os.path.isfile(resolve_data_path(anchors_path)):
+            anchors = read_anchors(resolve_data_path(anchors_path))
+        if classes_path is not None and os.path.isfile(resolve_data_path(classes_path)):
+            num_classes = len(read_class_names(resolve_data_path(classes_path)))
+    except ValueError:
+        pass
+    return anchors, num_classes
 
 
 def _anchors_of_specs(head_specs) -> np.ndarray:
@@ -144,8 +160,9 @@ class Detector(BatchDetector):
         path = _existing_file(path)
         if path.lower().endswith(".onnx"):
             return cls.from_onnx(path, classes_path, anchors_path, **options)
-        try:
-            model = load_model(path)
+        anchors, num_classes = _anchors_and_class_count(anchors_path, classes_path)
+        try:  # keras-yolo3's .h5 files hold no anchors: they come from anchors_path (else keras-yolo3's default)
+            model = load_model(path, anchors=anchors, num_classes=num_classes)
         except (OSError, ValueError) as exc:
             raise DetectorError(f"cannot load model {path}: {exc}") from None
         return cls(model, classes_path=classes_path, anchors_path=anchors_path, **options)

@@ -10,8 +10,9 @@ from ..core.detections import Detections
 from ..datasets.imageio import pil_to_rgb_array
 from ..resources import resolve_data_path
 from .detector import Detector
+from .video import can_display, process_video
 
-__all__ = ["YOLO"]
+__all__ = ["YOLO", "detect_video"]
 
 
 def _default_path(relative: str) -> str:
@@ -43,8 +44,10 @@ class YOLO:
         max_boxes: detections kept per image, default 100.
         backend: ``"tf"`` (default) or ``"onnxruntime"``.
 
+    Other keywords (``YOLO(**vars(FLAGS))`` passes keras-yolo3's ``image``, ``input``, ``output`` and
+    any flag a user added) become attributes and are otherwise ignored, as in keras-yolo3.
+
     Raises:
-        TypeError: an unknown option.
         DetectorError: a bad setting, or files that do not match the model (see :class:`Detector`).
     """
 
@@ -75,9 +78,6 @@ class YOLO:
         return "Unrecognized attribute name '" + name + "'"
 
     def __init__(self, **kwargs):
-        unknown = set(kwargs) - set(self._defaults)
-        if unknown:
-            raise TypeError(f"unknown YOLO option(s): {', '.join(sorted(unknown))}")
         options = {**self._defaults, **kwargs}
         self.__dict__.update(options)
         model = options["model_path"]
@@ -115,3 +115,23 @@ class YOLO:
 
     def close_session(self) -> None:
         """Nothing to close with TensorFlow 2; kept so keras-yolo3 code runs unchanged."""
+
+
+def detect_video(yolo: YOLO, video_path, output_path: str = "") -> None:
+    """keras-yolo3's ``detect_video(yolo, video_path, output_path="")``: detect on every frame of a video
+    file, stream or webcam index, write the drawn frames to ``output_path`` (if given; same fps and
+    size, written atomically) and show them in a window where OpenCV can (``q`` stops).
+
+    Args:
+        yolo: a :class:`YOLO`.
+        video_path: a video file, a stream URL or a webcam index (``0``).
+        output_path: the video file to write (``.mp4``, ``.avi`` ...); empty: none.
+
+    Raises:
+        VideoOpenError: the source or output cannot be opened, or the output is the input.
+    """
+    try:
+        process_video(yolo.detector, video_path, output=output_path or None, show=can_display(), progress=True)
+    except KeyboardInterrupt:  # keras-yolo3 ran until the stream ended or the window was closed
+        pass
+    yolo.close_session()

@@ -9,11 +9,21 @@ from dataclasses import dataclass, field
 
 from ..errors import Yolo3Error
 
-__all__ = ["DarknetError", "CfgError", "Section", "DarknetCfg", "parse_cfg", "parse_cfg_text"]
+__all__ = ["DarknetError", "ModelFileError", "ModelNotFoundError", "CfgError", "Section", "DarknetCfg", "parse_cfg",
+           "parse_cfg_text"]
 
 
 class DarknetError(Yolo3Error):
     """A user-facing problem with a cfg or weights file; the message is one line."""
+
+
+class ModelFileError(DarknetError):
+    """A model or weights file that cannot be loaded (missing, a folder, corrupt, another format, a
+    Lambda layer, no architecture); the message is one line naming the file and saying what it is."""
+
+
+class ModelNotFoundError(ModelFileError, FileNotFoundError):
+    """A model file that does not exist (also a ``FileNotFoundError``, as loaders raised before)."""
 
 
 class CfgError(DarknetError):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
+from ..core.files import default_cache_dir
 from ..errors import Yolo3Error
 from ..resources import resource_path
 from .darknet_weights import convert
@@ -71,7 +72,8 @@ class FetchError(Yolo3Error, RuntimeError):
 
 
 def cache_dir() -> str:
-    return os.environ.get("YOLO3_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "yolo3")
+    """``$YOLO3_CACHE``, else ``~/.cache/yolo3``."""
+    return default_cache_dir()
 
 
 def sha256_of(path: str) -> str:

@@ -8,11 +8,16 @@ import zipfile
 
 import h5py
 import keras
+import numpy as np
 
 from .builder import build_model_from_cfg
-from .cfg import DarknetError, parse_cfg_text
+from .cfg import DarknetError, ModelFileError, ModelNotFoundError, parse_cfg_text
+from .keras_yolo3 import is_keras_yolo3_file, load_keras_yolo3
 
-__all__ = ["save_model", "save_weights_file", "load_model", "load_weights_into", "WEIGHTS_META_ATTR"]
+__all__ = ["save_model", "save_weights_file", "load_model", "load_weights_into", "WEIGHTS_META_ATTR",
+           "ModelFileError", "ModelNotFoundError"]
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 #: Root attribute of a ``convert.py -w`` weights file holding the cfg text and metadata (JSON).
@@ -92,8 +97,59 @@ def _weights_meta(path: str) -> dict | None:
     return None
 
 
-def load_model(path: str, compile: bool = False):
-    """Load a full model (``.keras``/``.h5``) or a ``convert.py -w`` weights file as a model.
+def _looks_like_darknet_weights(head: bytes) -> bool:
+    if len(head) < 20:
+        return False
+    major, minor, revision = np.frombuffer(head[:12], np.int32)
+    return 0 <= major <= 1 and 0 <= minor < 100 and 0 <= revision < 1_000_000
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+
+
+def _load_keras_file(path: str, compile: bool, what: str):
+    """``keras.models.load_model`` with every failure as one :class:`ModelFileError` line."""
+    try:
+        return keras.models.load_model(path, compile=compile)
+    except Exception as exc:  # noqa: BLE001 - Keras raises many types (ValueError, TypeError, OSError ...)
+        text = str(exc)
+        if "Lambda" in text or "safe_mode" in text:
+            raise ModelFileError(f"{path} contains a Lambda layer (arbitrary Python code), which is not loaded; "
+                                 "export the model without it") from None
+        if isinstance(exc, FileNotFoundError) or "File not found" in text:  # Keras' words for a broken zip
+            raise ModelFileError(f"{path} is a damaged or incomplete {what} ({_first_line(exc)})") from None
+        raise ModelFileError(f"cannot load {what} {path}: {type(exc).__name__}: {_first_line(exc)}") from None
+
+
+def _load_hdf5(path: str, compile: bool, anchors, num_classes):
+    meta = _weights_meta(path)
+    if meta is not None:
+        try:
+            model = build_model_from_cfg(parse_cfg_text(meta["cfg"], path), name=meta.get("model_name"))
+            _load_keras_weights(model, path)
+        except DarknetError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a damaged weights file
+            raise ModelFileError(f"{path} is a damaged yolo3 weights file ({_first_line(exc)})") from None
+        return model
+    if is_keras_yolo3_file(path):
+        return load_keras_yolo3(path, anchors, num_classes)
+    try:
+        with h5py.File(path, "r") as f:
+            full = "model_config" in f.attrs
+    except OSError as exc:
+        raise ModelFileError(f"{path} is a damaged HDF5 (.h5) file ({_first_line(exc)})") from None
+    if not full:
+        raise ModelFileError(f"{path} holds weights only, without the model's architecture (a Keras "
+                             "save_weights file?); give a full model, a convert.py -w file or keras-yolo3's .h5")
+    return _load_keras_file(path, compile, "Keras .h5 model")
+
+
+def load_model(path: str, compile: bool = False, *, anchors=None, num_classes: int | None = None):
+    """Load a full model (``.keras``/``.h5``), a ``convert.py -w`` weights file, or keras-yolo3's Keras 2
+    ``.h5`` (full model or weights; :mod:`yolo3.modeling.keras_yolo3`) as a model.
 
     Full models load with Keras' default ``safe_mode=True``.
 
@@ -101,26 +157,30 @@ def load_model(path: str, compile: bool = False):
         path: a ``.keras`` zip, a full ``.h5`` model, or a weights file with :data:`WEIGHTS_META_ATTR`
             (rebuilt from its embedded cfg, then the weights loaded).
         compile: passed to ``keras.models.load_model`` (full models only).
+        anchors: (N, 2) anchors in network pixels for keras-yolo3 files (which hold none); ignored otherwise.
+        num_classes: the class count expected for keras-yolo3 files; ignored otherwise.
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ValueError: the file is neither a Keras model nor a yolo3 weights file.
+        ModelNotFoundError: ``path`` does not exist (a ``FileNotFoundError``).
+        ModelFileError: a folder, a damaged file, a Darknet ``.weights`` file, weights without an
+            architecture, a Lambda layer, or anything else Keras cannot load (one line).
     """
-
-
+    if os.path.isdir(path):
+        raise ModelFileError(f"model {path} is a folder, not a model file")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"model file not found: {path}")
+        raise ModelNotFoundError(f"model file not found: {path}")
+    with open(path, "rb") as f:
+        head = f.read(20)
     if zipfile.is_zipfile(path):
-        return keras.models.load_model(path, compile=compile)
-    meta = _weights_meta(path)
-    if meta is not None:
-        model = build_model_from_cfg(parse_cfg_text(meta["cfg"], path), name=meta.get("model_name"))
-        _load_keras_weights(model, path)
-        return model
-    try:
-        return keras.models.load_model(path, compile=compile)
-    except Exception as exc:  # noqa: BLE001 - reported as one line
-        raise ValueError(f"{path} is neither a Keras model nor a yolo3 weights file: {exc}") from None
+        return _load_keras_file(path, compile, ".keras model")
+    if head.startswith(_HDF5_SIGNATURE):
+        return _load_hdf5(path, compile, anchors, num_classes)
+    if head.startswith(b"PK"):
+        raise ModelFileError(f"{path} is a damaged or incomplete .keras model (a broken zip archive)")
+    if _looks_like_darknet_weights(head):
+        raise ModelFileError(f"{path} looks like a Darknet .weights file: convert it first "
+                             f"(python convert.py CFG {path} model_data/model.keras)")
+    raise ModelFileError(f"{path} is not a model file (neither a .keras zip nor an HDF5 .h5)")
 
 
 def _load_keras_weights(model, path: str) -> None:
