@@ -18,7 +18,7 @@ import numpy as np
 from ..core.files import atomic_open
 from ..errors import Yolo3Error
 
-__all__ = ["AnnotationError", "DataFileError", "read_text_file", "AnnotatedImage",
+__all__ = ["AnnotationError", "DataFileError", "DataFormatError", "read_text_file", "AnnotatedImage",
            "parse_annotation_line", "iter_annotations", "read_annotations",
            "format_annotation_line", "write_annotations", "read_class_names", "read_anchors", "write_anchors"]
 
@@ -42,6 +42,11 @@ class AnnotationError(Yolo3Error):
 class DataFileError(Yolo3Error, FileNotFoundError):
     """A data file (annotations, class names, anchors) that is missing, a folder, or not UTF-8 text;
     one line naming the file. Also a ``FileNotFoundError``, which these readers raised before."""
+
+
+class DataFormatError(Yolo3Error):
+    """A class-names or anchors file whose content is not what it should be (empty, not numbers, an odd
+    count); one line naming the file. Also a ``ValueError``, which these readers raised before."""
 
 
 def _check_text_file(path: str, what: str) -> None:
@@ -146,6 +151,8 @@ def parse_annotation_line(
                                   f"box {i + 1} '{tok}' has a coordinate that is not a number") from None
         if not (math.isfinite(x1) and math.isfinite(y1) and math.isfinite(x2) and math.isfinite(y2)):
             raise AnnotationError(source, lineno, f"box {i + 1} '{tok}' has a non-finite coordinate")
+        if max(abs(x1), abs(y1), abs(x2), abs(y2)) > 1e9:
+            raise AnnotationError(source, lineno, f"box {i + 1} '{tok}' has a coordinate beyond 1e9 pixels")
         try:
             cls_f = float(fields[4])
         except ValueError:
@@ -292,7 +299,7 @@ def read_class_names(path: str) -> list[str]:
     """
     names = [ln.strip() for ln in read_text_file(path, "classes file").splitlines() if ln.strip()]
     if not names:
-        raise ValueError(f"classes file is empty: {path}")
+        raise DataFormatError(f"classes file is empty: {path}")
     return names
 
 
@@ -313,11 +320,11 @@ def read_anchors(path: str) -> np.ndarray:
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise ValueError(f"anchors file has a value that is not a number: {path}") from None
+        raise DataFormatError(f"anchors file has a value that is not a number: {path}") from None
     if not all(math.isfinite(v) and v > 0 for v in values):
-        raise ValueError(f"anchors file has a value that is not a positive finite number: {path}")
+        raise DataFormatError(f"anchors file has a value that is not a positive finite number: {path}")
     if not values or len(values) % 2:
-        raise ValueError(f"anchors file must hold an even, non-zero count of numbers: {path}")
+        raise DataFormatError(f"anchors file must hold an even, non-zero count of numbers: {path}")
     return np.asarray(values, np.float32).reshape(-1, 2)
 
 
