@@ -24,6 +24,7 @@ from yolo3.training.config import (  # noqa: E402
     StageConfig,
     TrainConfig,
     TrainError,
+    keras_yolo3_recipe,
 )
 from yolo3.training.freezing import freeze_body, head_output_layers  # noqa: E402
 from yolo3.training.pipeline import make_dataset  # noqa: E402
@@ -105,7 +106,7 @@ def _config(shapes, tmp_path, epochs, freeze_body=1, **runtime):
 def test_config_groups_and_describe_are_json_ready(shapes, tmp_path):
     config = _config(shapes, tmp_path, (4, 6), extra_callbacks=[keras.callbacks.TerminateOnNaN()])
     described = json.loads(json.dumps(config.describe()))
-    assert set(described) == {"data", "model", "stages", "loss", "evaluation", "runtime"}
+    assert set(described) == {"data", "model", "stages", "loss", "evaluation", "runtime", "optim"}
     assert [s["epochs"] for s in described["stages"]] == [4, 6]
     assert [s["freeze_body"] for s in described["stages"]] == [1, 0]
     assert described["model"]["anchors"] == ANCHORS.tolist()
@@ -113,7 +114,13 @@ def test_config_groups_and_describe_are_json_ready(shapes, tmp_path):
     assert "extra_callbacks" not in described["runtime"]
     defaults = TrainConfig(DataConfig("a.txt", ["x"]), ModelConfig(ANCHORS))
     assert [(s.epochs, s.batch_size, s.learning_rate, s.freeze_body) for s in defaults.stages] == \
+        [(50, None, None, 1), (50, None, None, 0)]  # batch and lr chosen from the data (training.schedule)
+    assert defaults.optim.schedule == "cosine" and defaults.optim.ema and defaults.optim.precision == "float32"
+    old = keras_yolo3_recipe(defaults)
+    assert [(s.epochs, s.batch_size, s.learning_rate, s.freeze_body) for s in old.stages] == \
         [(50, 32, 1e-3, 2), (50, 32, 1e-4, 0)]
+    assert (old.optim.schedule, old.optim.ema, old.optim.warmup_epochs) == ("constant", False, 0.0)
+    assert (old.evaluation.reduce_lr_patience, old.evaluation.early_stopping_patience) == (3, 10)
     assert defaults.stages[0] is not TrainConfig(DataConfig("a.txt", ["x"]), ModelConfig(ANCHORS)).stages[0]
 
 
@@ -229,7 +236,8 @@ def test_train_py_end_to_end(shapes, tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     rows = list(csv.DictReader(open(log_dir / "train.csv")))
     loss = [float(r["loss"]) for r in rows]
-    assert len(loss) == 2 and loss[1] < 0.6 * loss[0], loss
+    # default cosine schedule: a 4-step warm-up, then the rate decays over the 24 steps of both stages
+    assert len(loss) == 2 and loss[1] < 0.75 * loss[0], loss
     for key in ("xy_loss", "wh_loss", "obj_loss", "cls_loss", "val_loss"):
         assert key in rows[0]
     assert "accuracy" not in rows[0]

@@ -19,10 +19,12 @@ from ..datasets.annotations import read_anchors, read_class_names
 from ..modeling.factory import MODEL_KINDS
 from ..resources import resolve_data_path, resource_path
 from ..training.config import (
+    PRECISIONS,
     DataConfig,
     EvalConfig,
     LossConfig,
     ModelConfig,
+    OptimConfig,
     RuntimeConfig,
     StageConfig,
     TrainConfig,
@@ -31,7 +33,7 @@ from ..training.distribute import split_cpu
 from ..training.run import run_training
 from .common import HelpFormatter, UsageError, check_files, fail, parse_size, prog_name, run_tool
 
-__all__ = ["build_parser", "main", "read_model_files"]
+__all__ = ["build_parser", "main", "read_model_files", "apply_recipe", "RECIPES"]
 
 
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
@@ -63,20 +65,44 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
 
 def _add_training_flags(p: argparse.ArgumentParser) -> None:
     t = p.add_argument_group("training")
+    t.add_argument("--recipe", choices=tuple(RECIPES), default="default",
+                   help="defaults of the flags below: 'default' (warm-up + cosine over both stages, batch and lr "
+                        "from the data set size, EMA, --freeze-body 1) or 'keras-yolo3' (batch 32, Adam 1e-3 then "
+                        "1e-4 at constant rates, ReduceLROnPlateau, EarlyStopping, --freeze-body 2, no EMA); "
+                        "flags given explicitly win. See docs/training.md")
     t.add_argument("--epochs", type=int, nargs="+", default=[50, 50], metavar="N",
                    help="epochs of stage 1 (frozen) and stage 2 (unfrozen); one value for both")
-    t.add_argument("--batch-size", type=int, nargs="+", default=[32, 32], metavar="N",
-                   help="global batch size of stage 1 and stage 2; one value for both")
-    t.add_argument("--lr", type=float, nargs="+", default=[1e-3, 1e-4], metavar="LR",
-                   help="Adam learning rate of stage 1 and stage 2")
-    t.add_argument("--freeze-body", type=int, choices=(0, 1, 2), default=2,
-                   help="stage 1 freezes: 0 nothing, 1 the Darknet body, 2 all but the output convolutions")
+    t.add_argument("--batch-size", type=_auto_int, nargs="+", default=None, metavar="N",
+                   help="global batch size of stage 1 and stage 2, one value for both (default: auto, the largest "
+                        "of 32, 16, 8 that gives >= 50 steps an epoch; keras-yolo3: 32)")
+    t.add_argument("--lr", type=_auto_float, nargs="+", default=None, metavar="LR",
+                   help="Adam peak learning rate of stage 1 and stage 2 (default: auto, 1e-3 then 3e-4; "
+                        "keras-yolo3: 1e-3 1e-4)")
+    t.add_argument("--lr-schedule", choices=("cosine", "constant"), default=None,
+                   help="cosine: warm-up then one cosine decay over both stages (default); constant: each "
+                        "stage's rate with ReduceLROnPlateau in stage 2 (keras-yolo3)")
+    t.add_argument("--warmup-epochs", type=float, default=None,
+                   help="linear warm-up at the start of each stage, in epochs (>= 20 steps; default 2; cosine only)")
+    t.add_argument("--final-lr-fraction", type=float, default=0.01,
+                   help="the cosine schedule's last learning rate as a fraction of the peak")
+    t.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
+                   help="validate, checkpoint and save an exponential moving average of the weights "
+                        "(default: on; keras-yolo3: off)")
+    t.add_argument("--precision", choices=PRECISIONS, default="float32",
+                   help="mixed_bfloat16 / mixed_float16 compute in 16 bits (variables, heads and loss in float32; "
+                        "the saved model is float32); see docs/benchmarks.md for when it is faster")
+    t.add_argument("--freeze-body", type=int, choices=(0, 1, 2), default=None,
+                   help="stage 1 freezes: 0 nothing, 1 the Darknet body (default), 2 all but the output "
+                        "convolutions (keras-yolo3)")
     t.add_argument("--box-loss", choices=("mse", "ciou"), default="mse", help="box loss (mse = keras-yolo3's)")
     t.add_argument("--label-smoothing", type=float, default=0.0, help="class label smoothing eps")
     t.add_argument("--ignore-thresh", type=float, default=None, help="override the heads' ignore_thresh (0.5)")
     t.add_argument("--steps-per-epoch", type=int, default=None, help="default: training images // batch size")
-    t.add_argument("--reduce-lr-patience", type=int, default=3, help="stage 2 ReduceLROnPlateau patience")
-    t.add_argument("--early-stopping-patience", type=int, default=10, help="stage 2 EarlyStopping patience")
+    t.add_argument("--reduce-lr-patience", type=int, default=3,
+                   help="stage 2 ReduceLROnPlateau patience (constant schedule only)")
+    t.add_argument("--early-stopping-patience", type=int, default=None,
+                   help="stage 2 EarlyStopping patience, 0: off (default: 10 with the constant schedule, off with "
+                        "cosine, whose best epochs are its last)")
     t.add_argument("--map-every", type=int, default=5, help="validation mAP@0.5 every N epochs (0: never)")
     t.add_argument("--precise-bn", type=int, default=10,
                    help="before each validation, recompute BatchNorm statistics of the trainable BN layers "
@@ -96,6 +122,43 @@ def _add_distribution_flags(p: argparse.ArgumentParser) -> None:
                    help="auto: multiworker when TF_CONFIG lists several workers, mirrored when --gpu_num > 1")
     s.add_argument("--cpu-devices", type=int, default=0,
                    help="split the CPU into N logical devices first (to try --gpu_num N without GPUs)")
+
+
+# The flags each recipe sets when they are not given (see docs/training.md for the reasoning).
+RECIPES = {
+    "default": {"batch_size": [None], "lr": [None], "lr_schedule": "cosine", "warmup_epochs": 2.0, "ema": True,
+                "freeze_body": 1},
+    "keras-yolo3": {"batch_size": [32], "lr": [1e-3, 1e-4], "lr_schedule": "constant", "warmup_epochs": 0.0,
+                    "ema": False, "freeze_body": 2},
+}
+
+
+def _auto_int(text: str) -> int | None:
+    """``auto`` -> None, else a positive int."""
+    if text == "auto":
+        return None
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 or auto, got {text}")
+    return value
+
+
+def _auto_float(text: str) -> float | None:
+    """``auto`` -> None, else a positive float."""
+    if text == "auto":
+        return None
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 or auto, got {text}")
+    return value
+
+
+def apply_recipe(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill the flags left unset (None) with the values of ``args.recipe``."""
+    for key, value in RECIPES[args.recipe].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -149,10 +212,13 @@ def read_model_files(classes_path: str, anchors_path: str | None, model: str | N
 
 def _config(args: argparse.Namespace) -> TrainConfig:
     """The training configuration of the parsed flags; :class:`UsageError` for a bad value."""
+    apply_recipe(args)
     input_size = parse_size(args.input_size, "--input-size")
     epochs = _pair(args.epochs, "epochs", int)
-    batch = _pair(args.batch_size, "batch-size", int)
-    lr = _pair(args.lr, "lr", float)
+    batch = _pair(args.batch_size, "batch-size", lambda v: v)
+    lr = _pair(args.lr, "lr", lambda v: v)
+    if args.warmup_epochs < 0 or not 0 < args.final_lr_fraction <= 1:
+        raise UsageError("--warmup-epochs must be >= 0 and --final-lr-fraction in (0, 1]")
     if not 0.0 <= args.val_split < 1.0:
         raise UsageError("--val-split must be in [0, 1)")
     if not 0.0 <= args.mosaic <= 1.0:
@@ -173,6 +239,8 @@ def _config(args: argparse.Namespace) -> TrainConfig:
         evaluation=EvalConfig(map_every=args.map_every, precise_bn=args.precise_bn,
                               reduce_lr_patience=args.reduce_lr_patience,
                               early_stopping_patience=args.early_stopping_patience),
+        optim=OptimConfig(schedule=args.lr_schedule, warmup_epochs=args.warmup_epochs,
+                          final_fraction=args.final_lr_fraction, ema=args.ema, precision=args.precision),
         runtime=RuntimeConfig(log_dir=args.log_dir, seed=args.seed, resume=args.resume, strategy=args.strategy,
                               gpu_num=args.gpu_num, steps_per_epoch=args.steps_per_epoch,
                               verbose="auto" if args.verbose is None else args.verbose))

@@ -169,7 +169,7 @@ def _yolo_section(state: _BuildState, i: int, sec: Section, prev):
         raise sec.error(
             f"the layer before it has {prev.shape[-1]} filters but {len(spec['mask'])} anchors x "
             f"(5 + {spec['num_classes']} classes) = {expected} are needed")
-    x = YoloHead(name=f"yolo_{len(state.heads)}", **spec)(prev)
+    x = YoloHead(name=f"yolo_{len(state.heads)}", dtype="float32", **spec)(prev)  # float32 under mixed precision
     state.heads.append(x)
     return x
 

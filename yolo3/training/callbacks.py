@@ -9,7 +9,7 @@ from typing import Callable
 import keras
 import numpy as np
 
-__all__ = ["ResumableCheckpoint", "PreciseBatchNorm", "recalibrate_batchnorm", "read_resume_state"]
+__all__ = ["EMASwap", "ResumableCheckpoint", "PreciseBatchNorm", "recalibrate_batchnorm", "read_resume_state"]
 
 
 class ResumableCheckpoint(keras.callbacks.Callback):
@@ -53,6 +53,37 @@ class ResumableCheckpoint(keras.callbacks.Callback):
             self.best = float(value)
             self._write("best", epoch, logs)
         self._write("last", epoch, logs)
+
+
+class EMASwap(keras.callbacks.SwapEMAWeights):
+    """Keras' :class:`keras.callbacks.SwapEMAWeights` with ``swap_on_epoch=True`` (validation,
+    the callbacks after it at the end of an epoch, checkpoints and the final model see the EMA
+    weights), made resumable and safe to stop early.
+
+    A checkpoint written at the end of an epoch holds the EMA weights in the model and the raw
+    weights in the optimizer's average slots; ``ema_in_model=True`` (a run resumed from such a
+    checkpoint) swaps them back before the next epoch trains. When a later callback stops training
+    (EarlyStopping, TerminateOnNaN), :meth:`stop_guard` (placed last) makes the EMA the final weights.
+
+    Args:
+        ema_in_model: the model holds the EMA weights now (just loaded from a checkpoint).
+    """
+
+    def __init__(self, ema_in_model: bool = False):
+        super().__init__(swap_on_epoch=True)
+        self._ema_weights_in_model = bool(ema_in_model)
+
+    def stop_guard(self) -> keras.callbacks.Callback:
+        """A callback to put after every other: on an early stop, copy the EMA weights (in the
+        model) into the average slots so that ``fit``'s final ``finalize_variable_values`` keeps them."""
+        swap = self
+
+        class _StopGuard(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if self.model.stop_training and swap._ema_weights_in_model:
+                    swap._finalize_ema_values()
+
+        return _StopGuard()
 
 
 def recalibrate_batchnorm(model: keras.Model, batches, max_batches: int = 10) -> int:

@@ -9,14 +9,17 @@ pipeline), :class:`ModelConfig` (architecture, anchors, starting weights, input 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from ..errors import Yolo3Error
 
 __all__ = ["TrainConfig", "TrainError", "DataConfig", "ModelConfig", "StageConfig", "LossConfig", "EvalConfig",
-           "RuntimeConfig", "default_stages", "resume_record", "check_resume_state"]
+           "RuntimeConfig", "OptimConfig", "default_stages", "keras_yolo3_stages", "keras_yolo3_recipe",
+           "resume_record", "check_resume_state", "PRECISIONS"]
+
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 class TrainError(Yolo3Error):
@@ -73,22 +76,51 @@ class StageConfig:
 
     Args:
         epochs: epochs of the stage (0 skips it).
-        batch_size: global batch size (split over the replicas).
-        learning_rate: Adam learning rate (a fresh optimizer each stage).
+        batch_size: global batch size (split over the replicas); None: chosen from the data set
+            size (:func:`yolo3.training.schedule.auto_batch_size`).
+        learning_rate: Adam's peak learning rate (a fresh optimizer each stage); None: chosen
+            (:func:`yolo3.training.schedule.plan_training`).
         freeze_body: what the stage freezes: 0 nothing, 1 the Darknet body, 2 all but the output
             convolutions.
     """
 
     epochs: int
-    batch_size: int = 32
-    learning_rate: float = 1e-3
+    batch_size: int | None = None
+    learning_rate: float | None = None
     freeze_body: int = 0
 
 
 def default_stages() -> tuple[StageConfig, StageConfig]:
+    """The default schedule: 50 epochs with the Darknet body frozen, then 50 epochs of everything,
+    batch sizes and learning rates chosen from the data (see docs/training.md)."""
+    return (StageConfig(50, freeze_body=1), StageConfig(50, freeze_body=0))
+
+
+def keras_yolo3_stages() -> tuple[StageConfig, StageConfig]:
     """keras-yolo3's schedule: 50 epochs with all but the output convolutions frozen at Adam 1e-3,
     then 50 epochs of everything at 1e-4, batch 32 in both."""
     return (StageConfig(50, 32, 1e-3, freeze_body=2), StageConfig(50, 32, 1e-4, freeze_body=0))
+
+
+@dataclass
+class OptimConfig:
+    """How the optimizer runs (see :mod:`yolo3.training.schedule` for the reasoning).
+
+    Args:
+        schedule: "cosine" (warm-up then one cosine decay over both stages) or "constant"
+            (keras-yolo3: each stage's rate, ReduceLROnPlateau and EarlyStopping in stage 2).
+        warmup_epochs: linear warm-up at the start of each stage, in epochs (cosine only; 0: none).
+        final_fraction: the cosine's last learning rate as a fraction of the peak.
+        ema: validate, checkpoint and save an exponential moving average of the weights.
+        precision: "float32", "mixed_bfloat16" or "mixed_float16" (loss and heads in float32, loss
+            scaling for float16; the saved model is float32).
+    """
+
+    schedule: str = "cosine"
+    warmup_epochs: float = 2.0
+    final_fraction: float = 0.01
+    ema: bool = True
+    precision: str = "float32"
 
 
 @dataclass
@@ -114,14 +146,15 @@ class EvalConfig:
         map_every: validation mAP@0.5 every N epochs (0: never).
         precise_bn: training batches over which BatchNorm statistics are recomputed before each
             validation (0: off; single-replica runs only).
-        reduce_lr_patience: stage-2 ReduceLROnPlateau patience (epochs).
-        early_stopping_patience: stage-2 EarlyStopping patience (epochs).
+        reduce_lr_patience: stage-2 ReduceLROnPlateau patience (epochs; constant schedule only).
+        early_stopping_patience: stage-2 EarlyStopping patience (epochs; 0: off); None: 10 with
+            the constant schedule, off with the cosine one (whose best epochs are its last).
     """
 
     map_every: int = 5
     precise_bn: int = 10
     reduce_lr_patience: int = 3
-    early_stopping_patience: int = 10
+    early_stopping_patience: int | None = None
 
 
 @dataclass
@@ -163,6 +196,7 @@ class TrainConfig:
         loss: loss options.
         evaluation: validation extras and stage-2 callbacks.
         runtime: log folder, seed, resume, distribution, verbosity.
+        optim: learning-rate schedule, weight EMA and precision.
     """
 
     data: DataConfig
@@ -171,6 +205,7 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     evaluation: EvalConfig = field(default_factory=EvalConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
 
     def describe(self) -> dict:
         """The configuration as JSON-ready nested dicts (written to ``train_config.json``); the
@@ -179,7 +214,23 @@ class TrainConfig:
         model = asdict(self.model)
         model["anchors"] = np.asarray(self.model.anchors).tolist()
         return {"data": asdict(self.data), "model": model, "stages": [asdict(s) for s in self.stages],
-                "loss": asdict(self.loss), "evaluation": asdict(self.evaluation), "runtime": runtime}
+                "loss": asdict(self.loss), "evaluation": asdict(self.evaluation), "runtime": runtime,
+                "optim": asdict(self.optim)}
+
+
+def keras_yolo3_recipe(config: TrainConfig, epochs: tuple[int, int] = (50, 50)) -> TrainConfig:
+    """``config`` with keras-yolo3's optimisation: batch 32, Adam 1e-3 then 1e-4 at constant rates,
+    ``freeze_body=2``, ReduceLROnPlateau(3) and EarlyStopping(10) in stage 2, no warm-up, no EMA.
+
+    Args:
+        config: the configuration whose data, model, loss and runtime are kept.
+        epochs: epochs of the two stages.
+    """
+    stages = keras_yolo3_stages()
+    stages = (replace(stages[0], epochs=epochs[0]), replace(stages[1], epochs=epochs[1]))
+    return replace(config, stages=stages, optim=replace(config.optim, schedule="constant", warmup_epochs=0.0,
+                                                         ema=False),
+                   evaluation=replace(config.evaluation, reduce_lr_patience=3, early_stopping_patience=10))
 
 
 # The settings a checkpoint must share with the run that resumes it: record key -> flag. The record

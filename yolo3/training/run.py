@@ -20,13 +20,15 @@ import numpy as np
 import tensorflow as tf
 
 from ..modeling.saving import save_model
-from .callbacks import EpochCSVLogger, PreciseBatchNorm, ResumableCheckpoint, read_resume_state
-from .config import StageConfig, TrainConfig, TrainError, check_resume_state, resume_record
+from .callbacks import EMASwap, EpochCSVLogger, PreciseBatchNorm, ResumableCheckpoint, read_resume_state
+from .config import PRECISIONS, TrainConfig, TrainError, check_resume_state, resume_record
 from .distribute import make_strategy, worker_info
 from .freezing import freeze_body
 from .map_callback import MeanAPCallback
 from .pipeline import dataset_fn_for_strategy, make_dataset, make_eval_dataset
+from .precision import float32_copy, make_optimizer, precision_policy
 from .preparation import PreparedData, create_training_model, prepare_training_data
+from .schedule import TrainingPlan, plan_training
 from .targets import target_spec_from_model
 from .trainer import YoloTrainer
 
@@ -60,8 +62,18 @@ def validate_config(config: TrainConfig) -> None:
     for stage in config.stages:
         if stage.freeze_body not in (0, 1, 2):
             raise TrainError(f"--freeze-body must be 0, 1 or 2, got {stage.freeze_body}")
-    if min(s.batch_size for s in config.stages) < 1 or min(s.epochs for s in config.stages) < 0:
+    if any(s.batch_size is not None and s.batch_size < 1 for s in config.stages) or \
+            min(s.epochs for s in config.stages) < 0:
         raise TrainError("batch sizes must be >= 1 and epochs >= 0")
+    if any(s.learning_rate is not None and not s.learning_rate > 0 for s in config.stages):
+        raise TrainError("learning rates must be > 0")
+    optim = config.optim
+    if optim.schedule not in ("cosine", "constant"):
+        raise TrainError(f"--lr-schedule must be cosine or constant, got {optim.schedule!r}")
+    if optim.precision not in PRECISIONS:
+        raise TrainError(f"--precision must be one of {', '.join(PRECISIONS)}, got {optim.precision!r}")
+    if optim.warmup_epochs < 0 or not 0 < optim.final_fraction <= 1:
+        raise TrainError("--warmup-epochs must be >= 0 and --final-lr-fraction in (0, 1]")
 
 
 def run_training(config: TrainConfig) -> dict:
@@ -86,6 +98,7 @@ def run_training(config: TrainConfig) -> dict:
     run.read_resume_state()
     run.log_environment()
     run.prepare_data()
+    run.plan_optimisation()
     run.build_model()
     run.start_logs()
     run.restore_finished_checkpoint()
@@ -113,7 +126,7 @@ class _TrainingRun:
         self.num_workers, worker_index, self.is_chief = worker_info()
         self.strategy = make_strategy(runtime.strategy, runtime.gpu_num)
         self.replicas = self.strategy.num_replicas_in_sync
-        batches = [s.batch_size for s in self.config.stages]
+        batches = [s.batch_size for s in self.config.stages if s.batch_size is not None]
         if any(b % self.replicas for b in batches):
             raise TrainError(f"--batch-size {' '.join(map(str, batches))} must be a multiple of the "
                              f"{self.replicas} replicas (the batch size is global)")
@@ -146,10 +159,28 @@ class _TrainingRun:
         if self.data.n_val == 0:
             raise TrainError("no validation images: use --val-split > 0 or --val-annotation")
 
+    def plan_optimisation(self) -> None:
+        """Batch sizes, learning rates, warm-ups and EMA from the data set size; printed and written
+        to ``schedule.json``."""
+        config = self.config
+        optim, stages = config.optim, config.stages
+        self.plan: TrainingPlan = plan_training(
+            self.data.n_train, [s.epochs for s in stages], [s.batch_size for s in stages],
+            [s.learning_rate for s in stages], schedule=optim.schedule, warmup_epochs=optim.warmup_epochs,
+            final_fraction=optim.final_fraction, ema=optim.ema, replicas=self.replicas,
+            steps_per_epoch=config.runtime.steps_per_epoch)
+        for line in self.plan.summary_lines():
+            _log(line)
+        if optim.precision != "float32":
+            _log(f"precision: {optim.precision} (variables, heads and loss in float32; the saved model is float32)")
+        if self.is_chief:
+            with open(os.path.join(self.log_dir, "schedule.json"), "w", encoding="utf-8") as f:
+                json.dump(self.plan.describe() | {"precision": optim.precision}, f, indent=1)
+
     def build_model(self) -> None:
         """The inference model (starting weights unless resuming) and its trainer, in the strategy's scope."""
         config = self.config
-        with self.strategy.scope():
+        with self.strategy.scope(), precision_policy(config.optim.precision):
             self.model = create_training_model(config.model, len(config.data.classes),
                                                load_weights=self.state is None, no_weights_message=_NO_WEIGHTS,
                                                log=_log)
@@ -193,9 +224,9 @@ class _TrainingRun:
         if self.state is None or not (self.start_epoch >= total
                                       or (self.resumed_stage == 1 and self.start_epoch >= stage1_epochs)):
             return
-        stage = self.config.stages[0 if self.resumed_stage == 1 else 1]
-        freeze_body(self.model, stage.freeze_body)
-        self._compile(stage.learning_rate)
+        index = 0 if self.resumed_stage == 1 else 1
+        freeze_body(self.model, self.config.stages[index].freeze_body)
+        self._compile(index)
         self.trainer.load_weights(os.path.join(self.ckpt_dir, "last.weights.h5"))
         if self.start_epoch >= total:
             _log(f"{self.ckpt_dir}/last.weights.h5 has finished epoch {self.start_epoch} of {total}: "
@@ -205,26 +236,29 @@ class _TrainingRun:
         stage1_epochs = self.config.stages[0].epochs
         if self.start_epoch >= stage1_epochs:
             return
-        self._run_stage(1, self.start_epoch, stage1_epochs, self.config.stages[0], [])
+        self._run_stage(1, self.start_epoch, stage1_epochs, [])
         if self.is_chief:
-            save_model(self.model, os.path.join(self.log_dir, "trained_stage_1.keras"))
+            save_model(float32_copy(self.model), os.path.join(self.log_dir, "trained_stage_1.keras"))
 
     def train_stage_2(self) -> None:
         first = max(self.start_epoch, self.config.stages[0].epochs)
         if self.total_epochs <= first:
             return
-        evaluation = self.config.evaluation
-        schedule = [
-            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1,
-                                              patience=evaluation.reduce_lr_patience, verbose=1),
-            keras.callbacks.EarlyStopping(monitor="val_loss", min_delta=0,
-                                          patience=evaluation.early_stopping_patience, verbose=1),
-        ]
-        self._run_stage(2, first, self.total_epochs, self.config.stages[1], schedule)
+        evaluation, constant = self.config.evaluation, self.plan.schedule == "constant"
+        schedule = []
+        if constant:  # a LearningRateSchedule owns the rate: ReduceLROnPlateau only with constant rates
+            schedule.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.1,
+                                                              patience=evaluation.reduce_lr_patience, verbose=1))
+        patience = evaluation.early_stopping_patience
+        patience = (10 if constant else 0) if patience is None else patience
+        if patience > 0:
+            schedule.append(keras.callbacks.EarlyStopping(monitor="val_loss", min_delta=0, patience=patience,
+                                                          verbose=1))
+        self._run_stage(2, first, self.total_epochs, schedule)
 
     def save_final_model(self) -> dict:
         final_path = os.path.join(self.log_dir, self.config.runtime.final_name)
-        save_model(self.model, final_path)
+        save_model(float32_copy(self.model), final_path)
         if not self.is_chief:
             shutil.rmtree(self.log_dir, ignore_errors=True)
             final_path = None
@@ -236,30 +270,34 @@ class _TrainingRun:
                 "n_val": self.data.n_val, "replicas": self.replicas}
 
     # -- one stage ----------------------------------------------------------------------------
-    def _compile(self, learning_rate: float) -> None:
+    def _compile(self, stage_index: int) -> None:
+        """A fresh optimizer for stage ``stage_index`` (0 or 1): the plan's rate or schedule, EMA, loss scaling."""
         with self.strategy.scope():
-            self.trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate))
+            self.trainer.compile(optimizer=make_optimizer(self.plan.learning_rate(stage_index),
+                                                          self.config.optim.precision, self.plan.ema))
             self.trainer.optimizer.build(self.trainer.trainable_variables)
 
-    def _run_stage(self, index: int, first: int, last: int, stage: StageConfig, schedule: list) -> None:
+    def _run_stage(self, index: int, first: int, last: int, schedule: list) -> None:
         """Fit epochs ``first``..``last`` - 1 of stage ``index``: freeze, recompile, maybe resume, fit."""
+        stage, plan = self.config.stages[index - 1], self.plan.stages[index - 1]
         frozen = freeze_body(self.model, stage.freeze_body)
-        self._compile(stage.learning_rate)
+        self._compile(index - 1)
         trainable = sum(int(np.prod(v.shape)) for v in self.trainer.trainable_variables)
         _log(f"stage {index}: epochs {first + 1}-{last}, {frozen} layers with weights frozen "
              f"(--freeze-body {stage.freeze_body}), {trainable:,} trainable parameters, "
-             f"lr {stage.learning_rate:g}, batch {stage.batch_size}")
-        if self.state is not None and self.resumed_stage == index and first == self.start_epoch:
+             f"peak lr {plan.peak_lr:.3g}, batch {plan.batch_size}")
+        resumed = self.state is not None and self.resumed_stage == index and first == self.start_epoch
+        if resumed:
             self.trainer.load_weights(os.path.join(self.ckpt_dir, "last.weights.h5"))
             _log(f"resumed from {self.ckpt_dir}/last.weights.h5 at epoch {first} "
                  f"(optimizer step {int(self.trainer.optimizer.iterations.numpy())})")
         checkpoint = ResumableCheckpoint(self.ckpt_dir, index, best=self.best,
                                          extra={"config": resume_record(self.config)})
-        callbacks = self._callbacks(index, stage.batch_size, checkpoint, schedule)
+        callbacks = self._callbacks(index, plan.batch_size, checkpoint, schedule, ema_in_model=resumed)
         n_val = self.data.n_val
-        val_batch = max(self.replicas, min(stage.batch_size, n_val) // self.replicas * self.replicas)
-        steps = self.config.runtime.steps_per_epoch or max(1, self.data.n_train // stage.batch_size)
-        hist = self.trainer.fit(self._train_dataset(stage.batch_size, first), steps_per_epoch=steps,
+        val_batch = max(self.replicas, min(plan.batch_size, n_val) // self.replicas * self.replicas)
+        steps = plan.steps_per_epoch
+        hist = self.trainer.fit(self._train_dataset(plan.batch_size, first), steps_per_epoch=steps,
                                 validation_data=self._val_dataset(val_batch),
                                 validation_steps=max(1, math.ceil(n_val / val_batch)), initial_epoch=first,
                                 epochs=last, callbacks=callbacks, verbose=self.config.runtime.verbose,
@@ -271,8 +309,11 @@ class _TrainingRun:
         if self.trainer.stop_training and loss and not np.isfinite(loss[-1]):
             raise TrainError("training stopped: the loss became NaN/inf (try a lower learning rate)")
 
-    def _callbacks(self, index: int, batch: int, checkpoint: ResumableCheckpoint, schedule: list) -> list:
-        """PreciseBN (one replica), mAP, checkpoint, the stage's schedule, NaN stop, CSV, TensorBoard, extras."""
+    def _callbacks(self, index: int, batch: int, checkpoint: ResumableCheckpoint, schedule: list,
+                   ema_in_model: bool = False) -> list:
+        """EMA swap, PreciseBN (one replica), mAP, checkpoint, the stage's schedule, NaN stop, CSV,
+        TensorBoard, extras. The EMA swap comes first, so that everything after it validates,
+        recalibrates, measures and saves the averaged weights."""
         callbacks = [self.map_callback, checkpoint, *schedule, keras.callbacks.TerminateOnNaN(),
                      EpochCSVLogger(self.csv_path, index)]
         if _have_tensorboard():
@@ -281,6 +322,9 @@ class _TrainingRun:
         if self.config.evaluation.precise_bn > 0 and self.replicas == 1:
             callbacks.insert(0, PreciseBatchNorm(self.model, lambda: self._bn_batches(batch),
                                                  self.config.evaluation.precise_bn))
+        if self.plan.ema is not None:
+            swap = EMASwap(ema_in_model=ema_in_model)
+            callbacks = [swap, *callbacks, swap.stop_guard()]
         return callbacks + list(self.config.runtime.extra_callbacks)
 
     # -- datasets ---------------------------------------------------------------------------
