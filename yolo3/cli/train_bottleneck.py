@@ -15,7 +15,15 @@ import sys
 from ..modeling.factory import MODEL_KINDS
 from ..resources import resolve_data_path, resource_path
 from ..training.bottleneck import run_bottleneck_training
-from ..training.config import DataConfig, ModelConfig, RuntimeConfig, StageConfig, TrainConfig
+from ..training.config import (
+    PRECISIONS,
+    DataConfig,
+    ModelConfig,
+    OptimConfig,
+    RuntimeConfig,
+    StageConfig,
+    TrainConfig,
+)
 from .common import HelpFormatter, UsageError, check_files, fail, parse_size, prog_name, run_tool
 from .train import read_model_files
 
@@ -43,6 +51,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=30, help="epochs on the cached features")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--precision", choices=PRECISIONS, default="float32",
+                   help="mixed_bfloat16 / mixed_float16: compute in 16 bits (heads and loss in float32, the saved "
+                        "model float32)")
     p.add_argument("--log-dir", default=os.path.join("logs", "bottleneck"), help="logs and the saved model")
     p.add_argument("--cache-dir", default=None, help="feature cache (default <log-dir>/bottleneck_cache)")
     p.add_argument("--reuse-cache", action="store_true", help="use an existing cache of the same input size")
@@ -66,6 +77,7 @@ def _config(args: argparse.Namespace) -> TrainConfig:
                         val_split=args.val_split, skip_missing=args.skip_missing),
         model=ModelConfig(anchors=anchors, kind=kind, weights=args.weights, input_size=input_size),
         stages=(StageConfig(args.epochs, args.batch_size, args.lr, freeze_body=2), StageConfig(0)),
+        optim=OptimConfig(precision=args.precision),
         runtime=RuntimeConfig(log_dir=args.log_dir, seed=args.seed, final_name="trained_bottleneck.keras",
                               verbose="auto" if args.verbose is None else args.verbose))
 

@@ -28,7 +28,9 @@ from ..modeling.saving import save_model
 from .config import TrainConfig
 from .freezing import head_output_layers
 from .pipeline import make_eval_dataset
+from .precision import float32_copy, make_optimizer, precision_policy
 from .preparation import create_training_model, prepare_training_data
+from .schedule import STAGE1_LR, auto_batch_size
 from .targets import TargetSpec, assign_targets, pad_boxes, target_spec_from_model
 from .trainer import YoloTrainer
 
@@ -206,6 +208,7 @@ def train_bottleneck(
     verbose="auto",
     reuse_cache: bool = False,
     progress: bool = True,
+    precision: str = "float32",
 ) -> dict:
     """Cache the body outputs of ``model`` for the images of ``train_clean`` (and ``val_clean``)
     under ``cache_dir`` and train the output convolutions on them for ``epochs`` epochs.
@@ -226,6 +229,8 @@ def train_bottleneck(
         verbose: Keras ``fit`` verbosity.
         reuse_cache: keep an existing cache made at the same input size.
         progress: show progress bars while caching.
+        precision: the run's precision (:data:`yolo3.training.config.PRECISIONS`); build ``model``
+            under it (:func:`yolo3.training.precision.precision_policy`) for the 16-bit ones.
     """
     spec = target_spec_from_model(model)
     feature_model, head_model = split_at_head_convs(model)
@@ -243,7 +248,7 @@ def train_bottleneck(
     train_meta = cached(train_clean, train_dir)
     val_meta = cached(val_clean, val_dir) if val_clean else None
     trainer = BottleneckTrainer(head_model, input_size)
-    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=lr))
+    trainer.compile(optimizer=make_optimizer(lr, precision))
     steps = max(1, train_meta["images"] // batch_size)
     fit_kwargs = {}
     if val_meta:
@@ -270,24 +275,26 @@ def run_bottleneck_training(config: TrainConfig, cache_dir: str | None = None, r
 
     Args:
         config: data, model and runtime groups as for :func:`yolo3.training.run.run_training`;
-            ``stages[0]`` gives epochs, batch size and learning rate (the body is frozen by
-            construction; ``stages[1]`` is not used).
+            ``stages[0]`` gives epochs, batch size and learning rate (None: chosen as by train.py;
+            the body is frozen by construction; ``stages[1]`` is not used); ``optim.precision`` the precision.
         cache_dir: folder of the feature cache; default ``<log_dir>/bottleneck_cache``.
         reuse_cache: use an existing cache made at the same input size instead of recomputing it.
     """
-    runtime, stage = config.runtime, config.stages[0]
+    runtime, stage, precision = config.runtime, config.stages[0], config.optim.precision
     os.makedirs(runtime.log_dir, exist_ok=True)
     data = prepare_training_data(config.data, os.path.join(runtime.log_dir, "data"), seed=runtime.seed)
-    model = create_training_model(config.model, len(config.data.classes), no_weights_message=_NO_WEIGHTS)
+    with precision_policy(precision):
+        model = create_training_model(config.model, len(config.data.classes), no_weights_message=_NO_WEIGHTS)
+    batch = stage.batch_size or auto_batch_size(data.n_train)
     start = time.time()
     callbacks = [keras.callbacks.CSVLogger(os.path.join(runtime.log_dir, "bottleneck.csv")),
                  keras.callbacks.TerminateOnNaN(), *runtime.extra_callbacks]
     result = train_bottleneck(
         model, data.train_path, data.val_path if data.n_val else None, config.model.input_size,
         cache_dir or os.path.join(runtime.log_dir, "bottleneck_cache"), epochs=stage.epochs,
-        batch_size=stage.batch_size, lr=stage.learning_rate, seed=runtime.seed, reuse_cache=reuse_cache,
-        verbose=runtime.verbose, callbacks=callbacks)
+        batch_size=batch, lr=stage.learning_rate or STAGE1_LR, seed=runtime.seed, reuse_cache=reuse_cache,
+        verbose=runtime.verbose, callbacks=callbacks, precision=precision)
     final_path = os.path.join(runtime.log_dir, runtime.final_name)
-    save_model(model, final_path)
+    save_model(float32_copy(model), final_path)
     result.update(final_model=final_path, seconds=time.time() - start)
     return result
