@@ -9,6 +9,7 @@ bad option, an output that is an input).
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import sys
 import time
@@ -17,7 +18,7 @@ from tqdm import tqdm
 
 from ..inference.tracking_video import VideoTracking, track_video
 from ..inference.video import VideoStats
-from ..tracking import TRACKERS, Tracker, TrackingError, make_tracker
+from ..tracking import TRACKERS, ByteTracker, Tracker, TrackingError, make_tracker
 from ..tracking.counting import parse_line
 from ..tracking.mot import iter_frames, mot_lines, read_mot, read_seqinfo, sequence_files, write_mot
 from .common import HelpFormatter, UsageError, check_threshold, prog_name, run_tool
@@ -30,19 +31,20 @@ SCRIPT, MODULE = "track.py", "yolo3.cli.track"
 
 def add_tracker_arguments(ap: argparse.ArgumentParser) -> None:
     """The tracker parameters (ultralytics' names), shared by track.py and yolo_video.py --track."""
-    g = ap.add_argument_group("tracker parameters (defaults: ByteTrack's; SORT uses match/new/buffer/min-hits)")
-    g.add_argument("--track-high-thresh", type=float, default=0.5,
-                   help="bytetrack: detections scoring this or more are matched first")
-    g.add_argument("--track-low-thresh", type=float, default=0.1,
+    g = ap.add_argument_group("tracker parameters (ultralytics' names; SORT uses match/new/buffer/min-hits)")
+    g.add_argument("--track-high-thresh", type=float, default=None,
+                   help="bytetrack: detections scoring this or more are matched first (default 0.4)")
+    g.add_argument("--track-low-thresh", type=float, default=None,
                    help="bytetrack: detections scoring this or more (below the high one) are matched second; "
-                        "lower ones are ignored")
+                        "lower ones are ignored (default 0.1)")
     g.add_argument("--new-track-thresh", type=float, default=None,
-                   help="smallest score that starts a track (default: bytetrack 0.6, sort 0.25)")
-    g.add_argument("--track-buffer", type=int, default=30, help="frames (at 30 fps) a lost track is kept")
+                   help="smallest score that starts a track (default: bytetrack 0.5, sort 0.25)")
+    g.add_argument("--track-buffer", type=int, default=None,
+                   help="frames (at 30 fps) a lost track is kept (default: bytetrack 60, sort 30)")
     g.add_argument("--match-thresh", type=float, default=None,
-                   help="largest matching cost 1 - IoU (x score with fuse-score) (default: bytetrack 0.8, sort 0.7)")
-    g.add_argument("--no-fuse-score", dest="fuse_score", action="store_false",
-                   help="bytetrack: match on IoU alone, not IoU x detection score")
+                   help="largest matching cost 1 - IoU (x score with --fuse-score) (default: bytetrack 0.8, sort 0.7)")
+    g.add_argument("--fuse-score", action=argparse.BooleanOptionalAction, default=None,
+                   help="bytetrack: match on IoU x detection score instead of IoU alone (default: off)")
     g.add_argument("--min-hits", type=int, default=None,
                    help="frames in a row before a track is reported (default: bytetrack 2, sort 3)")
     g.add_argument("--per-class", action="store_true",
@@ -59,15 +61,13 @@ def tracker_from_args(args: argparse.Namespace, name: str, frame_rate: float) ->
         value = getattr(args, flag)
         if value is not None:
             check_threshold(value, "--" + flag.replace("_", "-"))
-    if args.track_buffer < 0 or (args.min_hits is not None and args.min_hits < 1):
+    if (args.track_buffer is not None and args.track_buffer < 0) or (args.min_hits is not None and args.min_hits < 1):
         raise UsageError("--track-buffer must be >= 0 and --min-hits >= 1")
-    params = {"track_buffer": args.track_buffer, "frame_rate": frame_rate, "per_class": args.per_class}
-    params.update({k: getattr(args, k) for k in ("new_track_thresh", "match_thresh", "min_hits")
-                   if getattr(args, k) is not None})
+    names = ["track_buffer", "new_track_thresh", "match_thresh", "min_hits"]
     if name == "bytetrack":
-        params.update(track_high_thresh=args.track_high_thresh, track_low_thresh=args.track_low_thresh,
-                      fuse_score=args.fuse_score)
-    return make_tracker(name, **params)
+        names += ["track_high_thresh", "track_low_thresh", "fuse_score"]
+    params = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    return make_tracker(name, frame_rate=frame_rate, per_class=args.per_class, **params)
 
 
 def add_video_tracking_arguments(ap: argparse.ArgumentParser) -> None:
@@ -116,7 +116,12 @@ def check_video_tracking(args: argparse.Namespace, inputs: list[str | None]) -> 
 
 def detector_score(args: argparse.Namespace) -> float:
     """The detector's score threshold: --score, or lower for ByteTrack's second matching (--track-low-thresh)."""
-    return min(args.score, args.track_low_thresh) if args.track == "bytetrack" else args.score
+    if args.track != "bytetrack":
+        return args.score
+    low = args.track_low_thresh
+    if low is None:
+        low = inspect.signature(ByteTracker).parameters["track_low_thresh"].default
+    return min(args.score, low)
 
 
 def track_video_from_args(args: argparse.Namespace, detector, records: list | None) -> VideoStats:

@@ -145,10 +145,10 @@ class Tracker:
         index = np.flatnonzero(ok)
         return boxes[index], scores[index], classes[index], index
 
-    def _predict(self, boxes: np.ndarray, freeze_height_velocity: np.ndarray | None = None) -> None:
+    def _predict(self, boxes: np.ndarray) -> None:
         """Every track one frame ahead (its Kalman prediction), and the IoU of the predicted boxes with this
         frame's detections ``boxes``: what every matching of the frame looks at."""
-        self._table.kalman.predict(freeze_height_velocity)
+        self._table.kalman.predict()
         self._iou = iou_xyxy(self._table.kalman.boxes(), boxes)
 
     def _cost(self, rows: np.ndarray, dets: np.ndarray, scores: np.ndarray | None,
