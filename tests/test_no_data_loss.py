@@ -261,3 +261,45 @@ def test_detections_json_is_written_whole(tmp_path):
     assert out.read_text() == "[]" and [p.name for p in tmp_path.iterdir()] == ["d.json"]
     write_detections_json(str(out), [{"image": "x", "detections": []}], "native", ["a"])
     assert json.loads(out.read_text()) == [{"image": "x", "detections": []}]
+
+
+# -- yolo3-coco, eval.py --out -----------------------------------------------------------------------
+def test_coco_converter_refuses_to_write_over_its_inputs(tmp_path, capsys):
+    from yolo3.cli import coco as coco_cli
+
+    instances = tmp_path / "instances.json"
+    instances.write_text(json.dumps({"images": [], "annotations": [], "categories": [{"id": 1, "name": "a"}]}))
+    (tmp_path / "val.txt").write_text("x.jpg 1,1,5,5,0\n")
+    (tmp_path / "c.names").write_text("a\n")
+    before = snapshot(tmp_path)
+    runs = [["to-annotation", str(instances), "--images-dir", str(tmp_path), "--out", str(instances)],
+            ["to-annotation", str(instances), "--images-dir", str(tmp_path), "--out", str(tmp_path / "o.txt"),
+             "--names", str(instances)],
+            ["from-annotation", str(tmp_path / "val.txt"), "--classes", str(tmp_path / "c.names"), "--out",
+             str(tmp_path / "val.txt")]]
+    for argv in runs:
+        assert coco_cli.main(argv) == 2, argv
+        assert "is an input of this run" in one_error_line(capsys)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_failing_report_run_leaves_the_earlier_reports(tmp_path, monkeypatch):
+    """write_reports puts its five files in place together: a failure in the middle changes none."""
+    from yolo3.evaluation import reports
+
+    out = tmp_path / "reports"
+    out.mkdir()
+    for name in reports.REPORT_FILES:
+        (out / name).write_text(f"earlier {name}")
+    before = snapshot(tmp_path)
+
+    def broken_plot(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(reports, "plot_pr_curves", broken_plot)
+    result = type("R", (), {"headline": "", "coco_line": "", "source": "s", "ground_truth": [], "annotation":
+                            str(tmp_path / "a.txt"), "rows": [], "class_names": ["a"], "voc": None,
+                            "detections": [], "metrics": lambda self: {}})()
+    with pytest.raises(OSError):
+        reports.write_reports(str(out), result)
+    assert snapshot(tmp_path) == before

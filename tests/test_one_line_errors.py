@@ -188,3 +188,43 @@ def test_ctrl_c_while_tensorflow_loads_is_no_traceback(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert not (tmp_path / "d.json").exists()
+
+
+def test_a_keras_file_whose_config_raises_typeerror(tmp_path, capsys):
+    """keras.models.load_model raises TypeError for a layer config with an unknown argument."""
+    import zipfile
+
+    from test_detector import mini_yolo_model
+
+    from yolo3.modeling.saving import save_model
+
+    good = tmp_path / "good.keras"
+    save_model(mini_yolo_model(80), str(good))
+    config = json.loads(zipfile.ZipFile(good).read("config.json"))
+    config["config"]["layers"][1]["config"]["bogus_argument"] = 3
+    bad = tmp_path / "bad.keras"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name, json.dumps(config) if name == "config.json" else src.read(name))
+    assert yolo_video.main(["--model", str(bad), "--image", str(tmp_path / "x.jpg")]) == 2
+    line = error_line(capsys)
+    assert "TypeError" in line and line.count("bad.keras") == 1, line
+
+
+@pytest.mark.parametrize("content", ["garbage", "no metadata"])
+def test_bad_onnx_files_with_the_onnxruntime_backend(tmp_path, capsys, content):
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    path = tmp_path / "m.onnx"
+    if content == "garbage":
+        path.write_bytes(b"not a protobuf at all")
+    else:
+        from onnx import TensorProto, helper
+
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])
+        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
+        onnx.save(helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])),
+                  str(path))
+    assert yolo_video.main(["--model", str(path), "--backend", "onnxruntime", "--image", "x.jpg"]) == 2
+    line = error_line(capsys)
+    assert ("cannot load" in line if content == "garbage" else "no yolo3 head metadata" in line), line

@@ -11,10 +11,11 @@ import json
 import os
 import sys
 
+from ..core.files import atomic_open
 from ..datasets.annotations import read_class_names
 from ..datasets.coco import annotations_to_coco, coco_to_annotations, read_sidecar, sidecar_path
 from ..resources import resolve_data_path
-from .common import HelpFormatter, UsageError, first_names, prog_name, run_tool
+from .common import HelpFormatter, UsageError, check_output_file, first_names, prog_name, run_tool
 
 SCRIPT, MODULE = "yolo3-coco", "yolo3.cli.coco"
 
@@ -79,6 +80,10 @@ def _to_annotation(args: argparse.Namespace) -> None:
     if not os.path.isdir(args.images_dir):
         raise UsageError(f"images folder not found: {args.images_dir}")
     names = args.names or os.path.splitext(args.out)[0] + ".names"
+    outputs = {"--out": args.out, "--names": names, "category sidecar": sidecar_path(args.out)}
+    for flag, path in outputs.items():
+        others = [p for f, p in outputs.items() if f != flag]
+        check_output_file(path, flag, [args.instances] + others, create_folder=True)
     r = coco_to_annotations(args.instances, args.images_dir, args.out, names, include_crowd=args.include_crowd,
                             skip_empty=args.skip_empty, relative=args.relative)
     print(f"wrote {args.out}: {r.images} images ({r.images_without_boxes} without boxes), {r.boxes} boxes")
@@ -89,6 +94,7 @@ def _to_annotation(args: argparse.Namespace) -> None:
 def _from_annotation(args: argparse.Namespace) -> None:
     class_names = read_class_names(args.classes)
     side_path = args.categories or sidecar_path(args.annotation)
+    check_output_file(args.out, "--out", [args.annotation, args.classes, side_path], create_folder=True)
     sidecar = None
     if args.categories or os.path.isfile(side_path):
         if not os.path.isfile(side_path):
@@ -96,7 +102,7 @@ def _from_annotation(args: argparse.Namespace) -> None:
         sidecar = read_sidecar(side_path)
     coco = annotations_to_coco(args.annotation, class_names, sidecar=sidecar, images_dir=args.images_dir)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as fh:
+    with atomic_open(args.out) as fh:
         json.dump(coco, fh)
     ids = f"category and image ids from {side_path}" if sidecar else "category id = class id + 1"
     print(f"wrote {args.out}: {len(coco['images'])} images, {len(coco['annotations'])} boxes, "

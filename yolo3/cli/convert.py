@@ -17,6 +17,7 @@ from ..modeling.builder import build_model_from_cfg
 from ..modeling.cfg import parse_cfg
 from ..modeling.darknet_weights import load_darknet_weights
 from ..modeling.saving import save_model, save_weights_file
+from ..resources import resolve_data_path
 from .common import UsageError, check_output_file, prog_name, run_tool
 
 SCRIPT, MODULE = "convert.py", "yolo3.cli.convert"
@@ -32,7 +33,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         prog=prog or prog_name(SCRIPT, MODULE),
         description="Convert a Darknet cfg + weights file to a Keras 3 model.",
         epilog="Full models (.keras or .h5) load with keras.models.load_model(path) after `import yolo3`.")
-    ap.add_argument("config_path", help="Darknet .cfg file")
+    ap.add_argument("config_path", type=resolve_data_path,
+                    help="Darknet .cfg file (yolov3.cfg, yolov3-tiny.cfg, yolov3-spp.cfg: the bundled copy where "
+                         "no such file is in the working directory, as keras-yolo3's README wrote them)")
     ap.add_argument("weights_path", help="Darknet .weights file")
     ap.add_argument("output_path", help="output: a .keras or .h5 full model; with -w, a weights file")
     ap.add_argument("-p", "--plot", "--plot_model", dest="plot", action="store_true",

@@ -51,7 +51,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    type=size_type("--input-size", multiple=1),
                    help="network input size, height x width as everywhere in yolo3: scale boxes as letterboxing "
                         "does (reads image sizes from the image headers); default: original-image pixels")
-    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same anchors)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (same seed, same anchors)")
     p.add_argument("--restarts", type=positive_int, default=5, help="k-means++ restarts; the best average IoU wins")
     p.add_argument("--max-iter", "--max_iter", dest="max_iter", type=positive_int, default=100,
                    help="Lloyd iterations per restart at most")

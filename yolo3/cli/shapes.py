@@ -27,7 +27,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--num", type=positive_int, default=100, help="number of images (default 100)")
     parser.add_argument("--size", type=number_type(int, 32), default=416,
                         help="longer image side in pixels (default 416)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0); same seed, same files")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="random seed (default 0); same seed, same files")
     parser.add_argument("--classes", default="circle,square,triangle",
                         help=f"comma-separated shape classes from: {','.join(SHAPE_CLASSES)} "
                              "(default circle,square,triangle)")

@@ -19,6 +19,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..core.boxes import wh_iou
+from ..core.files import atomic_path
 from ..errors import Yolo3Error
 from .annotations import AnnotatedImage, iter_annotations
 
@@ -384,4 +385,5 @@ def plot_anchors(
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)

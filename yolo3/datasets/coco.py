@@ -34,6 +34,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from PIL import Image
 
+from ..core.files import StagedFiles
 from ..errors import Yolo3Error
 from .annotations import (
     read_annotations,
@@ -320,11 +321,17 @@ def coco_to_annotations(
         images_meta[path] = {"id": im["id"], "file_name": im["file_name"],
                              "width": im.get("width"), "height": im.get("height")}
     os.makedirs(out_dir, exist_ok=True)
-    report.images = write_annotations(out_path, items)
-    names_dir = os.path.dirname(os.path.abspath(names_path))
-    os.makedirs(names_dir, exist_ok=True)
-    with open(names_path, "w", encoding="utf-8") as f:
-        f.write("".join(n + "\n" for n in names))
+    os.makedirs(os.path.dirname(os.path.abspath(names_path)), exist_ok=True)
+    with StagedFiles() as staged:  # the three files together, or none
+        report.images = write_annotations(staged.path_for(out_path), items)
+        with open(staged.path_for(names_path), "w", encoding="utf-8") as f:
+            f.write("".join(n + "\n" for n in names))
+        _write_sidecar(staged.path_for(sidecar_path(out_path)), instances_path, cats, images_meta)
+        staged.commit()
+    return report
+
+
+def _write_sidecar(path: str, instances_path: str, cats: list, images_meta: dict) -> None:
     sidecar = {
         "format": SIDECAR_FORMAT,
         "source": os.path.abspath(instances_path),
@@ -332,9 +339,8 @@ def coco_to_annotations(
                         "supercategory": c.get("supercategory", "")} for i, c in enumerate(cats)],
         "images": images_meta,
     }
-    with open(sidecar_path(out_path), "w", encoding="utf-8") as f:
+    with open(path, "w", encoding="utf-8") as f:
         json.dump(sidecar, f)
-    return report
 
 
 def image_ids_for(anns: Sequence[Any], sidecar: dict[str, Any] | None) -> list[int]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..core.files import StagedFiles, atomic_open, atomic_path
 from ..datasets.coco import default_category_ids, image_ids_for, read_sidecar, sidecar_path
 from .detections_io import coco_results_json
 from .metrics import COCOResult, VOCResult
@@ -58,7 +59,7 @@ def write_per_class_csv(path: str, rows: Sequence[dict]) -> None:
         rows: the per-class rows.
     """
 
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with atomic_open(path, newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["class_id"])
         writer.writeheader()
         for r in rows:
@@ -77,7 +78,7 @@ def write_per_class_markdown(path: str, rows: Sequence[dict], summary_lines: Ite
     lines = [*(f"{s}  " for s in summary_lines), "", "| " + " | ".join(header) + " |",
              "|" + "|".join("---:" if k not in ("class",) else ":---" for k in header) + "|"]
     lines += ["| " + " | ".join(_cell(r[k]) if _cell(r[k]) else "-" for k in header) + " |" for r in rows]
-    with open(path, "w", encoding="utf-8") as f:
+    with atomic_open(path) as f:
         f.write("\n".join(lines).lstrip("\n") + "\n")
 
 
@@ -118,7 +119,8 @@ def plot_pr_curves(path: str, voc: VOCResult, class_names: Sequence[str], max_co
     fig.supxlabel("recall", fontsize=8)
     fig.supylabel("precision", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)
     return len(classes)
 
 
@@ -165,7 +167,7 @@ def write_metrics_json(path: str, metrics: dict) -> None:
         path: the file to write.
         metrics: the metrics dict.
     """
-    with open(path, "w", encoding="utf-8") as fh:
+    with atomic_open(path) as fh:
         json.dump(json_safe(metrics), fh, indent=1)
 
 
@@ -190,7 +192,8 @@ def coco_ids(annotation: str, ground_truth, class_names: Sequence[str]) -> tuple
 
 
 def write_reports(out_dir: str, result: EvaluationResult) -> str:
-    """Write :data:`REPORT_FILES` into ``out_dir`` (created); returns where the COCO ids came from.
+    """Write :data:`REPORT_FILES` into ``out_dir`` (created), all of them or (on an error) none; returns
+    where the COCO ids came from.
 
     Args:
         out_dir: the folder.
@@ -203,12 +206,14 @@ def write_reports(out_dir: str, result: EvaluationResult) -> str:
     os.makedirs(out_dir, exist_ok=True)
     summary = [result.headline, result.coco_line,
                f"evaluated {result.source} on {len(result.ground_truth)} images of {result.annotation}"]
-    write_per_class_csv(os.path.join(out_dir, "per_class.csv"), result.rows)
-    write_per_class_markdown(os.path.join(out_dir, "per_class.md"), result.rows, summary)
-    plot_pr_curves(os.path.join(out_dir, "pr_curves.png"), result.voc, result.class_names)
     image_ids, category_ids, ids_note = coco_ids(result.annotation, result.ground_truth, result.class_names)
-    with open(os.path.join(out_dir, "detections_coco.json"), "w", encoding="utf-8") as fh:
-        json.dump(coco_results_json(result.detections, image_ids, category_ids), fh)
-    metrics = dict(result.metrics(), detections_coco_ids=ids_note)
-    write_metrics_json(os.path.join(out_dir, "metrics.json"), metrics)
+    with StagedFiles() as staged:
+        write_per_class_csv(staged.path_for(os.path.join(out_dir, "per_class.csv")), result.rows)
+        write_per_class_markdown(staged.path_for(os.path.join(out_dir, "per_class.md")), result.rows, summary)
+        plot_pr_curves(staged.path_for(os.path.join(out_dir, "pr_curves.png")), result.voc, result.class_names)
+        with open(staged.path_for(os.path.join(out_dir, "detections_coco.json")), "w", encoding="utf-8") as fh:
+            json.dump(coco_results_json(result.detections, image_ids, category_ids), fh)
+        metrics = dict(result.metrics(), detections_coco_ids=ids_note)
+        write_metrics_json(staged.path_for(os.path.join(out_dir, "metrics.json")), metrics)
+        staged.commit()
     return ids_note

@@ -163,8 +163,9 @@ class Detector(BatchDetector):
         anchors, num_classes = _anchors_and_class_count(anchors_path, classes_path)
         try:  # keras-yolo3's .h5 files hold no anchors: they come from anchors_path (else keras-yolo3's default)
             model = load_model(path, anchors=anchors, num_classes=num_classes)
-        except (OSError, ValueError) as exc:
-            raise DetectorError(f"cannot load model {path}: {exc}") from None
+        except (OSError, ValueError) as exc:  # the package's messages name the file already
+            message = str(exc)
+            raise DetectorError(message if path in message else f"cannot load model {path}: {message}") from None
         return cls(model, classes_path=classes_path, anchors_path=anchors_path, **options)
 
     @classmethod
