@@ -161,6 +161,8 @@ def check_files(pairs: Sequence[tuple[str | None, str]]) -> None:
         UsageError: a given path is not an existing file (the message names its flag).
     """
     for path, flag in pairs:
+        if path is not None and os.path.isdir(path):
+            raise UsageError(f"{flag} {path} is a folder, not a file")
         if path is not None and not os.path.isfile(path):
             raise UsageError(f"{flag} file not found: {path}")
 
