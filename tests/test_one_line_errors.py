@@ -228,3 +228,30 @@ def test_bad_onnx_files_with_the_onnxruntime_backend(tmp_path, capsys, content):
     assert yolo_video.main(["--model", str(path), "--backend", "onnxruntime", "--image", "x.jpg"]) == 2
     line = error_line(capsys)
     assert ("cannot load" in line if content == "garbage" else "no yolo3 head metadata" in line), line
+
+
+def test_weights_sources_for_training_raise_one_line_package_errors(tmp_path):
+    """What train.py --weights gets for a corrupt model, Darknet weights, a plain Keras weights file and a
+    Lambda model: a ModelFileError (a Yolo3Error), one line naming the file."""
+    import keras
+
+    from yolo3.errors import Yolo3Error
+    from yolo3.modeling.cfg import ModelFileError
+    from yolo3.modeling.factory import create_model
+    from yolo3.modeling.saving import load_weights_into
+
+    inputs = keras.Input((8,))
+    plain = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    plain.save_weights(str(tmp_path / "plain.weights.h5"))
+    lam = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2)(inputs))
+    lam.save(str(tmp_path / "lambda.keras"))
+    (tmp_path / "corrupt.keras").write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
+    (tmp_path / "yolov3.weights").write_bytes(np.array([0, 2, 0, 0, 0], np.int32).tobytes() + bytes(400))
+    target = create_model("tiny", 3)
+    expected = {"corrupt.keras": "damaged or incomplete", "yolov3.weights": "Darknet .weights",
+                "plain.weights.h5": "weights only", "lambda.keras": "Lambda layer"}
+    for name, needle in expected.items():
+        with pytest.raises(ModelFileError) as info:
+            load_weights_into(target, str(tmp_path / name))
+        assert isinstance(info.value, Yolo3Error) and type(info.value).__module__.startswith("yolo3")
+        assert needle in str(info.value) and name in str(info.value) and "\n" not in str(info.value)
