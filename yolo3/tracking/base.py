@@ -137,6 +137,30 @@ class Tracker:
         #: detections dropped so far because their box or score was NaN/inf or the box had no area
         self.dropped = 0
 
+    def update(self, boxes_xyxy: np.ndarray, scores: np.ndarray | None = None,
+               class_ids: np.ndarray | None = None) -> Tracks:
+        """Track one frame.
+
+        Args:
+            boxes_xyxy: (N, 4) detections, xyxy pixels; NaN/inf or zero-area rows are dropped (counted in
+                ``dropped``).
+            scores: (N,) detection scores in 0..1 (default all 1).
+            class_ids: (N,) integer classes (default all 0).
+
+        Returns:
+            The confirmed tracks matched this frame (:class:`Tracks`).
+        """
+        self.frame_count += 1
+        boxes, scores, classes, index = self._inputs(boxes_xyxy, scores, class_ids)
+        self._predict(boxes)
+        rows, cols, unmatched = self._match(boxes, scores, classes)
+        self._matched(rows, boxes[cols], scores[cols], classes[cols])
+        return self._close(rows, cols, unmatched, boxes, scores, classes, index)
+
+    def _match(self, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray):
+        """(track rows, detection rows, unmatched detection rows) of this frame; each tracker's own."""
+        raise NotImplementedError
+
     def _inputs(self, boxes_xyxy, scores, class_ids) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Valid (boxes, scores, classes) and their indices in the caller's arrays; counts the dropped."""
         boxes, scores, classes = _as_inputs(boxes_xyxy, scores, class_ids)

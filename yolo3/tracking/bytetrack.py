@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .association import assign
-from .base import Tracker, TrackingError, Tracks
+from .base import Tracker, TrackingError
 
 __all__ = ["ByteTracker"]
 
@@ -17,7 +17,7 @@ TENTATIVE_MATCH_THRESH = 0.7
 
 
 class ByteTracker(Tracker):
-    """ByteTrack behind the common interface: ``update(boxes_xyxy, scores, class_ids) -> Tracks``, ``reset()``.
+    """ByteTrack behind the common interface (:meth:`~yolo3.tracking.base.Tracker.update`, ``reset()``).
 
     Parameters carry ultralytics' names where they mean the same thing. The defaults were tuned on the
     synthetic presets of ``benchmarks/bench_tracking.py`` (seeds 1-3, checked on seeds 101-103): lower
@@ -47,23 +47,10 @@ class ByteTracker(Tracker):
         self.fuse_score = fuse_score
         super().__init__(track_buffer, frame_rate, min_hits, match_thresh, new_track_thresh, per_class)
 
-    def update(self, boxes_xyxy: np.ndarray, scores: np.ndarray | None = None,
-               class_ids: np.ndarray | None = None) -> Tracks:
-        """Track one frame.
-
-        Args:
-            boxes_xyxy: (N, 4) detections, xyxy pixels; NaN/inf or zero-area rows are dropped (counted in
-                ``dropped``).
-            scores: (N,) detection scores in 0..1 (default all 1).
-            class_ids: (N,) integer classes (default all 0).
-
-        Returns:
-            The confirmed tracks matched this frame (:class:`~yolo3.tracking.base.Tracks`).
-        """
-        self.frame_count += 1
-        boxes, scores, classes, index = self._inputs(boxes_xyxy, scores, class_ids)
+    def _match(self, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray):
+        """ByteTrack's three matchings: high scores to confirmed tracks, low scores to the tracks still
+        unmatched that were tracked last frame, remaining high scores to tentative tracks."""
         table = self._table
-        self._predict(boxes)
         high = np.flatnonzero(scores >= self.track_high_thresh)
         low = np.flatnonzero((scores >= self.track_low_thresh) & (scores < self.track_high_thresh))
         fused = scores if self.fuse_score else None
@@ -82,7 +69,5 @@ class ByteTracker(Tracker):
         free[dets1] = False
         left = np.flatnonzero(free)
         rows3, dets3 = match(np.flatnonzero(table.ids == 0), left, TENTATIVE_MATCH_THRESH, fused)
-        rows, cols = np.concatenate([rows1, rows2, rows3]), np.concatenate([dets1, dets2, dets3])
-        self._matched(rows, boxes[cols], scores[cols], classes[cols])
         free[dets3] = False
-        return self._close(rows, cols, np.flatnonzero(free), boxes, scores, classes, index)
+        return np.concatenate([rows1, rows2, rows3]), np.concatenate([dets1, dets2, dets3]), np.flatnonzero(free)

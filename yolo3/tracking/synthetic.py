@@ -17,11 +17,12 @@ import os
 from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy import ndimage
 
 from .base import TrackingError
 from .mot import MotRows, write_mot
 
-__all__ = ["Preset", "PRESETS", "Sequence", "generate", "write_sequence"]
+__all__ = ["Preset", "PRESETS", "Sequence", "generate", "write_sequence", "render"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class Sequence:
     visibility: np.ndarray  # (len(gt),) 0..1
     preset: Preset
     num_frames: int
+    occluders: np.ndarray  # (K, 4) xyxy pixels of the static occluders
+    seed: int = 0
 
 
 class _Object:
@@ -211,7 +214,7 @@ def generate(preset: str | Preset, seed: int, frames: int | None = None) -> Sequ
         for col, values in zip(det_cols, ([frame] * len(d_boxes), [-1] * len(d_boxes), d_boxes, d_scores, d_classes)):
             col.extend(values)
     return Sequence(gt=_rows(*gt_cols), det=_rows(*det_cols), visibility=np.asarray(vis_all), preset=preset,
-                    num_frames=preset.frames)
+                    num_frames=preset.frames, occluders=occluders, seed=seed)
 
 
 def _lines(rows: MotRows, extra: np.ndarray | None = None) -> list[str]:
@@ -237,3 +240,40 @@ def write_sequence(root: str, name: str, sequence: Sequence) -> str:
               [f"[Sequence]\nname={name}\nframeRate=30\nseqLength={sequence.num_frames}\n"
                f"imWidth={p.width}\nimHeight={p.height}\n"])
     return folder
+
+
+#: RGB colours of the rendered classes and occluders
+_CLASS_COLORS = np.array([[214, 96, 77], [67, 147, 195]], np.uint8)
+_OCCLUDER_COLOR = np.array([70, 70, 80], np.uint8)
+
+
+def _background(p: Preset, seed: int) -> np.ndarray:
+    """A smooth greenish-grey texture (H, W, 3) uint8, the same for a seed."""
+    rng = np.random.default_rng(seed + 7919)
+    coarse = rng.normal(0, 1, (p.height // 16 + 1, p.width // 16 + 1))
+    smooth = ndimage.zoom(ndimage.gaussian_filter(coarse, 1.0), 16, order=1)[:p.height, :p.width]
+    fine = rng.normal(0, 6, (p.height, p.width))
+    grey = np.clip(150 + 25 * smooth + fine, 0, 255)
+    return np.stack([grey * 0.92, grey, grey * 0.85], axis=2).astype(np.uint8)
+
+
+def render(sequence: Sequence, frame: int, background: np.ndarray | None = None) -> np.ndarray:
+    """The 1-based ``frame`` of ``sequence`` drawn as a picture: (H, W, 3) uint8 RGB, each object a filled
+    box in its class colour on a textured background (farther objects first), the occluders in front.
+
+    Args:
+        sequence: from :func:`generate`.
+        frame: 1..num_frames.
+        background: the texture to draw on (default: made from the sequence's seed; pass it in for speed).
+    """
+    p = sequence.preset
+    out = (_background(p, sequence.seed) if background is None else background).copy()
+    rows = np.flatnonzero(sequence.gt.frames == frame)
+    rows = rows[np.argsort(sequence.gt.boxes[rows, 3])]  # larger bottom edge = nearer = drawn later
+    for box, klass in zip(sequence.gt.boxes[rows], sequence.gt.classes[rows]):
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        out[y1:y2, x1:x2] = _CLASS_COLORS[klass % 2]
+        out[y1:y2, x1:x1 + 2] = out[y1:y2, x2 - 2:x2] = out[y1:y1 + 2, x1:x2] = out[y2 - 2:y2, x1:x2] = 40
+    for x1, y1, x2, y2 in np.round(sequence.occluders).astype(int):
+        out[max(y1, 0):y2, max(x1, 0):x2] = _OCCLUDER_COLOR
+    return out
