@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from yolo3.tracking import SortTracker, Tracks
+from yolo3.tracking.association import iou_xyxy
 from yolo3.tracking.evaluate import evaluate_paths, main
 from yolo3.tracking.metrics import combine, evaluate_sequence, prepare_sequence, summary
 from yolo3.tracking.mot import MotFormatError, MotRows, iter_frames, mot_lines, read_mot, sequence_files, write_mot
-from yolo3.tracking.synthetic import generate, write_sequence
+from yolo3.tracking.synthetic import generate, render, write_sequence
 
 
 def rows(entries: list[tuple[int, int, list[float]]]) -> MotRows:
@@ -186,3 +187,31 @@ def test_evaluate_command_on_folders(tmp_path, capsys):
     (tmp_path / "tracks" / "S2.txt").unlink()
     assert main(["--gt", str(tmp_path / "gt"), "--tracks", str(tmp_path / "tracks")]) == 2
     assert "no tracks for sequence(s) S2" in capsys.readouterr().err
+
+
+def test_the_synthetic_generator_is_seeded_and_its_presets_look_as_documented():
+    a, b, c = generate("occlusion", seed=7, frames=120), generate("occlusion", seed=7, frames=120), \
+        generate("occlusion", seed=8, frames=120)
+    np.testing.assert_array_equal(a.det.boxes, b.det.boxes)
+    assert len(a.det) != len(c.det) or not np.array_equal(a.det.boxes, c.det.boxes)
+    per_frame = {p: len(generate(p, seed=1, frames=150).gt) / 150 for p in ("basic", "crowd")}
+    assert 7 <= per_frame["basic"] <= 13 and 35 <= per_frame["crowd"] <= 55
+    assert set(a.gt.classes.tolist()) == {0, 1} and (a.visibility < 0.2).any()
+    # the detector misses hidden objects far more often than visible ones
+    found = np.zeros(len(a.gt), bool)
+    for frame, g in iter_frames(a.gt, a.num_frames):
+        d = a.det.frames == frame
+        if d.any() and len(g):
+            found[g] = iou_xyxy(a.gt.boxes[g], a.det.boxes[d]).max(axis=1) >= 0.5
+    assert found[a.visibility > 0.9].mean() > 0.85 > 0.3 > found[a.visibility < 0.1].mean()
+
+
+def test_render_draws_each_object_in_its_class_colour():
+    seq = generate("basic", seed=2, frames=5)
+    image = render(seq, 3)
+    assert image.shape == (720, 1280, 3) and image.dtype == np.uint8
+    rows = np.flatnonzero(seq.gt.frames == 3)
+    nearest = rows[np.argmax(seq.gt.boxes[rows, 3])]  # drawn last: nothing covers its centre
+    x1, y1, x2, y2 = seq.gt.boxes[nearest]
+    colour = image[int((y1 + y2) / 2), int((x1 + x2) / 2)]
+    assert colour.tolist() == ([214, 96, 77] if seq.gt.classes[nearest] == 0 else [67, 147, 195])

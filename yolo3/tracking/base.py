@@ -179,7 +179,7 @@ class Tracker:
               classes: np.ndarray) -> np.ndarray:
         """(len(rows), len(dets)) cost 1 - IoU of tracks ``rows`` and detections ``dets`` (x the detections'
         ``scores`` when given); inf across classes in per-class mode."""
-        iou = self._iou[np.ix_(rows, dets)]
+        iou = self._iou[rows][:, dets]
         if scores is not None:
             iou = iou * scores[dets][None, :]
         cost = 1.0 - iou

@@ -71,8 +71,8 @@ class KalmanBoxBank:
         innovation_cov = cov[:, :4, :4].copy()
         innovation_cov[:, _DIAG4, _DIAG4] += (_STD_POSITION * _sizes(mean)) ** 2
         gain_t = np.linalg.solve(innovation_cov, cov[:, :4, :])  # (K, 4, 8) = S^-1 H P = K^T
-        self.mean[rows] = mean + np.einsum("kij,ki->kj", gain_t, z - mean[:, :4])
-        self.covariance[rows] = cov - np.einsum("kji,kjl,klm->kim", gain_t, innovation_cov, gain_t)
+        self.mean[rows] = mean + ((z - mean[:, :4])[:, None, :] @ gain_t)[:, 0]
+        self.covariance[rows] = cov - gain_t.transpose(0, 2, 1) @ innovation_cov @ gain_t
 
     def boxes(self, rows: np.ndarray | None = None) -> np.ndarray:
         """(K, 4) xyxy pixels of the states ``rows`` (default all)."""
