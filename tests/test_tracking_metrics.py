@@ -2,6 +2,7 @@
 file:line errors, hand-worked metric values, and TrackEval itself as the reference where it is installed."""
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -184,6 +185,13 @@ def test_evaluate_command_on_folders(tmp_path, capsys):
     assert main(["--gt", str(tmp_path / "gt"), "--tracks", str(tmp_path / "tracks")]) == 0
     table = capsys.readouterr().out
     assert "COMBINED" in table and "100.00" in table
+    out = tmp_path / "scores.json"
+    assert main(["--gt", str(tmp_path / "gt"), "--tracks", str(tmp_path / "tracks"), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["COMBINED"]["HOTA"] == pytest.approx(1.0)
+    before = (tmp_path / "tracks" / "S1.txt").read_text()
+    assert main(["--gt", str(tmp_path / "gt"), "--tracks", str(tmp_path / "tracks"), "--json",
+                 str(tmp_path / "tracks" / "S1.txt")]) == 2
+    assert (tmp_path / "tracks" / "S1.txt").read_text() == before
     (tmp_path / "tracks" / "S2.txt").unlink()
     assert main(["--gt", str(tmp_path / "gt"), "--tracks", str(tmp_path / "tracks")]) == 2
     assert "no tracks for sequence(s) S2" in capsys.readouterr().err

@@ -14,7 +14,7 @@ import sys
 
 from ..errors import Yolo3Error
 from .metrics import combine, evaluate_sequence, summary
-from .mot import MotFormatError, read_mot, read_seqinfo, sequence_files
+from .mot import MotFormatError, read_mot, read_seqinfo, sequence_files, write_mot
 
 __all__ = ["evaluate_paths", "format_table", "main"]
 
@@ -75,8 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = evaluate_paths(args.gt, args.tracks)
         if args.json:
-            with open(args.json, "w", encoding="utf-8") as f:
-                json.dump(results, f, indent=1)
+            inputs = [*sequence_files(args.gt, "gt").values(), *sequence_files(args.tracks, "tracks").values()]
+            if any(os.path.realpath(p) == os.path.realpath(args.json) for p in inputs):
+                raise MotFormatError(f"--json would overwrite an input: {args.json}")
+            write_mot(args.json, [json.dumps(results, indent=1) + "\n"])  # atomic, like the track files
     except (Yolo3Error, OSError) as exc:
         print(f"{parser.prog}: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
