@@ -170,6 +170,24 @@ def test_yolo_video_and_eval_with_anchors_and_classes(keras_yolo3_tiny_file, tmp
     assert "dog" in r.stdout
 
 
+def test_export_takes_a_keras_yolo3_model(tmp_path):
+    pytest.importorskip("onnx")
+    keras.utils.set_random_seed(1)
+    write_keras2_h5(tmp_path / "k.h5", create_model("tiny", 3), full=False)
+    (tmp_path / "c.txt").write_text("a\nb\nc\n")
+    r = run_script("export.py", "--model", str(tmp_path / "k.h5"), "--anchors", "model_data/tiny_yolo_anchors.txt",
+                   "--classes", str(tmp_path / "c.txt"), "--format", "onnx", "--output", str(tmp_path / "k.onnx"), "-q")
+    assert r.returncode == 0, r.stderr
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "k.onnx")).metadata_props}
+    heads = json.loads(next(v for k, v in meta.items() if "head" in k))
+    assert [h["mask"] for h in heads] == [[3, 4, 5], [1, 2, 3]] and heads[0]["num_classes"] == 3
+    r = run_script("export.py", "--model", str(tmp_path / "k.h5"), "--classes", str(RESOURCES / "coco_classes.txt"),
+                   "--format", "onnx", "--output", str(tmp_path / "k2.onnx"), "-q")
+    assert r.returncode == 2 and "predicts 3 classes but the class list has 80" in r.stderr, r.stderr
+
+
 def test_keras_yolo3_python_api(keras_yolo3_tiny_file, tmp_path):
     """``YOLO(**vars(FLAGS))`` with keras-yolo3's flag names and extra keys, ``detect_image``,
     ``detect_video(yolo, video_path, output_path)`` and ``close_session()``."""
@@ -214,3 +232,31 @@ def test_load_model_says_what_a_bad_file_is(tmp_path, content, needle):
     assert "\n" not in str(info.value)
     with pytest.raises(ModelFileError, match="is a folder"):
         load_model(str(tmp_path))
+
+
+def test_readme_cfg_paths_work_as_written(tmp_path, capsys, monkeypatch):
+    """``python convert.py yolov3.cfg ...`` from a folder without the cfg uses the bundled copy."""
+    import convert as convert_script
+
+    monkeypatch.chdir(tmp_path)
+    for cfg in ("yolov3.cfg", "yolov3-tiny.cfg", "model_data/yolov3-tiny.cfg"):
+        assert convert_script.main([cfg, "yolov3.weights", "model_data/yolo.h5"]) == 2
+        err = capsys.readouterr().err
+        assert "weights file not found: yolov3.weights" in err and "cfg" not in err, err
+
+
+def test_keras_yolo3_default_files_in_model_data(keras_yolo3_tiny_file, tmp_path, capsys, monkeypatch):
+    """keras-yolo3's working folder: model_data/yolo.h5 and its own anchors file are the defaults."""
+    import shutil
+
+    import yolo_video
+
+    (tmp_path / "model_data").mkdir()
+    shutil.copy(keras_yolo3_tiny_file, tmp_path / "model_data" / "yolo.h5")
+    (tmp_path / "model_data" / "tiny_yolo_anchors.txt").write_text("10,14, 23,27, 37,58, 81,82, 135,169, 300,300\n")
+    monkeypatch.chdir(tmp_path)
+    dog = require_shared("darknet", "images", "dog.jpg")
+    assert yolo_video.main(["--image", str(dog), "--json", "d.json", "-q"]) == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "d.json").read_text())[0]["detections"]
+    model = load_model("model_data/yolo.h5")
+    np.testing.assert_array_equal(get_head_specs(model)[0].anchors, [[81, 82], [135, 169], [300, 300]])

@@ -37,6 +37,7 @@ from .track import add_video_tracking_arguments, check_video_tracking, detector_
 
 SCRIPT, MODULE = "yolo_video.py", "yolo3.cli.detect"
 DEFAULT_MODEL = "model_data/yolov3-tiny.keras"
+KERAS_YOLO3_MODEL = "model_data/yolo.h5"  # keras-yolo3's default, used where ours is absent
 DEFAULT_CLASSES = "model_data/coco_classes.txt"
 CONVERT_HINT = ("convert the Darknet weights first: python convert.py yolo3/resources/yolov3-tiny.cfg "
                 "\"$(python -m yolo3.cli.weights yolov3-tiny -q)\" model_data/yolov3-tiny.keras")
@@ -54,9 +55,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                     "stream URLs or webcams.",
         epilog="Exit codes: 0 done; 1 some pictures could not be read (named on stderr); 2 user error.")
     ap.add_argument("-m", "--model", "--model_path", dest="model", default=None,
-                    help=f"converted model: .keras/.h5, a convert.py -w weights file, or an .onnx file "
-                         f"(with --backend onnxruntime); default {DEFAULT_MODEL} (in the working directory, "
-                         f"else beside the scripts)")
+                    help=f"converted model: .keras/.h5, a convert.py -w weights file, a keras-yolo3 .h5, or an "
+                         f".onnx file (with --backend onnxruntime); default {DEFAULT_MODEL} (in the working "
+                         f"directory, else beside the scripts), else keras-yolo3's {KERAS_YOLO3_MODEL}")
     ap.add_argument("-a", "--anchors", "--anchors_path", dest="anchors", default=None, type=resolve_data_path,
                     help="anchors file: for a keras-yolo3 .h5 model (which holds none; default keras-yolo3's "
                          "model_data/yolo_anchors.txt); other models carry theirs and this must agree")
@@ -121,6 +122,8 @@ def check_options(args: argparse.Namespace) -> None:
     """
     _check_mode(args)
     given_model, args.model = args.model, args.model or default_model_path(DEFAULT_MODEL)
+    if not given_model and not os.path.isfile(args.model) and os.path.isfile(KERAS_YOLO3_MODEL):
+        args.model = KERAS_YOLO3_MODEL
     if os.path.isdir(args.model):
         raise UsageError(f"--model {args.model} is a folder, not a model file")
     if not os.path.isfile(args.model):

@@ -83,6 +83,8 @@ class YOLO:
         model = options["model_path"]
         if model == self._defaults["model_path"]:
             model = _default_path(model)
+            if not os.path.exists(model) and os.path.isfile("model_data/yolo.h5"):  # keras-yolo3's default
+                model = "model_data/yolo.h5"
         classes = options["classes_path"]
         if classes == self._defaults["classes_path"]:
             classes = _default_path(classes)

@@ -11,19 +11,21 @@ its datasets (``conv2d_5/kernel:0``; ``batch_normalization_3/gamma:0``, ``beta:0
 of yolov3.cfg (75) or yolov3-tiny.cfg (13), and batch normalisations follow the convolutions that have one.
 
 The files hold no anchors: they come from ``--anchors`` (default: keras-yolo3's
-``model_data/yolo_anchors.txt`` / ``tiny_yolo_anchors.txt``, the bundled copies). The class count is read
+``model_data/yolo_anchors.txt`` / ``tiny_yolo_anchors.txt``, the user's where they exist, else the
+bundled copies). The class count is read
 from the last convolution (3 anchors x (5 + classes) filters). Tiny models keep keras-yolo3's anchor
 masks (3,4,5 and 1,2,3; Darknet's cfg has 0,1,2 for the second head) so they detect as they did.
 """
 from __future__ import annotations
 
+import os
 import re
 
 import h5py
 import keras
 import numpy as np
 
-from ..resources import resource_path
+from ..resources import resolve_data_path
 from .builder import build_model_from_cfg
 from .cfg import ModelFileError, parse_cfg_text
 from .factory import model_cfg_text
@@ -148,8 +150,8 @@ def load_keras_yolo3(path: str, anchors: np.ndarray | None = None, num_classes: 
     kind, anchors_file, classes = _kind_and_classes(path, convs)
     if num_classes is not None and num_classes != classes:
         raise ModelFileError(f"{path} predicts {classes} classes but the class list has {num_classes}")
-    if anchors is None:
-        with open(resource_path(anchors_file), encoding="utf-8") as f:
+    if anchors is None:  # keras-yolo3's default file: the user's model_data/ copy where it exists
+        with open(resolve_data_path(os.path.join("model_data", anchors_file)), encoding="utf-8") as f:
             anchors = np.asarray([float(v) for v in f.read().replace("\n", ",").split(",") if v.strip()])
     anchors = np.asarray(anchors, np.float32).reshape(-1, 2)
     heads = 3 if kind == "yolov3" else 2
