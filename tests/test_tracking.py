@@ -195,3 +195,16 @@ def test_importing_the_tracking_package_does_not_import_tensorflow():
             "assert not heavy, heavy\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("order", ["import yolo3.tracking, keras", "import yolo3.tracking, tensorflow as tf"])
+def test_the_layers_register_whichever_comes_first(order):
+    """yolo3/__init__.py imports TensorFlow only with Keras: its import hook registers the custom layers at the
+    first import of either, and the module the user asked for is the real one (its own spec, one copy)."""
+    code = (f"import sys\n{order}\nimport keras, yolo3\n"
+            "registered = keras.saving.get_registered_object('yolo3>YoloHead')\n"
+            "assert registered is not None and registered is yolo3.YoloHead\n"
+            "assert keras.__spec__.origin.endswith('__init__.py') and sys.modules['keras'] is keras\n"
+            "assert not any(type(f).__name__ == '_FirstTensorFlowImport' for f in sys.meta_path)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
