@@ -136,7 +136,10 @@ def _drawn_output(detector, options: PictureOptions, used: set[str]) -> Callable
         out = None
         if options.output:
             out = os.path.join(options.output, output_name(path, used))
-            save_picture(drawn, out)
+            try:
+                save_picture(drawn, out)
+            except OSError as exc:  # disk full, folder removed mid-run: one line, no half-written picture
+                raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
         if options.show:
             show_picture(drawn)
         return out
