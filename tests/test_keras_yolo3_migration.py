@@ -170,6 +170,7 @@ def test_yolo_video_and_eval_with_anchors_and_classes(keras_yolo3_tiny_file, tmp
     assert "dog" in r.stdout
 
 
+@pytest.mark.slow
 def test_export_takes_a_keras_yolo3_model(tmp_path):
     pytest.importorskip("onnx")
     keras.utils.set_random_seed(1)

@@ -303,3 +303,21 @@ def test_a_failing_report_run_leaves_the_earlier_reports(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         reports.write_reports(str(out), result)
     assert snapshot(tmp_path) == before
+
+
+# -- export.py, python -m yolo3.cli.onnx ---------------------------------------------------------------
+def test_exporters_refuse_to_write_over_the_model(mini_model, tmp_path, capsys):
+    import export as export_script
+    from yolo3.cli import onnx as onnx_cli
+
+    model = tmp_path / "m.keras"
+    shutil.copy(mini_model, model)
+    before = snapshot(tmp_path)
+    runs = [(export_script.main, ["--model", str(model), "--format", "saved_model", "--output", str(tmp_path)]),
+            (export_script.main, ["--model", str(model), "--format", "tflite", "--output", str(model)]),
+            (onnx_cli.main, [str(model), str(model)])]
+    for main, argv in runs:
+        assert main(argv) == 2, argv
+        line = one_error_line(capsys)
+        assert any(n in line for n in ("is an input of this run", "holds the model", "holds no SavedModel")), line
+    assert snapshot(tmp_path) == before
