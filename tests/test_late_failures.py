@@ -118,3 +118,24 @@ def test_unwritable_destinations_are_refused_before_the_work(tmp_path, capsys, t
     assert main(extra + [a.format(**values) for a in argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and (flag in err[0] or "cannot write" in err[0]) and "blocker" in err[0], err
+
+
+def test_training_preparation_decodes_with_the_training_decoder(tmp_path, monkeypatch):
+    """prepare_annotations(..., decode=load_image): what train.py and train_bottleneck.py call; a PPM and a
+    truncated JPEG pass the header check but not TensorFlow's decoder."""
+    from yolo3.datasets.cleaning import DataError, prepare_annotations
+
+    monkeypatch.setenv("YOLO3_CACHE", str(tmp_path / "cache"))
+    images = make_images(tmp_path / "img")
+    ann = tmp_path / "train.txt"
+    ann.write_text("".join(f"{p} 1,1,20,20,0\n" for p in images.values()))
+    clean = tmp_path / "clean.txt"
+    assert prepare_annotations(str(ann), str(clean), progress=False).images == 3  # headers only: all pass
+    clean.unlink()
+    with pytest.raises(DataError, match="2 images unreadable") as info:
+        prepare_annotations(str(ann), str(clean), progress=False, decode=load_image)
+    assert "truncated.jpg" in str(info.value) and "picture.ppm" in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "img", "train.txt"]  # no clean, no temp
+    report = prepare_annotations(str(ann), str(clean), progress=False, decode=load_image, skip_missing=True)
+    assert report.images == 1 and report.boxes == 1 and len(report.unreadable) == 2
+    assert clean.read_text().split("\t")[0] == str(images["good"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -11,6 +12,7 @@ from tqdm import tqdm
 from ..core.files import atomic_open, temporary_sibling
 from ..errors import Yolo3Error, first_names
 from .annotations import iter_annotations
+from .decode_check import find_undecodable
 
 __all__ = ["DataError", "AnnotationReport", "prepare_annotations", "split_annotations", "count_lines"]
 
@@ -103,6 +105,30 @@ def _write_clean(tmp: str, report: AnnotationReport, annotation_path: str, num_c
             out.write(_format_clean(os.path.abspath(item.path), orientation, clipped))
 
 
+def _drop_undecodable(tmp: str, report: AnnotationReport, decode: Callable[[str], object], decoder: str,
+                      progress: bool) -> None:
+    """Decode every image of the clean file once (:mod:`yolo3.datasets.decode_check`, cached); those that
+    fail go to ``report.unreadable`` and their lines out of ``tmp``."""
+    with open(tmp, encoding="utf-8") as f:
+        lines = f.readlines()
+    paths = [line.split("\t", 1)[0] for line in lines]
+    bad = {p for p, _ in find_undecodable(paths, decode, decoder, progress=progress).bad}
+    if not bad:
+        return
+    kept = []
+    for path, line in zip(paths, lines):
+        if os.path.abspath(path) in bad:
+            report.unreadable.append(path)
+            report.images -= 1
+            boxes = line.rstrip("\n").split("\t")[2].split()
+            report.boxes -= len(boxes)
+            report.images_without_boxes -= int(not boxes)
+        else:
+            kept.append(line)
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(kept)
+
+
 def prepare_annotations(
     annotation_path: str,
     out_path: str,
@@ -110,6 +136,8 @@ def prepare_annotations(
     root: str | None = None,
     skip_missing: bool = False,
     progress: bool = True,
+    decode: Callable[[str], object] | None = None,
+    decoder: str = "tf",
 ) -> AnnotationReport:
     """Validate ``annotation_path`` and write the clean file ``out_path`` for :func:`make_dataset`.
 
@@ -125,6 +153,10 @@ def prepare_annotations(
             :func:`~yolo3.datasets.annotations.iter_annotations`).
         skip_missing: leave missing/unreadable images out and list them in the report instead of raising.
         progress: show a tqdm bar over images.
+        decode: decode every image once with this function (the run's own decoder, e.g. training's
+            ``load_image``), in threads, cached by path/size/mtime; images it fails on are unreadable.
+            None: headers only.
+        decoder: the decoder's name (one cache each).
 
     Returns:
         An :class:`AnnotationReport` of what was written, clipped, dropped and skipped.
@@ -141,6 +173,8 @@ def prepare_annotations(
     tmp = temporary_sibling(out_path)
     try:
         _write_clean(tmp, report, annotation_path, num_classes, root, progress)
+        if decode is not None:
+            _drop_undecodable(tmp, report, decode, decoder, progress)
     except BaseException:  # a malformed line or Ctrl-C: no temporary file is left behind
         os.unlink(tmp)
         raise
