@@ -136,9 +136,8 @@ def check_options(args: argparse.Namespace) -> None:
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """--json and --output: writable, and none of them an input of the run (nothing is touched yet)."""
-    inputs = [args.model, args.classes, args.anchors, args.input]
-    if args.image:
-        inputs += list_images(args.image)
+    pictures = list_images(args.image) if args.image else []
+    inputs = [args.model, args.classes, args.anchors, args.input, *pictures]
     if args.json is not None:
         check_output_file(args.json, "--json", inputs)
     if args.input is not None and args.output:
@@ -150,7 +149,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
     if args.image is not None and args.output:
         if os.path.isfile(args.output):
             raise UsageError(f"--output must be a folder in picture mode, but {args.output} is a file")
-        check_picture_outputs(inputs[4:], args.output)
+        check_picture_outputs(pictures, args.output)
 
 
 def _detect(args: argparse.Namespace, detector: Detector, records: list) -> int:
