@@ -6,7 +6,8 @@ The fixture writes keras-yolo3's Keras 2 ``.h5`` layout byte for byte as Keras 2
 per weight named ``conv2d_5/kernel:0`` ...; ``model_config`` JSON for a full model), with the layer
 names keras-yolo3's ``yolo_body`` / ``tiny_yolo_body`` / ``convert.py`` give (``conv2d_N``,
 ``batch_normalization_N``, ``leaky_re_lu_N``, ``zero_padding2d_N``, ``add_N``, ``max_pooling2d_N``,
-``up_sampling2d_N``, ``concatenate_N``, numbered from 1 in creation order = cfg order). The weights
+``up_sampling2d_N``, ``concatenate_N``, numbered from 1 in creation order = cfg order; a weights file
+as train.py saved it also lists the training model's ``input_2``... and its ``yolo_loss`` Lambda). The weights
 come from a model converted from Darknet weights by convert.py; loading the keras-yolo3 file must give
 that model's outputs exactly.
 """
@@ -63,6 +64,9 @@ def keras2_layers_of(model) -> list[tuple[str, str, list[tuple[str, np.ndarray]]
 def write_keras2_h5(path: Path, model, full: bool, reorder: bool = False) -> None:
     """keras-yolo3's file: Keras 2.1.5's save_model (full) or save_weights layout."""
     layers = keras2_layers_of(model)
+    if not full:  # train.py saved its training model: y_true inputs and the yolo_loss Lambda layer too
+        heads = sum(1 for _, c, w in layers if c == "Conv2D" and len(w) == 2)
+        layers += [(f"input_{i + 2}", "InputLayer", []) for i in range(heads)] + [("yolo_loss", "Lambda", [])]
     if reorder:  # Keras 2 lists a functional model's layers by depth, not always in creation order
         layers = layers[:1] + layers[1:][::-1]
     with h5py.File(path, "w") as f:
@@ -105,8 +109,8 @@ def test_keras_yolo3_tiny_file_gives_the_converted_models_outputs(converted_tiny
     write_keras2_h5(path, converted_tiny, full=full, reorder=not full)
     with h5py.File(path) as f:  # the fixture's layout, as keras-yolo3 wrote it
         group = f["model_weights"] if full else f
-        assert [n.decode() for n in group.attrs["layer_names"]][:2] in (["input_1", "conv2d_1"],
-                                                                        ["input_1", "conv2d_13"])
+        assert [n.decode() for n in group.attrs["layer_names"]][:2] == ["input_1", "conv2d_1" if full else
+                                                                        "yolo_loss"]
         assert list(group["conv2d_1"].attrs["weight_names"]) == [b"conv2d_1/kernel:0"]
         assert "conv2d_1/kernel:0" in group["conv2d_1"] and len(group["batch_normalization_11"].attrs[
             "weight_names"]) == 4

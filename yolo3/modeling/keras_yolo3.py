@@ -37,6 +37,9 @@ KERAS_YOLO3_KINDS = {75: ("yolov3", "yolo_anchors.txt"), 13: ("tiny", "tiny_yolo
 
 _CONV = re.compile(r"^conv2d(?:_(\d+))?$")
 _BN = re.compile(r"^batch_normalization(?:_(\d+))?$")
+#: yolo3's own layer names (``conv_12``, ``yolo_0``): such a file is not keras-yolo3's (whose training
+#: model has a Lambda layer called ``yolo_loss``)
+_YOLO3_NAME = re.compile(r"^(?:conv|bn|yolo)_\d+$")
 
 
 def _text(value) -> str:
@@ -73,7 +76,7 @@ def is_keras_yolo3_file(path: str) -> bool:
         path: any file.
     """
     layers = keras2_layers(path)
-    if not layers or any(name.startswith("yolo_") or name.startswith("conv_") for name, _ in layers):
+    if not layers or any(_YOLO3_NAME.match(name) for name, _ in layers):
         return False
     try:
         with h5py.File(path, "r") as f:
