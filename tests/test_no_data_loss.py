@@ -209,19 +209,19 @@ def test_voc_refuses_to_write_over_its_image_set_lists(tmp_path, capsys):
 
 
 # -- kmeans.py, eval.py -------------------------------------------------------------------------------
-def test_kmeans_and_eval_refuse_to_write_over_the_annotation_file(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("tool, argv", [
+    ("kmeans", ["--annot_file", "train.txt", "--out_file", "train.txt", "--no-progress"]),
+    ("kmeans", ["--annot_file", "train.txt", "--plot", "train.txt", "--no-progress"]),
+    ("eval", ["--detections", "d.json", "--annotation", "train.txt", "--classes", "c.txt", "--json", "train.txt"]),
+    ("eval", ["--detections", "d.json", "--annotation", "train.txt", "--classes", "c.txt", "--json", "d.json"]),
+])
+def test_kmeans_and_eval_refuse_to_write_over_their_inputs(tmp_path, capsys, monkeypatch, tool, argv):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "train.txt").write_text("a.jpg 1,1,20,20,0 3,3,40,30,0\n")
     (tmp_path / "c.txt").write_text("thing\n")
-    before = snapshot(tmp_path)
-    assert kmeans_script.main(["--annot_file", "train.txt", "--out_file", "train.txt", "--no-progress"]) == 2
-    assert "is an input of this run" in one_error_line(capsys)
-    assert kmeans_script.main(["--annot_file", "train.txt", "--plot", "train.txt", "--no-progress"]) == 2
-    assert "is an input of this run" in one_error_line(capsys)
     (tmp_path / "d.json").write_text("[]")
     before = snapshot(tmp_path)
-    assert eval_script.main(["--detections", "d.json", "--annotation", "train.txt", "--classes", "c.txt",
-                             "--json", "train.txt"]) == 2
+    assert {"kmeans": kmeans_script.main, "eval": eval_script.main}[tool](argv) == 2
     assert "is an input of this run" in one_error_line(capsys)
     assert snapshot(tmp_path) == before
 
