@@ -321,3 +321,48 @@ def test_exporters_refuse_to_write_over_the_model(mini_model, tmp_path, capsys):
         line = one_error_line(capsys)
         assert any(n in line for n in ("is an input of this run", "holds the model", "holds no SavedModel")), line
     assert snapshot(tmp_path) == before
+
+
+# -- the video writer ---------------------------------------------------------------------------------
+class _FailingDetector:
+    """Detects nothing, then raises ``error`` on call ``fail_at`` (a crash, or the user's Ctrl-C)."""
+
+    class_names = ["thing"]
+
+    def __init__(self, fail_at: int, error: BaseException):
+        self.calls, self.fail_at, self.error = 0, fail_at, error
+
+    def detect(self, images, **kwargs):
+        from yolo3.core.detections import Detections
+
+        self.calls += 1
+        if self.calls >= self.fail_at:
+            raise self.error
+        return [Detections() for _ in images]
+
+    def draw(self, image, det):
+        return image
+
+
+@pytest.mark.parametrize("error", [RuntimeError("crash"), KeyboardInterrupt()], ids=["crash", "ctrl-c"])
+def test_a_failed_video_run_keeps_the_earlier_video(tmp_path, error):
+    """A crash leaves the earlier output video as it was; Ctrl-C keeps the frames written (a stopped
+    recording); neither leaves a temporary file."""
+    from yolo3.inference.video import process_video
+
+    source = tmp_path / "in.avi"
+    writer = cv2.VideoWriter(str(source), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(6):
+        writer.write(np.full((48, 64, 3), 30 * i, np.uint8))
+    writer.release()
+    out = tmp_path / "out.avi"
+    out.write_bytes(b"earlier video")
+    with pytest.raises(type(error)):
+        process_video(_FailingDetector(4, error), str(source), output=str(out), progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.avi", "out.avi"]
+    if isinstance(error, RuntimeError):
+        assert out.read_bytes() == b"earlier video"
+    else:
+        capture = cv2.VideoCapture(str(out))
+        assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+        capture.release()
