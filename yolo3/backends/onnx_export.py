@@ -21,12 +21,12 @@ tf2onnx 1.17.0.
 """
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from ..core.files import atomic_open
 from ..core.heads import get_head_specs, head_specs_to_json
 from ..errors import Yolo3Error
 from ..modeling.batchnorm import (
@@ -315,7 +315,5 @@ def save_onnx(proto, path: str) -> None:
         proto: the ``onnx.ModelProto``.
         path: the output file.
     """
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
+    with atomic_open(path, "wb") as f:  # a failure leaves the earlier file and no temporary one
         f.write(proto.SerializeToString())
-    os.replace(tmp, path)

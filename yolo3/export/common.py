@@ -6,6 +6,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from ..core.files import atomic_open
 from ..core.heads import model_net_size
 from ..errors import Yolo3Error
 
@@ -47,14 +48,8 @@ def _net_size(model, size) -> tuple[int, int]:
 
 
 def _write_atomic(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_open(path, "wb") as f:
+        f.write(data)
 
 
 def _check_output(path: str, fmt: str) -> None:
