@@ -118,13 +118,19 @@ def check_output_dir(path: str | os.PathLike, flag: str) -> None:
     _check_folder_writable(os.fspath(path), flag, create=True)
 
 
-def temporary_sibling(path: str | os.PathLike) -> str:
-    """A fresh hidden path beside ``path`` with the same extension (formats are chosen by it)."""
+def temporary_sibling(path: str | os.PathLike, suffix: str | None = None) -> str:
+    """A fresh hidden (empty) file beside ``path`` with the same extension (formats are chosen by it).
+
+    Args:
+        path: the final file.
+        suffix: the temporary file's ending instead of ``path``'s extension (``".weights.h5"``).
+    """
     path = os.path.abspath(os.fspath(path))
     folder, name = os.path.split(path)
     stem, ext = os.path.splitext(name)
     if name.endswith(".weights.h5"):
         ext = ".weights.h5"
+    ext = suffix or ext
     fd, tmp = tempfile.mkstemp(prefix=f".{stem[:40]}.tmp-", suffix=ext, dir=folder)
     os.close(fd)
     return tmp
@@ -139,7 +145,7 @@ def _remove(path: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, *, keep_empty: bool = True) -> Iterator[str]:
+def atomic_path(path: str | os.PathLike, *, keep_empty: bool = True, suffix: str | None = None) -> Iterator[str]:
     """Yield a temporary path beside ``path`` to write to; on success it replaces ``path``.
 
     On any exception (Ctrl-C included) the temporary file is removed, ``path`` is left as it was and
@@ -149,8 +155,9 @@ def atomic_path(path: str | os.PathLike, *, keep_empty: bool = True) -> Iterator
     Args:
         path: the final file.
         keep_empty: when False, an empty or missing temporary file at the end commits nothing.
+        suffix: the temporary file's ending (see :func:`temporary_sibling`).
     """
-    tmp = temporary_sibling(path)
+    tmp = temporary_sibling(path, suffix)
     try:
         yield tmp
         if os.path.exists(tmp) and (keep_empty or os.path.getsize(tmp) > 0):

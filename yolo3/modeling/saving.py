@@ -10,6 +10,7 @@ import h5py
 import keras
 import numpy as np
 
+from ..core.files import atomic_path
 from .builder import build_model_from_cfg
 from .cfg import DarknetError, ModelFileError, ModelNotFoundError, parse_cfg_text
 from .keras_yolo3 import is_keras_yolo3_file, load_keras_yolo3
@@ -24,14 +25,10 @@ _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 WEIGHTS_META_ATTR = "yolo3_meta"
 
 
-def _atomic_target(path: str, suffix: str) -> str:
+def _check_folder(path: str) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"output directory does not exist: {folder}")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
-    os.close(fd)
-    os.unlink(tmp)
-    return tmp
 
 
 def save_model(model, path: str) -> None:
@@ -48,13 +45,9 @@ def save_model(model, path: str) -> None:
     ext = ".keras" if path.endswith(".keras") else ".h5" if path.endswith(".h5") else None
     if ext is None:
         raise ValueError(f"model file must end in .keras or .h5: {path}")
-    tmp = _atomic_target(path, ext)
-    try:
+    _check_folder(path)
+    with atomic_path(path) as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def save_weights_file(model, path: str, cfg_text: str, extra: dict | None = None) -> None:
@@ -74,17 +67,13 @@ def save_weights_file(model, path: str, cfg_text: str, extra: dict | None = None
         FileNotFoundError: the output folder does not exist.
     """
 
-    tmp = _atomic_target(path, ".weights.h5")
-    try:
+    _check_folder(path)
+    with atomic_path(path, suffix=".weights.h5") as tmp:  # Keras writes weights only to *.weights.h5
         model.save_weights(tmp)
         meta = {"cfg": cfg_text, "format": "yolo3-weights-1", "model_name": model.name}
         meta.update(extra or {})
         with h5py.File(tmp, "a") as f:
             f.attrs[WEIGHTS_META_ATTR] = json.dumps(meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _weights_meta(path: str) -> dict | None:
