@@ -75,6 +75,7 @@ _PUBLIC = {
     "DetectorError": "yolo3.inference.detector",
     "Detections": "yolo3.core.detections",
     "YOLO": "yolo3.inference.yolo",
+    "detect_video": "yolo3.inference.yolo",
     "TFLiteDetector": "yolo3.backends.tflite",
     "Postprocessor": "yolo3.ops.postprocess",
     # models
