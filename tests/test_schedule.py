@@ -91,3 +91,26 @@ def test_ema_time_constant_is_a_fraction_of_the_run():
     assert 1 / (1 - ema_momentum(30)) == pytest.approx(10)  # clipped below
     assert 1 / (1 - ema_momentum(10**6)) == pytest.approx(2000)  # and above
     assert math.isclose(ema_momentum(15_000), 0.999)
+
+
+@pytest.mark.parametrize("flags,stages,optim", [
+    ([], [(50, None, None, 1), (50, None, None, 0)], ("cosine", True, 2.0)),
+    (["--recipe", "keras-yolo3"], [(50, 32, 1e-3, 2), (50, 32, 1e-4, 0)], ("constant", False, 0.0)),
+    (["--recipe", "keras-yolo3", "--batch-size", "8", "--ema"], [(50, 8, 1e-3, 2), (50, 8, 1e-4, 0)],
+     ("constant", True, 0.0)),
+    (["--batch-size", "16", "auto", "--lr", "auto", "5e-4", "--freeze-body", "2", "--lr-schedule", "constant"],
+     [(50, 16, None, 2), (50, None, 5e-4, 0)], ("constant", True, 2.0)),
+])
+def test_train_py_flags_and_recipes(tmp_path, flags, stages, optim):
+    """What train.py's flags become: the default recipe, keras-yolo3's, and explicit flags winning."""
+    from yolo3.cli.train import _config, build_parser
+    from yolo3.resources import resource_path
+
+    ann = tmp_path / "train.txt"
+    ann.write_text("")
+    args = build_parser("train.py").parse_args(["--annotation", str(ann), "--classes",
+                                                resource_path("voc_classes.txt"), "--model", "tiny", *flags])
+    config = _config(args)
+    assert [(s.epochs, s.batch_size, s.learning_rate, s.freeze_body) for s in config.stages] == stages
+    assert (config.optim.schedule, config.optim.ema, config.optim.warmup_epochs) == optim
+    assert config.evaluation.early_stopping_patience is None  # run_training: 10 if constant, off with cosine

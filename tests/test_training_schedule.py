@@ -164,3 +164,43 @@ def test_schedule_round_trips_through_the_optimizer_config():
     opt = keras.optimizers.Adam(learning_rate=WarmupCosine(1e-3, 100, 10, 5, 0.05))
     again = keras.optimizers.Adam.from_config(opt.get_config())
     assert isinstance(again.learning_rate, float) or again.get_config()["learning_rate"]["config"]["offset"] == 10
+
+
+def _body_and_rest(model):
+    from yolo3.modeling.factory import backbone_layers
+
+    body = {layer.name for layer in backbone_layers(model)}
+    weights = {w.path: w.numpy().copy() for w in model.weights}
+    return ({k: v for k, v in weights.items() if k.split("/")[0] in body},
+            {k: v for k, v in weights.items() if k.split("/")[0] not in body})
+
+
+def test_stage_1_freezes_the_body_of_pretrained_weights_only(shapes, tmp_path, capsys):
+    from yolo3.modeling.factory import create_model
+    from yolo3.modeling.saving import save_model
+
+    start = create_model("tiny", 3, ANCHORS, size=64)
+    save_model(start, str(tmp_path / "start.keras"))
+    body0, rest0 = _body_and_rest(start)
+    config = _config(shapes, tmp_path / "run", (2, 0), optim=OptimConfig(ema=False), lr=(5e-3, 5e-3))
+    config.model.weights = str(tmp_path / "start.keras")
+    body1, rest1 = _body_and_rest(keras.models.load_model(run_training(config)["final_model"]))
+    assert body1.keys() == body0.keys() and len(body0) > 10
+    for key in body0:  # kernels, BN scales and BN statistics of the Darknet body: untouched
+        np.testing.assert_array_equal(body1[key], body0[key], err_msg=key)
+    changed = [k for k in rest0 if not np.array_equal(rest0[k], rest1[k])]
+    assert len(changed) > 0.8 * len(rest0)  # the neck and heads trained
+
+    class BodyProbe(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.begin = _body_and_rest(self.model.yolo)[0]
+
+        def on_train_end(self, logs=None):
+            self.end = _body_and_rest(self.model.yolo)[0]
+
+    probe = BodyProbe()
+    run_training(_config(shapes, tmp_path / "scratch", (1, 0), optim=OptimConfig(ema=False), lr=(5e-3, 5e-3),
+                         callbacks=[probe]))
+    assert "no --weights: stage 1 trains everything instead of --freeze-body 1" in capsys.readouterr().out
+    kernels = [k for k in probe.begin if k.endswith("kernel")]
+    assert kernels and all(not np.array_equal(probe.begin[k], probe.end[k]) for k in kernels)

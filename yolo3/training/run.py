@@ -225,7 +225,7 @@ class _TrainingRun:
                                       or (self.resumed_stage == 1 and self.start_epoch >= stage1_epochs)):
             return
         index = 0 if self.resumed_stage == 1 else 1
-        freeze_body(self.model, self.config.stages[index].freeze_body)
+        freeze_body(self.model, self._freeze_mode(index))
         self._compile(index)
         self.trainer.load_weights(os.path.join(self.ckpt_dir, "last.weights.h5"))
         if self.start_epoch >= total:
@@ -270,6 +270,17 @@ class _TrainingRun:
                 "n_val": self.data.n_val, "replicas": self.replicas}
 
     # -- one stage ----------------------------------------------------------------------------
+    def _freeze_mode(self, stage_index: int) -> int:
+        """The stage's ``freeze_body``, but 0 without starting weights: a frozen random body would
+        give the heads random features to learn from (keras-yolo3 did that silently)."""
+        mode = self.config.stages[stage_index].freeze_body
+        if mode and not self.config.model.weights:
+            if stage_index == 0 and self.start_epoch == 0:
+                _log(f"no --weights: stage 1 trains everything instead of --freeze-body {mode} "
+                     "(freezing a randomly initialised body would train the heads on random features)")
+            return 0
+        return mode
+
     def _compile(self, stage_index: int) -> None:
         """A fresh optimizer for stage ``stage_index`` (0 or 1): the plan's rate or schedule, EMA, loss scaling."""
         with self.strategy.scope():
@@ -279,12 +290,12 @@ class _TrainingRun:
 
     def _run_stage(self, index: int, first: int, last: int, schedule: list) -> None:
         """Fit epochs ``first``..``last`` - 1 of stage ``index``: freeze, recompile, maybe resume, fit."""
-        stage, plan = self.config.stages[index - 1], self.plan.stages[index - 1]
-        frozen = freeze_body(self.model, stage.freeze_body)
+        plan, mode = self.plan.stages[index - 1], self._freeze_mode(index - 1)
+        frozen = freeze_body(self.model, mode)
         self._compile(index - 1)
         trainable = sum(int(np.prod(v.shape)) for v in self.trainer.trainable_variables)
         _log(f"stage {index}: epochs {first + 1}-{last}, {frozen} layers with weights frozen "
-             f"(--freeze-body {stage.freeze_body}), {trainable:,} trainable parameters, "
+             f"(--freeze-body {mode}), {trainable:,} trainable parameters, "
              f"peak lr {plan.peak_lr:.3g}, batch {plan.batch_size}")
         resumed = self.state is not None and self.resumed_stage == index and first == self.start_epoch
         if resumed:
