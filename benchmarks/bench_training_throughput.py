@@ -18,7 +18,12 @@ All numbers come from one run on one machine, as ratios where possible:
    against epochs of bottleneck training on cached features (``yolo3.training.bottleneck``), same images,
    same batch size; ``--epochs`` epochs in one ``fit`` each, the fastest epoch after the first
    compared (``fit``'s own start-up, paid once per training run, left out); the cache's one-off
-   cost is reported too.
+   cost is reported too;
+5. ``--precisions``: training images/s of the same model built under each Keras dtype policy
+   (``float32``, ``mixed_bfloat16``, ``mixed_float16``, as ``train.py --precision``), compute only
+   (one cached batch), measured interleaved (round robin, ``--rounds`` rounds, best of each) so the
+   ratio to float32 comes from one run. bfloat16 is fast only where the CPU has bfloat16 units
+   (AVX-512 BF16, AMX); the CPU's model and flags are printed with the results.
 """
 from __future__ import annotations
 
@@ -92,6 +97,55 @@ def timed_fit(trainer, dataset, steps: int, epochs: int = 3) -> float:
     """Seconds per step of ``trainer.fit``: the fastest of ``epochs - 1`` epochs of ``steps`` steps
     after a first one (tracing and the pipeline's start-up are left out)."""
     return min(timed_epochs(trainer, dataset, steps, epochs)[1:]) / steps
+
+
+def cpu_description() -> dict:
+    """The CPU's model name and the vector/matrix flags that decide 16-bit speed (Linux lscpu)."""
+    import re
+    import subprocess
+
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        text = ""
+    model = re.search(r"Model name:\s*(.*)", text)
+    flags = sorted(set(re.findall(r"\b(avx2|avx512f|avx512_bf16|avx512_fp16|avx512_vnni|amx_bf16|amx_int8|amx_tile)\b",
+                                  text)))
+    return {"cpu_model": model.group(1).strip() if model else None, "cpu_flags": flags}
+
+
+def bench_precisions(kind: str, args, clean: str) -> dict:
+    """Training images/s at each precision, compute only, interleaved rounds; ratios to float32."""
+
+    from yolo3.modeling.architectures import TINY_ANCHORS, YOLOV3_ANCHORS
+    from yolo3.modeling.factory import create_model
+    from yolo3.training.pipeline import make_dataset
+    from yolo3.training.precision import make_optimizer, precision_policy
+    from yolo3.training.targets import target_spec_from_model
+    from yolo3.training.trainer import YoloTrainer
+
+    size, batch = args.input_size, args.batch_size
+    anchors = (TINY_ANCHORS if kind == "tiny" else YOLOV3_ANCHORS) * size / 416
+    steps = args.steps if kind == "tiny" else max(3, args.steps // 4)
+    trainers, data = {}, None
+    for precision in args.precisions:
+        with precision_policy(precision):
+            model = create_model(kind, 3, anchors, size=size)
+        trainer = YoloTrainer(model)
+        trainer.compile(optimizer=make_optimizer(1e-4, precision))
+        if data is None:
+            spec = target_spec_from_model(model)
+            data = make_dataset(clean, spec, (size, size), batch, augment=True, seed=2).take(1).cache().repeat()
+        timed_epochs(trainer, data, 2, 1)  # trace once
+        trainers[precision] = trainer
+    best = {p: float("inf") for p in trainers}
+    for _ in range(args.rounds):
+        for precision, trainer in trainers.items():
+            best[precision] = min(best[precision], min(timed_epochs(trainer, data, steps, 1)) / steps)
+    out = {f"{p}_images_per_s": batch / t for p, t in best.items()}
+    if "float32" in best:
+        out.update({f"{p}_over_float32": best["float32"] / t for p, t in best.items() if p != "float32"})
+    return out
 
 
 def bench_model(kind: str, args, data_paths: dict, work: str) -> dict:
@@ -168,6 +222,8 @@ def bench_model(kind: str, args, data_paths: dict, work: str) -> dict:
                 "frozen_epoch_s": frozen_epoch, "bottleneck_epoch_s": bn_epoch,
                 "bottleneck_speedup": frozen_epoch / bn_epoch, "bottleneck_cache_s": cache_s,
                 "bottleneck_cache_mb": cache_bytes / 2**20})
+    if args.precisions:
+        out.update(bench_precisions(kind, args, clean))
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
 
 
@@ -179,8 +235,12 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=12, help="timed training steps (yolov3: a quarter)")
     p.add_argument("--images", type=int, default=96, help="generated images (the epoch of part 4)")
     p.add_argument("--epochs", type=int, default=4, help="epochs per fit in part 4 (the first is not compared)")
+    p.add_argument("--precisions", default="float32,mixed_bfloat16",
+                   help="comma-separated dtype policies for part 5 ('' skips it)")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds of part 5 (best of each)")
     p.add_argument("--json", default=None, help="write the results here")
     args = p.parse_args()
+    args.precisions = [v.strip() for v in args.precisions.split(",") if v.strip()]
     if args.epochs < 2:
         p.error("--epochs must be at least 2")
     args.peak_gflops = measure_peak_gflops()
@@ -193,8 +253,8 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load = os.getloadavg()
-    report = {"results": results, "cpu_count": os.cpu_count(), "loadavg_after": [round(v, 2) for v in load],
-              "peak_gflops_measured": round(args.peak_gflops, 1)}
+    report = {"results": results, **cpu_description(), "cpu_count": os.cpu_count(),
+              "loadavg_after": [round(v, 2) for v in load], "peak_gflops_measured": round(args.peak_gflops, 1)}
     print(json.dumps(report, indent=1))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
