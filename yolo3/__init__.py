@@ -115,6 +115,9 @@ _PUBLIC = {
     "EvaluationResult": "yolo3.evaluation.run",
     # export
     "export_model": "yolo3.export.api",
+    # tracking (NumPy and SciPy only)
+    "ByteTracker": "yolo3.tracking.bytetrack",
+    "SortTracker": "yolo3.tracking.sort",
 }
 
 __all__ = ["Yolo3Error", "__version__", *_PUBLIC]
