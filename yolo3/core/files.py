@@ -145,7 +145,7 @@ def _remove(path: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, *, keep_empty: bool = True, suffix: str | None = None) -> Iterator[str]:
+def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterator[str]:
     """Yield a temporary path beside ``path`` to write to; on success it replaces ``path``.
 
     On any exception (Ctrl-C included) the temporary file is removed, ``path`` is left as it was and
@@ -154,13 +154,12 @@ def atomic_path(path: str | os.PathLike, *, keep_empty: bool = True, suffix: str
 
     Args:
         path: the final file.
-        keep_empty: when False, an empty or missing temporary file at the end commits nothing.
         suffix: the temporary file's ending (see :func:`temporary_sibling`).
     """
     tmp = temporary_sibling(path, suffix)
     try:
         yield tmp
-        if os.path.exists(tmp) and (keep_empty or os.path.getsize(tmp) > 0):
+        if os.path.exists(tmp):  # a writer that deleted it and wrote nothing commits nothing
             os.replace(tmp, os.fspath(path))
     finally:
         if os.path.lexists(tmp):
