@@ -12,7 +12,11 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO/WARNING lines are noise here
 
-from yolo3.cli.train import main as _main  # noqa: E402
+try:
+    from yolo3.cli.train import main as _main  # noqa: E402
+except KeyboardInterrupt:  # Ctrl-C while TensorFlow loads: no traceback
+    print(f"\n{os.path.basename(sys.argv[0])}: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 
 def main(argv=None) -> int:

@@ -21,6 +21,8 @@ import convert as convert_script
 import eval as eval_script
 import export as export_script
 import kmeans as kmeans_script
+import train as train_script
+import train_bottleneck as bottleneck_script
 import yolo_video
 from yolo3.cli import coco as coco_cli
 from yolo3.cli import onnx as onnx_cli
@@ -70,6 +72,26 @@ RANGES = [
     (shapes_cli.main, ["out", "--min-objects", "-1"], "--min-objects"),
     (weights_cli.main, ["--timeout", "0"], "--timeout"),
     (coco_cli.main, ["to-annotation", "x.json"], "--images-dir"),  # a sub-command's parser: one line too
+    (train_script.main, ["--lr", "-1"], "--lr"),
+    (train_script.main, ["--lr", "inf"], "--lr"),
+    (train_script.main, ["--batch-size", "0"], "--batch-size"),
+    (train_script.main, ["--label-smoothing", "5"], "--label-smoothing"),
+    (train_script.main, ["--ignore-thresh", "-3"], "--ignore-thresh"),
+    (train_script.main, ["--max-boxes", "0"], "--max-boxes"),
+    (train_script.main, ["--steps-per-epoch", "0"], "--steps-per-epoch"),
+    (train_script.main, ["--map-every", "-1"], "--map-every"),
+    (train_script.main, ["--gpu_num", "0"], "--gpu_num"),
+    (train_script.main, ["--epochs", "-1"], "--epochs"),
+    (train_script.main, ["--val-split", "1"], "--val-split"),
+    (train_script.main, ["--mosaic", "2"], "--mosaic"),
+    (train_script.main, ["--warmup-epochs", "-1"], "--warmup-epochs"),
+    (train_script.main, ["--final-lr-fraction", "0"], "--final-lr-fraction"),
+    (train_script.main, ["--early-stopping-patience", "-1"], "--early-stopping-patience"),
+    (train_script.main, ["--precise-bn", "-1"], "--precise-bn"),
+    (bottleneck_script.main, ["--batch-size", "0"], "--batch-size"),
+    (bottleneck_script.main, ["--epochs", "0"], "--epochs"),
+    (bottleneck_script.main, ["--lr", "nan"], "--lr"),
+    (bottleneck_script.main, ["--val-split", "-0.1"], "--val-split"),
 ]
 
 
@@ -255,3 +277,13 @@ def test_weights_sources_for_training_raise_one_line_package_errors(tmp_path):
             load_weights_into(target, str(tmp_path / name))
         assert isinstance(info.value, Yolo3Error) and type(info.value).__module__.startswith("yolo3")
         assert needle in str(info.value) and name in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("main", [train_script.main, bottleneck_script.main], ids=["train", "train_bottleneck"])
+def test_training_log_dir_that_cannot_be_written_is_refused_up_front(tmp_path, capsys, monkeypatch, main):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.txt").write_text("")
+    (tmp_path / "file").write_text("x")
+    assert main(["--annotation", "train.txt", "--model", "tiny", "--log-dir", "file/logs"]) == 2
+    assert "--log-dir" in error_line(capsys)
+    assert (tmp_path / "file").read_text() == "x"

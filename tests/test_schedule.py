@@ -114,3 +114,20 @@ def test_train_py_flags_and_recipes(tmp_path, flags, stages, optim):
     assert [(s.epochs, s.batch_size, s.learning_rate, s.freeze_body) for s in config.stages] == stages
     assert (config.optim.schedule, config.optim.ema, config.optim.warmup_epochs) == optim
     assert config.evaluation.early_stopping_patience is None  # run_training: 10 if constant, off with cosine
+
+
+def test_train_py_takes_keras_yolo3_default_weights(tmp_path, monkeypatch, capsys):
+    """keras-yolo3's train.py loaded model_data/yolo_weights.h5 without a flag; so does train.py."""
+    from yolo3.cli.train import _config, build_parser
+    from yolo3.resources import resource_path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.txt").write_text("")
+    argv = ["--classes", resource_path("voc_classes.txt"), "--model", "tiny"]
+    assert _config(build_parser("train.py").parse_args(argv)).model.weights is None
+    (tmp_path / "model_data").mkdir()
+    (tmp_path / "model_data" / "yolo_weights.h5").write_bytes(b"")
+    assert _config(build_parser("train.py").parse_args(argv)).model.weights == "model_data/yolo_weights.h5"
+    assert "using model_data/yolo_weights.h5" in capsys.readouterr().out
+    given = _config(build_parser("train.py").parse_args([*argv, "--weights", "train.txt"]))
+    assert given.model.weights == "train.txt"

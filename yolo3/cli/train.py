@@ -10,11 +10,13 @@ and eval.py as it is. See docs/training.md.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
 import numpy as np
 
+from ..core.files import check_output_dir
 from ..datasets.annotations import read_anchors, read_class_names
 from ..modeling.factory import MODEL_KINDS
 from ..resources import resolve_data_path, resource_path
@@ -31,7 +33,20 @@ from ..training.config import (
 )
 from ..training.distribute import split_cpu
 from ..training.run import run_training
-from .common import HelpFormatter, UsageError, check_files, fail, parse_size, prog_name, run_tool
+from .common import (
+    HelpFormatter,
+    UsageError,
+    check_files,
+    fail,
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    number_type,
+    parse_size,
+    positive_int,
+    prog_name,
+    run_tool,
+)
 
 __all__ = ["build_parser", "main", "read_model_files", "apply_recipe", "RECIPES"]
 
@@ -40,15 +55,16 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
     d = p.add_argument_group("data")
     d.add_argument("--annotation", default="train.txt", help="training annotation file")
     d.add_argument("--val-annotation", default=None, help="validation annotation file (else --val-split)")
-    d.add_argument("--val-split", type=float, default=0.1, help="fraction of --annotation held out for validation")
+    d.add_argument("--val-split", type=number_type(float, 0, 1, high_open=True), default=0.1,
+                   help="fraction of --annotation held out for validation")
     d.add_argument("--classes", default=resource_path("voc_classes.txt"), type=resolve_data_path,
                    help="class names, one a line")
     d.add_argument("--skip-missing", action="store_true",
                    help="train without images that are missing or unreadable (listed) instead of stopping")
-    d.add_argument("--mosaic", type=float, nargs="?", const=0.5, default=0.0,
+    d.add_argument("--mosaic", type=fraction, nargs="?", const=0.5, default=0.0,
                    help="probability of a 4-image mosaic per sample (--mosaic alone: 0.5)")
     d.add_argument("--no-augment", action="store_true", help="letterbox only, no random augmentation")
-    d.add_argument("--max-boxes", type=int, default=100, help="boxes an image used for the ignore mask")
+    d.add_argument("--max-boxes", type=positive_int, default=100, help="boxes an image used for the ignore mask")
 
 
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
@@ -70,7 +86,7 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
                         "from the data set size, EMA, --freeze-body 1) or 'keras-yolo3' (batch 32, Adam 1e-3 then "
                         "1e-4 at constant rates, ReduceLROnPlateau, EarlyStopping, --freeze-body 2, no EMA); "
                         "flags given explicitly win. See docs/training.md")
-    t.add_argument("--epochs", type=int, nargs="+", default=[50, 50], metavar="N",
+    t.add_argument("--epochs", type=non_negative_int, nargs="+", default=[50, 50], metavar="N",
                    help="epochs of stage 1 (frozen) and stage 2 (unfrozen); one value for both")
     t.add_argument("--batch-size", type=_auto_int, nargs="+", default=None, metavar="N",
                    help="global batch size of stage 1 and stage 2, one value for both (default: auto, the largest "
@@ -81,9 +97,9 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
     t.add_argument("--lr-schedule", choices=("cosine", "constant"), default=None,
                    help="cosine: warm-up then one cosine decay over both stages (default); constant: each "
                         "stage's rate with ReduceLROnPlateau in stage 2 (keras-yolo3)")
-    t.add_argument("--warmup-epochs", type=float, default=None,
+    t.add_argument("--warmup-epochs", type=non_negative_float, default=None,
                    help="linear warm-up at the start of each stage, in epochs (>= 20 steps; default 2; cosine only)")
-    t.add_argument("--final-lr-fraction", type=float, default=0.01,
+    t.add_argument("--final-lr-fraction", type=number_type(float, 0, 1, low_open=True), default=0.01,
                    help="the cosine schedule's last learning rate as a fraction of the peak")
     t.add_argument("--ema", action=argparse.BooleanOptionalAction, default=None,
                    help="validate, checkpoint and save an exponential moving average of the weights "
@@ -95,19 +111,20 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
                    help="stage 1 freezes: 0 nothing, 1 the Darknet body (default), 2 all but the output "
                         "convolutions (keras-yolo3)")
     t.add_argument("--box-loss", choices=("mse", "ciou"), default="mse", help="box loss (mse = keras-yolo3's)")
-    t.add_argument("--label-smoothing", type=float, default=0.0, help="class label smoothing eps")
-    t.add_argument("--ignore-thresh", type=float, default=None, help="override the heads' ignore_thresh (0.5)")
-    t.add_argument("--steps-per-epoch", type=int, default=None, help="default: training images // batch size")
-    t.add_argument("--reduce-lr-patience", type=int, default=3,
+    t.add_argument("--label-smoothing", type=number_type(float, 0, 1, high_open=True), default=0.0,
+                   help="class label smoothing eps")
+    t.add_argument("--ignore-thresh", type=fraction, default=None, help="override the heads' ignore_thresh (0.5)")
+    t.add_argument("--steps-per-epoch", type=positive_int, default=None, help="default: training images // batch size")
+    t.add_argument("--reduce-lr-patience", type=positive_int, default=3,
                    help="stage 2 ReduceLROnPlateau patience (constant schedule only)")
-    t.add_argument("--early-stopping-patience", type=int, default=None,
+    t.add_argument("--early-stopping-patience", type=non_negative_int, default=None,
                    help="stage 2 EarlyStopping patience, 0: off (default: 10 with the constant schedule, off with "
                         "cosine, whose best epochs are its last)")
-    t.add_argument("--map-every", type=int, default=5, help="validation mAP@0.5 every N epochs (0: never)")
-    t.add_argument("--precise-bn", type=int, default=10,
+    t.add_argument("--map-every", type=non_negative_int, default=5, help="validation mAP@0.5 every N epochs (0: never)")
+    t.add_argument("--precise-bn", type=non_negative_int, default=10,
                    help="before each validation, recompute BatchNorm statistics of the trainable BN layers "
                         "over N letterboxed training batches (0: off; single-replica runs only)")
-    t.add_argument("--seed", type=int, default=10101, help="seed of the split, shuffling and augmentation")
+    t.add_argument("--seed", type=non_negative_int, default=10101, help="seed of the split, shuffling and augmentation")
     t.add_argument("--log-dir", default=os.path.join("logs", "000"), help="checkpoints, logs and the final model")
     t.add_argument("--resume", action="store_true",
                    help="continue from <log-dir>/checkpoints/last.* (epoch and optimizer state); same flags")
@@ -116,13 +133,15 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
 
 def _add_distribution_flags(p: argparse.ArgumentParser) -> None:
     s = p.add_argument_group("distribution")
-    s.add_argument("--gpu_num", "--gpu-num", dest="gpu_num", type=int, default=1,
+    s.add_argument("--gpu_num", "--gpu-num", dest="gpu_num", type=positive_int, default=1,
                    help="GPUs for MirroredStrategy (batch sizes are global)")
     s.add_argument("--strategy", choices=("auto", "default", "mirrored", "multiworker"), default="auto",
                    help="auto: multiworker when TF_CONFIG lists several workers, mirrored when --gpu_num > 1")
-    s.add_argument("--cpu-devices", type=int, default=0,
+    s.add_argument("--cpu-devices", type=non_negative_int, default=0,
                    help="split the CPU into N logical devices first (to try --gpu_num N without GPUs)")
 
+
+KERAS_YOLO3_WEIGHTS = os.path.join("model_data", "yolo_weights.h5")  # what keras-yolo3's convert.py -w wrote
 
 # The flags each recipe sets when they are not given (see docs/training.md for the reasoning).
 RECIPES = {
@@ -148,7 +167,7 @@ def _auto_float(text: str) -> float | None:
     if text == "auto":
         return None
     value = float(text)
-    if not value > 0:
+    if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be > 0 or auto, got {text}")
     return value
 
@@ -213,6 +232,9 @@ def read_model_files(classes_path: str, anchors_path: str | None, model: str | N
 def _config(args: argparse.Namespace) -> TrainConfig:
     """The training configuration of the parsed flags; :class:`UsageError` for a bad value."""
     apply_recipe(args)
+    if args.weights is None and os.path.isfile(KERAS_YOLO3_WEIGHTS) and not args.resume:
+        args.weights = KERAS_YOLO3_WEIGHTS  # keras-yolo3's train.py loaded it without a flag
+        print(f"--weights: using {KERAS_YOLO3_WEIGHTS} (keras-yolo3's default; pass --weights to choose)")
     input_size = parse_size(args.input_size, "--input-size")
     epochs = _pair(args.epochs, "epochs", int)
     batch = _pair(args.batch_size, "batch-size", lambda v: v)
@@ -225,6 +247,7 @@ def _config(args: argparse.Namespace) -> TrainConfig:
         raise UsageError("--mosaic must be in [0, 1]")
     check_files([(args.annotation, "--annotation"), (args.val_annotation, "--val-annotation"),
                  (args.classes, "--classes"), (args.anchors, "--anchors"), (args.weights, "--weights")])
+    check_output_dir(args.log_dir, "--log-dir")
     classes, anchors, kind = read_model_files(args.classes, args.anchors, args.model,
                                               count_message="--model {model} needs {need} anchors, {path} has {count}")
     return TrainConfig(

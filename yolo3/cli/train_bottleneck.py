@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 
+from ..core.files import check_output_dir
 from ..modeling.factory import MODEL_KINDS
 from ..resources import resolve_data_path, resource_path
 from ..training.bottleneck import run_bottleneck_training
@@ -24,7 +25,19 @@ from ..training.config import (
     StageConfig,
     TrainConfig,
 )
-from .common import HelpFormatter, UsageError, check_files, fail, parse_size, prog_name, run_tool
+from .common import (
+    HelpFormatter,
+    UsageError,
+    check_files,
+    fail,
+    non_negative_int,
+    number_type,
+    parse_size,
+    positive_float,
+    positive_int,
+    prog_name,
+    run_tool,
+)
 from .train import read_model_files
 
 __all__ = ["build_parser", "main"]
@@ -39,7 +52,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     p.add_argument("--annotation", default="train.txt", help="training annotation file")
     p.add_argument("--val-annotation", default=None, help="validation annotation file (else --val-split)")
-    p.add_argument("--val-split", type=float, default=0.1, help="fraction of --annotation held out")
+    p.add_argument("--val-split", type=number_type(float, 0, 1, high_open=True), default=0.1,
+                   help="fraction of --annotation held out")
     p.add_argument("--classes", default=resource_path("voc_classes.txt"), type=resolve_data_path,
                    help="class names file")
     p.add_argument("--anchors", default=None, type=resolve_data_path,
@@ -48,16 +62,16 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="architecture (default: tiny for 6 anchors, else yolov3)")
     p.add_argument("--weights", default=None, help="pretrained weights (convert.py -w file or full model)")
     p.add_argument("--input-size", default="416", help="network input, multiple of 32: N or HxW")
-    p.add_argument("--epochs", type=int, default=30, help="epochs on the cached features")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--epochs", type=positive_int, default=30, help="epochs on the cached features")
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
     p.add_argument("--precision", choices=PRECISIONS, default="float32",
                    help="mixed_bfloat16 / mixed_float16: compute in 16 bits (heads and loss in float32, the saved "
                         "model float32)")
     p.add_argument("--log-dir", default=os.path.join("logs", "bottleneck"), help="logs and the saved model")
     p.add_argument("--cache-dir", default=None, help="feature cache (default <log-dir>/bottleneck_cache)")
     p.add_argument("--reuse-cache", action="store_true", help="use an existing cache of the same input size")
-    p.add_argument("--seed", type=int, default=10101)
+    p.add_argument("--seed", type=non_negative_int, default=10101)
     p.add_argument("--skip-missing", action="store_true", help="leave out missing/unreadable images (listed)")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None)
     return p
@@ -68,6 +82,9 @@ def _config(args: argparse.Namespace) -> TrainConfig:
     input_size = parse_size(args.input_size, "--input-size")
     check_files([(args.annotation, "--annotation"), (args.val_annotation, "--val-annotation"),
                  (args.classes, "--classes"), (args.anchors, "--anchors"), (args.weights, "--weights")])
+    check_output_dir(args.log_dir, "--log-dir")
+    if args.cache_dir:
+        check_output_dir(args.cache_dir, "--cache-dir")
     if not 0.0 <= args.val_split < 1.0:
         raise UsageError("--val-split must be in [0, 1)")
     classes, anchors, kind = read_model_files(args.classes, args.anchors, args.model,

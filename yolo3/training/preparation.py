@@ -10,6 +10,7 @@ from ..datasets.cleaning import count_lines, prepare_annotations, split_annotati
 from ..modeling.factory import create_model
 from ..modeling.saving import load_weights_into
 from .config import DataConfig, ModelConfig
+from .pipeline import load_image
 
 __all__ = ["PreparedData", "prepare_training_data", "create_training_model"]
 
@@ -53,11 +54,13 @@ def prepare_training_data(data: DataConfig, data_dir: str, seed: int = 10101,
     os.makedirs(data_dir, exist_ok=True)
     num_classes = len(data.classes)
     all_clean = os.path.join(data_dir, "annotations.clean.txt")
-    report = prepare_annotations(data.annotation, all_clean, num_classes, skip_missing=data.skip_missing)
+    report = prepare_annotations(data.annotation, all_clean, num_classes, skip_missing=data.skip_missing,
+                                 decode=load_image)
     log(report.summary(data.annotation))
     val_clean = os.path.join(data_dir, "val.clean.txt")
     if data.val_annotation:
-        vreport = prepare_annotations(data.val_annotation, val_clean, num_classes, skip_missing=data.skip_missing)
+        vreport = prepare_annotations(data.val_annotation, val_clean, num_classes, skip_missing=data.skip_missing,
+                                      decode=load_image)
         log(vreport.summary(data.val_annotation))
         return PreparedData(all_clean, count_lines(all_clean), val_clean, count_lines(val_clean))
     train_clean = os.path.join(data_dir, "train.clean.txt")
