@@ -27,6 +27,7 @@ import yolo_video
 from yolo3.cli import coco as coco_cli
 from yolo3.cli import onnx as onnx_cli
 from yolo3.cli import shapes as shapes_cli
+from yolo3.cli import track as track_cli
 from yolo3.cli import weights as weights_cli
 from yolo3.cli.common import parse_size
 
@@ -72,6 +73,11 @@ RANGES = [
     (shapes_cli.main, ["out", "--min-objects", "-1"], "--min-objects"),
     (weights_cli.main, ["--timeout", "0"], "--timeout"),
     (coco_cli.main, ["to-annotation", "x.json"], "--images-dir"),  # a sub-command's parser: one line too
+    (track_cli.main, ["--det", "d.txt", "--out", "o.txt", "--track-high-thresh", "1.5"], "--track-high-thresh"),
+    (track_cli.main, ["--det", "d.txt", "--out", "o.txt", "--track-buffer", "-1"], "--track-buffer"),
+    (track_cli.main, ["--det", "d.txt", "--out", "o.txt", "--match-thresh", "nan"], "--match-thresh"),
+    (track_cli.main, ["--det", "d.txt", "--out", "o.txt", "--fps", "0"], "--fps"),
+    (yolo_video.main, ["--trails", "-2", "--image"], "--trails"),
     (train_script.main, ["--lr", "-1"], "--lr"),
     (train_script.main, ["--lr", "inf"], "--lr"),
     (train_script.main, ["--batch-size", "0"], "--batch-size"),

@@ -21,7 +21,16 @@ from ..inference.video import VideoStats
 from ..tracking import TRACKERS, ByteTracker, Tracker, TrackingError, make_tracker
 from ..tracking.counting import parse_line
 from ..tracking.mot import iter_frames, mot_lines, read_mot, read_seqinfo, sequence_files, write_mot
-from .common import HelpFormatter, UsageError, check_threshold, prog_name, run_tool
+from .common import (
+    HelpFormatter,
+    UsageError,
+    check_threshold,
+    fraction,
+    non_negative_int,
+    positive_float,
+    prog_name,
+    run_tool,
+)
 
 __all__ = ["build_parser", "add_tracker_arguments", "tracker_from_args", "track_file", "add_video_tracking_arguments",
            "check_video_tracking", "detector_score", "track_video_from_args", "main"]
@@ -32,20 +41,20 @@ SCRIPT, MODULE = "track.py", "yolo3.cli.track"
 def add_tracker_arguments(ap: argparse.ArgumentParser) -> None:
     """The tracker parameters (ultralytics' names), shared by track.py and yolo_video.py --track."""
     g = ap.add_argument_group("tracker parameters (ultralytics' names; SORT uses match/new/buffer/min-hits)")
-    g.add_argument("--track-high-thresh", type=float, default=None,
+    g.add_argument("--track-high-thresh", type=fraction, default=None,
                    help="bytetrack: detections scoring this or more are matched first (default 0.4)")
-    g.add_argument("--track-low-thresh", type=float, default=None,
+    g.add_argument("--track-low-thresh", type=fraction, default=None,
                    help="bytetrack: detections scoring this or more (below the high one) are matched second; "
                         "lower ones are ignored (default 0.1)")
-    g.add_argument("--new-track-thresh", type=float, default=None,
+    g.add_argument("--new-track-thresh", type=fraction, default=None,
                    help="smallest score that starts a track (default: bytetrack 0.5, sort 0.25)")
-    g.add_argument("--track-buffer", type=int, default=None,
+    g.add_argument("--track-buffer", type=non_negative_int, default=None,
                    help="frames (at 30 fps) a lost track is kept (default: bytetrack 60, sort 30)")
-    g.add_argument("--match-thresh", type=float, default=None,
+    g.add_argument("--match-thresh", type=fraction, default=None,
                    help="largest matching cost 1 - IoU (x score with --fuse-score) (default: bytetrack 0.8, sort 0.7)")
     g.add_argument("--fuse-score", action=argparse.BooleanOptionalAction, default=None,
                    help="bytetrack: match on IoU x detection score instead of IoU alone (default: off)")
-    g.add_argument("--min-hits", type=int, default=None,
+    g.add_argument("--min-hits", type=non_negative_int, default=None,
                    help="frames in a row before a track is reported (default: bytetrack 2, sort 3)")
     g.add_argument("--per-class", action="store_true",
                    help="never match across classes (default: class-agnostic, a track keeps its majority class)")
@@ -75,7 +84,8 @@ def add_video_tracking_arguments(ap: argparse.ArgumentParser) -> None:
     g = ap.add_argument_group("tracking (video mode)")
     g.add_argument("--track", choices=sorted(TRACKERS), default=None,
                    help="track objects across frames: ids drawn on the boxes and in the JSON records (track_id)")
-    g.add_argument("--trails", type=int, default=0, metavar="N", help="with --track: draw the last N centre points")
+    g.add_argument("--trails", type=non_negative_int, default=0, metavar="N",
+                   help="with --track: draw the last N centre points")
     g.add_argument("--count-line", dest="count_lines", action="append", default=[], metavar="X1,Y1,X2,Y2",
                    help="with --track: count tracks crossing this line (pixels), per class and direction; "
                         "repeat for several lines")
@@ -161,7 +171,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     ap.add_argument("--det", required=True, help="detection file, folder of them, or MOTChallenge folder")
     ap.add_argument("--out", required=True, help="tracks file (for a file) or folder (for a folder)")
     ap.add_argument("--tracker", choices=sorted(TRACKERS), default="bytetrack", help="tracking algorithm")
-    ap.add_argument("--fps", type=float, default=None,
+    ap.add_argument("--fps", type=positive_float, default=None,
                     help="frame rate of the sequences (scales --track-buffer); default: seqinfo.ini's, else 30")
     add_tracker_arguments(ap)
     ap.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
