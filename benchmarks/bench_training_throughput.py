@@ -238,6 +238,7 @@ def main() -> int:
     p.add_argument("--precisions", default="float32,mixed_bfloat16",
                    help="comma-separated dtype policies for part 5 ('' skips it)")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds of part 5 (best of each)")
+    p.add_argument("--only-precisions", action="store_true", help="run part 5 alone")
     p.add_argument("--json", default=None, help="write the results here")
     args = p.parse_args()
     args.precisions = [v.strip() for v in args.precisions.split(",") if v.strip()]
@@ -249,7 +250,16 @@ def main() -> int:
     work = tempfile.mkdtemp(prefix="bench_train_")
     try:
         data = generate_shapes_dataset(os.path.join(work, "data"), args.images, size=320, seed=0, progress=False)
-        results = [bench_model(kind.strip(), args, data, work) for kind in args.models.split(",") if kind.strip()]
+        kinds = [kind.strip() for kind in args.models.split(",") if kind.strip()]
+        if args.only_precisions:
+            from yolo3.datasets.cleaning import prepare_annotations
+
+            clean = os.path.join(work, "clean.txt")
+            prepare_annotations(data["annotation"], clean, num_classes=3, progress=False)
+            results = [{"model": k, "input_size": args.input_size, "batch_size": args.batch_size,
+                        **bench_precisions(k, args, clean)} for k in kinds]
+        else:
+            results = [bench_model(kind, args, data, work) for kind in kinds]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load = os.getloadavg()
