@@ -10,7 +10,6 @@ and eval.py as it is. See docs/training.md.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 
@@ -43,6 +42,7 @@ from .common import (
     non_negative_int,
     number_type,
     parse_size,
+    positive_float,
     positive_int,
     prog_name,
     run_tool,
@@ -88,10 +88,10 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
                         "flags given explicitly win. See docs/training.md")
     t.add_argument("--epochs", type=non_negative_int, nargs="+", default=[50, 50], metavar="N",
                    help="epochs of stage 1 (frozen) and stage 2 (unfrozen); one value for both")
-    t.add_argument("--batch-size", type=_auto_int, nargs="+", default=None, metavar="N",
+    t.add_argument("--batch-size", type=_or_auto(positive_int), nargs="+", default=None, metavar="N",
                    help="global batch size of stage 1 and stage 2, one value for both (default: auto, the largest "
                         "of 32, 16, 8 that gives >= 50 steps an epoch; keras-yolo3: 32)")
-    t.add_argument("--lr", type=_auto_float, nargs="+", default=None, metavar="LR",
+    t.add_argument("--lr", type=_or_auto(positive_float), nargs="+", default=None, metavar="LR",
                    help="Adam peak learning rate of stage 1 and stage 2 (default: auto, 1e-3 then 3e-4; "
                         "keras-yolo3: 1e-3 1e-4)")
     t.add_argument("--lr-schedule", choices=("cosine", "constant"), default=None,
@@ -152,24 +152,13 @@ RECIPES = {
 }
 
 
-def _auto_int(text: str) -> int | None:
-    """``auto`` -> None, else a positive int."""
-    if text == "auto":
-        return None
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1 or auto, got {text}")
-    return value
+def _or_auto(convert):
+    """An argparse ``type=``: ``auto`` -> None (chosen later), anything else through ``convert``."""
+    def parse(text: str):
+        return None if text == "auto" else convert(text)
 
-
-def _auto_float(text: str) -> float | None:
-    """``auto`` -> None, else a positive float."""
-    if text == "auto":
-        return None
-    value = float(text)
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be > 0 or auto, got {text}")
-    return value
+    parse.__name__ = convert.__name__
+    return parse
 
 
 def apply_recipe(args: argparse.Namespace) -> argparse.Namespace:
@@ -239,8 +228,6 @@ def _config(args: argparse.Namespace) -> TrainConfig:
     epochs = _pair(args.epochs, "epochs", int)
     batch = _pair(args.batch_size, "batch-size", lambda v: v)
     lr = _pair(args.lr, "lr", lambda v: v)
-    if args.warmup_epochs < 0 or not 0 < args.final_lr_fraction <= 1:
-        raise UsageError("--warmup-epochs must be >= 0 and --final-lr-fraction in (0, 1]")
     if not 0.0 <= args.val_split < 1.0:
         raise UsageError("--val-split must be in [0, 1)")
     if not 0.0 <= args.mosaic <= 1.0:
