@@ -93,8 +93,9 @@ def test_annotation_reader_raises_only_its_own_error(tmp_path, seed):
 
 @pytest.mark.parametrize("seed", [3])
 def test_classes_and_anchors_readers_raise_only_their_own_error(tmp_path, seed):
-    fuzz(tmp_path, "classes.txt", b"person\nbicycle\ncar\n", read_class_names, seed)
-    fuzz(tmp_path, "anchors.txt", (RESOURCES / "yolo_anchors.txt").read_bytes(), read_anchors, seed)
+    refused_classes = fuzz(tmp_path, "classes.txt", b"person\nbicycle\ncar\n", read_class_names, seed)
+    refused_anchors = fuzz(tmp_path, "anchors.txt", (RESOURCES / "yolo_anchors.txt").read_bytes(), read_anchors, seed)
+    assert 0 < refused_classes < CASES and 0 < refused_anchors < CASES  # good and bad files in both corpora
 
 
 @pytest.mark.parametrize("seed,cfg", [(4, "yolov3-tiny.cfg"), (5, "yolov3.cfg")])
