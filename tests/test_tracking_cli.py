@@ -69,7 +69,7 @@ def test_track_py_refuses_to_overwrite_its_input_and_bad_options(mot_folder, tmp
     assert result.returncode == 2 and "would overwrite an input" in result.stderr
     assert det.read_bytes() == before
     result = run_script("--det", str(det), "--out", str(tmp_path / "x.txt"), "--match-thresh", "1.5")
-    assert result.returncode == 2 and "--match-thresh must be in [0, 1]" in result.stderr
+    assert result.returncode == 2 and "argument --match-thresh: expected a number in [0, 1], got 1.5" in result.stderr
     result = run_script("--det", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "x.txt"))
     assert result.returncode == 2 and "no such file or folder" in result.stderr
     (tmp_path / "x.txt").write_text("mine\n")

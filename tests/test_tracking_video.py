@@ -140,7 +140,7 @@ def test_yolo_video_track_end_to_end(random_model_path, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--trails", "4"], "--trails needs --track"),
     (["--track", "sort", "--count-line", "1,2,3"], "--count-line: a counting line is x1,y1,x2,y2"),
-    (["--track", "sort", "--track-buffer", "-1"], "--track-buffer must be >= 0"),
+    (["--track", "sort", "--track-buffer", "-1"], "argument --track-buffer: expected an integer >= 0, got -1"),
     (["--track", "bytetrack", "--mot-out", "/no/such/folder/t.txt"], "folder for --mot-out does not exist"),
 ])
 def test_yolo_video_tracking_flags_are_checked_before_the_model_loads(tmp_path, capsys, args, message):
