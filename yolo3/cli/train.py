@@ -92,7 +92,7 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
                    help="global batch size of stage 1 and stage 2, one value for both (default: auto, the largest "
                         "of 32, 16, 8 that gives >= 50 steps an epoch; keras-yolo3: 32)")
     t.add_argument("--lr", type=_or_auto(positive_float), nargs="+", default=None, metavar="LR",
-                   help="Adam peak learning rate of stage 1 and stage 2 (default: auto, 1e-3 then 3e-4; "
+                   help="Adam peak learning rate of stage 1 and stage 2 (default: auto, 1e-3 in both stages; "
                         "keras-yolo3: 1e-3 1e-4)")
     t.add_argument("--lr-schedule", choices=("cosine", "constant"), default=None,
                    help="cosine: warm-up then one cosine decay over both stages (default); constant: each "
