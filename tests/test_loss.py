@@ -134,3 +134,69 @@ def test_label_smoothing_changes_only_class_term():
     assert float(a["cls"]) != pytest.approx(float(b["cls"]))
     for k in ("xy", "wh", "obj"):
         assert float(a[k]) == pytest.approx(float(b[k]))
+
+
+# -- the formulas against numpy (issue 17: CIoU and label smoothing were only checked for "something changed")
+def _np_ciou(p, t):
+    """CIoU of cxcywh boxes (Zheng et al. 2020, eq. 10-11), written from the paper in numpy."""
+    p, t = np.asarray(p, np.float64), np.asarray(t, np.float64)
+    pa, pb = p[..., :2] - p[..., 2:] / 2, p[..., :2] + p[..., 2:] / 2
+    ta, tb = t[..., :2] - t[..., 2:] / 2, t[..., :2] + t[..., 2:] / 2
+    inter = np.prod(np.clip(np.minimum(pb, tb) - np.maximum(pa, ta), 0, None), -1)
+    iou = inter / (np.prod(p[..., 2:], -1) + np.prod(t[..., 2:], -1) - inter)
+    c2 = np.sum((np.maximum(pb, tb) - np.minimum(pa, ta)) ** 2, -1)
+    rho2 = np.sum((p[..., :2] - t[..., :2]) ** 2, -1)
+    v = 4 / math.pi ** 2 * (np.arctan(t[..., 2] / t[..., 3]) - np.arctan(p[..., 2] / p[..., 3])) ** 2
+    alpha = v / (1 - iou + v)
+    return iou - rho2 / c2 - alpha * v
+
+
+def test_ciou_equals_the_papers_formula():
+    from yolo3.core.boxes import ciou_cxcywh
+
+    rng = np.random.default_rng(7)
+    t = np.concatenate([rng.uniform(0.2, 0.8, (64, 2)), rng.uniform(0.05, 0.4, (64, 2))], 1)
+    p = np.concatenate([t[:, :2] + rng.normal(0, 0.1, (64, 2)), t[:, 2:] * rng.uniform(0.5, 2, (64, 2))], 1)
+    got = ciou_cxcywh(tf.constant(p, tf.float32), tf.constant(t, tf.float32)).numpy()
+    np.testing.assert_allclose(got, _np_ciou(p, t), atol=1e-5)
+    # hand-worked: same centre, 2x1 vs 1x1: IoU 0.5, no distance term, v = 4/pi^2 (atan 1 - atan 2)^2
+    v = 4 / math.pi ** 2 * (math.atan(1) - math.atan(2)) ** 2
+    hand = ciou_cxcywh(tf.constant([[0.5, 0.5, 0.2, 0.1]]), tf.constant([[0.5, 0.5, 0.1, 0.1]])).numpy()[0]
+    assert hand == pytest.approx(0.5 - v * v / (0.5 + v), abs=1e-6)
+
+
+def _np_decode(raw, anchors, input_wh):
+    """(B, H, W, A, 5+C) raw head -> relative cxcywh, Darknet's formula with scale_x_y 1."""
+    h, w = raw.shape[1:3]
+    col, row = np.meshgrid(np.arange(w), np.arange(h))
+    sig = 1 / (1 + np.exp(-raw[..., 0:2]))
+    cx = (sig[..., 0] + col[None, :, :, None]) / w
+    cy = (sig[..., 1] + row[None, :, :, None]) / h
+    bw = np.exp(raw[..., 2]) * anchors[:, 0] / input_wh[0]
+    bh = np.exp(raw[..., 3]) * anchors[:, 1] / input_wh[1]
+    return np.stack([cx, cy, bw, bh], -1)
+
+
+def _np_bce(labels, logits):
+    return np.maximum(logits, 0) - logits * labels + np.log1p(np.exp(-np.abs(logits)))
+
+
+def test_ciou_box_term_and_label_smoothing_equal_numpy():
+    """box = sum over responsible slots of (2 - w*h) * (1 - CIoU(decoded prediction, truth));
+    cls = sum over responsible slots of BCE(y * (1 - eps) + eps / 2, logit)."""
+    y, tb = _targets([[[10, 11, 21, 30, 1], [30, 20, 62, 60, 0]]])
+    p = _preds(1, seed=11, scale=0.7)
+    eps = 0.2
+    parts = yolo_loss(y, p, HEADS, SIZE, tb, box_loss="ciou", label_smoothing=eps)
+    box = cls = 0.0
+    for true, raw, head in zip(y, p, HEADS):
+        true = true.numpy().astype(np.float64)
+        raw = raw.numpy().astype(np.float64).reshape(true.shape)
+        obj = true[..., 4] > 0
+        assert obj.sum() >= 1
+        pred = _np_decode(raw, np.asarray(head.anchors, np.float64).reshape(-1, 2), (64, 64))
+        scale = 2 - true[..., 2] * true[..., 3]
+        box += np.sum((scale * (1 - _np_ciou(pred, np.where(obj[..., None], true[..., :4], 1.0))))[obj])
+        cls += np.sum(_np_bce(true[..., 5:] * (1 - eps) + eps / 2, raw[..., 5:])[obj])
+    assert float(parts["box"]) == pytest.approx(box, rel=1e-4)
+    assert float(parts["cls"]) == pytest.approx(cls, rel=1e-4)
