@@ -95,3 +95,85 @@ def test_raw_outputs_match_opencv_darknet_importer(name, tmp_path):
         err = float(np.abs(np.asarray(out) - ref).max())
         assert err < TOLERANCE, f"{name} conv_{i}: max abs error {err}"
         assert float(np.abs(ref).max()) > 0.1
+
+
+_LAYERS_CFG = """[net]
+width=32
+height=32
+channels=3
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=1
+pad=1
+groups=4
+activation=relu
+
+[dropout]
+probability=0.3
+
+[convolutional]
+batch_normalize=1
+filters=12
+size=3
+stride=2
+pad=1
+groups=2
+activation=swish
+
+[convolutional]
+filters=6
+size=1
+stride=1
+pad=1
+activation=logistic
+
+[route]
+layers=-1,-2
+
+[convolutional]
+filters=5
+size=1
+stride=1
+pad=1
+activation=linear
+"""
+
+
+def test_grouped_convolutions_activations_and_dropout_match_opencv_darknet_importer(tmp_path):
+    """The layers the README lists as supported that the full cfgs do not use: grouped convolutions
+    (groups=4 and 2), relu, swish and logistic activations and [dropout] (identity at inference; it still
+    counts as a layer for the route after it), each layer compared with OpenCV's Darknet importer."""
+    cv2 = _opencv_darknet()
+    cfg_path = tmp_path / "layers.cfg"
+    cfg_path.write_text(_LAYERS_CFG)
+    weights = _random_weights(str(cfg_path), tmp_path)
+    cfg = parse_cfg(str(cfg_path))
+    model = build_model_from_cfg(cfg)
+    load_darknet_weights(model, cfg, weights, progress=False)
+    net = cv2.dnn.readNetFromDarknet(str(cfg_path), weights)
+    x = np.random.RandomState(5).uniform(0, 1, (1, 3, 32, 32)).astype(np.float32)
+    net.setInput(x)
+    import keras
+
+    # Keras layer -> OpenCV layer holding the same tensor (OpenCV numbers an activation after its conv)
+    pairs = [("act_0", "leaky_1"), ("act_1", "relu_2"), ("dropout_2", "identity_2"), ("act_3", "swish_4"),
+             ("act_4", "logistic_5"), ("route_5", "concat_5"), ("act_6", "conv_6")]
+    probe = keras.Model(model.inputs[0], [model.get_layer(k).output for k, _ in pairs])
+    outs = [np.asarray(o) for o in probe(x.transpose(0, 2, 3, 1))]
+    refs = net.forward([cv for _, cv in pairs])
+    for (name, _), out, ref in zip(pairs, outs, refs):
+        ref = ref.reshape(1, -1, *out.shape[1:3]).transpose(0, 2, 3, 1)
+        assert out.shape == ref.shape, (name, out.shape, ref.shape)
+        np.testing.assert_allclose(out, ref, atol=1e-4, err_msg=name)
+        assert float(np.abs(ref).max()) > 0.1

@@ -204,3 +204,32 @@ def test_stage_1_freezes_the_body_of_pretrained_weights_only(shapes, tmp_path, c
     assert "no --weights: stage 1 trains everything instead of --freeze-body 1" in capsys.readouterr().out
     kernels = [k for k in probe.begin if k.endswith("kernel")]
     assert kernels and all(not np.array_equal(probe.begin[k], probe.end[k]) for k in kernels)
+
+
+def _stage_2_callbacks(schedule: str, evaluation: EvalConfig) -> list:
+    """The schedule callbacks run_training gives stage 2 (its _run_stage replaced by a recorder: no model)."""
+    from types import SimpleNamespace
+
+    from yolo3.training import run as run_module
+
+    run = object.__new__(run_module._TrainingRun)
+    run.config = SimpleNamespace(stages=(StageConfig(2, 2, 1e-3), StageConfig(3, 2, 1e-4)), evaluation=evaluation)
+    run.plan, run.state, seen = SimpleNamespace(schedule=schedule), None, []
+    run._run_stage = lambda index, first, last, callbacks: seen.append((index, first, last, callbacks))
+    run.train_stage_2()
+    assert [s[:3] for s in seen] == [(2, 2, 5)]
+    return seen[0][3]
+
+
+def test_stage_2_with_constant_rates_has_reduce_lr_on_plateau_and_early_stopping():
+    """docs/training.md: keras-yolo3's stage 2 (constant rates) has ReduceLROnPlateau(3) and
+    EarlyStopping(10) on val_loss; with the cosine schedule neither, unless a patience is given."""
+    callbacks = _stage_2_callbacks("constant", EvalConfig())
+    kinds = {type(c).__name__: c for c in callbacks}
+    assert set(kinds) == {"ReduceLROnPlateau", "EarlyStopping"}
+    plateau, stop = kinds["ReduceLROnPlateau"], kinds["EarlyStopping"]
+    assert (plateau.monitor, plateau.factor, plateau.patience) == ("val_loss", 0.1, 3)
+    assert (stop.monitor, stop.patience) == ("val_loss", 10)
+    assert _stage_2_callbacks("cosine", EvalConfig()) == []
+    (stop,) = _stage_2_callbacks("cosine", EvalConfig(early_stopping_patience=4))
+    assert isinstance(stop, keras.callbacks.EarlyStopping) and stop.patience == 4
