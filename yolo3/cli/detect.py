@@ -22,6 +22,7 @@ from ..inference.pictures import (
 )
 from ..inference.video import can_display, fourcc_for, process_video
 from ..resources import resolve_data_path
+from .backend_options import add_backend_arguments, backend_options, precision_warnings_as_lines
 from .common import (
     UsageError,
     check_files,
@@ -55,8 +56,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                     "stream URLs or webcams.",
         epilog="Exit codes: 0 done; 1 some pictures could not be read (named on stderr); 2 user error.")
     ap.add_argument("-m", "--model", "--model_path", dest="model", default=None,
-                    help=f"converted model: .keras/.h5, a convert.py -w weights file, a keras-yolo3 .h5, or an "
-                         f".onnx file (with --backend onnxruntime); default {DEFAULT_MODEL} (in the working "
+                    help=f"converted model: .keras/.h5, a convert.py -w weights file, a keras-yolo3 .h5, an "
+                         f".onnx file (--backend onnxruntime or openvino) or an OpenVINO IR .xml (export.py "
+                         f"--format openvino); default {DEFAULT_MODEL} (in the working "
                          f"directory, else beside the scripts), else keras-yolo3's {KERAS_YOLO3_MODEL}")
     ap.add_argument("-a", "--anchors", "--anchors_path", dest="anchors", default=None, type=resolve_data_path,
                     help="anchors file: for a keras-yolo3 .h5 model (which holds none; default keras-yolo3's "
@@ -89,9 +91,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                          "coco: COCO results [{image_id, category_id, bbox: [x, y, w, h], score}]")
     ap.add_argument("--show", action="store_true",
                     help="display the results in a window (if OpenCV can; pictures wait for a key)")
-    ap.add_argument("--backend", choices=("tf", "onnxruntime"), default="tf",
-                    help="run the network in TensorFlow (default) or ONNX Runtime (needs onnxruntime + "
-                         "onnx; a Keras model is exported at start-up, an .onnx file is used as is)")
+    add_backend_arguments(ap)
     ap.add_argument("--max-frames", "--max_frames", dest="max_frames", type=positive_int, default=None,
                     help="video mode: stop after this many frames")
     add_video_tracking_arguments(ap)
@@ -178,9 +178,10 @@ def _run(args: argparse.Namespace) -> int:
         print("warning: --show ignored: this OpenCV build has no display support "
               "(opencv-python-headless) or no display is available", file=sys.stderr)
         args.show = False
-    detector = Detector.from_file(args.model, args.classes, args.anchors, score_threshold=detector_score(args),
-                                  iou_threshold=args.iou, input_size=args.size, max_detections=args.max_boxes,
-                                  backend=args.backend)
+    with precision_warnings_as_lines():
+        detector = Detector.from_file(args.model, args.classes, args.anchors, score_threshold=detector_score(args),
+                                      iou_threshold=args.iou, input_size=args.size, max_detections=args.max_boxes,
+                                      **backend_options(args))
     records: list = []
     try:
         failures = _detect(args, detector, records)

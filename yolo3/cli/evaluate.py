@@ -25,6 +25,7 @@ from ..evaluation.run import (
 )
 from ..inference.detector import Detector, DetectorError
 from ..resources import resolve_data_path
+from .backend_options import add_backend_arguments, backend_options, precision_warnings_as_lines
 from .common import (
     HelpFormatter,
     UsageError,
@@ -75,8 +76,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="images a batch")
     p.add_argument("--max-boxes", "--max_boxes", dest="max_boxes", type=positive_int, default=100,
                    help="detections kept per image (COCO counts at most 100)")
-    p.add_argument("--backend", choices=("tf", "onnxruntime"), default="tf",
-                   help="run the network in TensorFlow or ONNX Runtime (see yolo_video.py --backend)")
+    add_backend_arguments(p)
     p.add_argument("--match-iou", dest="match_iou", default=0.5,
                    type=number_type(float, 0, 1, low_open=True, high_open=True),
                    help="IoU a detection needs with a ground-truth box to count for VOC AP")
@@ -116,10 +116,12 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def _make_detector(args: argparse.Namespace) -> Detector:
+    options = backend_options(args)
     try:
-        return Detector.from_file(args.model, args.classes, args.anchors, score_threshold=args.score,
-                                  iou_threshold=args.iou,
-                                  input_size=args.size, max_detections=args.max_boxes, backend=args.backend)
+        with precision_warnings_as_lines():
+            return Detector.from_file(args.model, args.classes, args.anchors, score_threshold=args.score,
+                                      iou_threshold=args.iou, input_size=args.size, max_detections=args.max_boxes,
+                                      **options)
     except DetectorError:
         raise
     except Exception as e:  # keras' load errors come in many types; one line for the user

@@ -39,7 +39,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         description="Export a converted or trained YOLO model for deployment: a SavedModel with "
                     "letterbox, decoding and NMS inside (uint8 images or JPEG/PNG bytes in, boxes in "
                     "image pixels out), a TFLite file (float32/float16/int8; use "
-                    "yolo3.backends.tflite.TFLiteDetector), or ONNX (the network, for ONNX Runtime).")
+                    "yolo3.backends.tflite.TFLiteDetector), ONNX (the network, for ONNX Runtime) or OpenVINO "
+                    "IR (the network as .xml + .bin, fp32 or int8, for --backend openvino).")
     ap.add_argument("--model", default=DEFAULT_MODEL,
                     help=f"Keras model (.keras/.h5) or convert.py -w weights file (default {DEFAULT_MODEL})")
     ap.add_argument("--anchors", "--anchors_path", dest="anchors", default=None, type=resolve_data_path,
@@ -60,10 +61,14 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                     help="detections per image (SavedModel; default 100)")
     ap.add_argument("--quantize", default="float32", metavar="TYPE",
                     help=f"TFLite: one of {', '.join(QUANTIZATIONS)} (default float32)")
+    ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8"),
+                    help="OpenVINO: fp32 or int8 (NNCF on --calibration); bf16 is chosen when the IR runs "
+                         "(yolo_video.py --backend openvino --precision bf16)")
     ap.add_argument("--calibration", default=None, metavar="ANNOTATION_FILE",
-                    help="TFLite int8: annotation file whose images calibrate the quantization")
+                    help="int8 (TFLite, OpenVINO): annotation file whose images calibrate the quantization "
+                         "(OpenVINO: or a folder of pictures)")
     ap.add_argument("--calibration-count", type=positive_int, default=100, metavar="N",
-                    help="TFLite int8: number of calibration images (default 100)")
+                    help="int8: number of calibration images (default 100)")
     ap.add_argument("--onnx-method", choices=("auto", "native", "tf2onnx"), default="auto",
                     help="ONNX: write the graph from the Keras layers (native), convert with tf2onnx "
                          "(needs ~60x the weights' size in memory), or native with tf2onnx for unknown "
@@ -88,7 +93,7 @@ def _check(args: argparse.Namespace) -> tuple[int, int] | None:
     if args.max_detections < 1:
         raise ExportError(f"--max-detections must be at least 1, got {args.max_detections}")
     check_export_target(args.format, args.output, args.quantize, args.calibration, args.calibration_count,
-                        args.onnx_method)
+                        args.onnx_method, args.precision)
     if args.format == "saved_model":
         check_output_dir(args.output, "--output")
         _refuse_model_inside(args)
@@ -124,7 +129,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.model == DEFAULT_MODEL:
         args.model = default_model_path(DEFAULT_MODEL)
     if args.output is None:
-        args.output = default_output(args.model, args.format, args.quantize)
+        args.output = default_output(args.model, args.format,
+                                     args.precision if args.format == "openvino" else args.quantize)
     size = _check(args)
     try:
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
@@ -132,7 +138,8 @@ def _run(args: argparse.Namespace) -> int:
         export_model(model, args.format, args.output, size=size, score=args.score, iou=args.iou,
                      max_detections=args.max_detections, quantize=args.quantize,
                      calibration=args.calibration, calibration_count=args.calibration_count,
-                     xla=args.xla, progress=not args.quiet, onnx_method=args.onnx_method)
+                     xla=args.xla, progress=not args.quiet, onnx_method=args.onnx_method,
+                     precision=args.precision)
     except OSError as exc:
         raise ExportError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     if not args.quiet:

@@ -25,6 +25,10 @@
   :mod:`yolo3.backends.onnx_export` (written from the Keras layers; tf2onnx only as a fallback for layers
   it does not know); run it with ``Detector(path, backend="onnxruntime")``.
 
+- **OpenVINO IR** (:func:`export_openvino_ir`): the same network as ``.xml`` + ``.bin``, fp32 or
+  int8 (NNCF, calibrated on ``calibration``), head metadata inside; run it with
+  ``Detector(path, backend="openvino")``, which compiles the decoding + NMS onto it.
+
 ``python export.py --help`` is the command line (:mod:`yolo3.cli.export`, also ``yolo3-export``).
 """
 from __future__ import annotations
@@ -33,6 +37,7 @@ import os
 
 from .common import FORMATS, QUANTIZATIONS, ExportError, _check_output
 from .onnx import export_onnx_file
+from .openvino import check_openvino_target, export_openvino_ir
 from .saved_model import export_saved_model
 from .tflite import _check_calibration, export_tflite
 
@@ -56,13 +61,15 @@ def default_output(model_path: str, fmt: str, quantize: str = "float32") -> str:
         return stem + "_saved_model"
     if fmt == "tflite":
         return stem + ("" if quantize == "float32" else f"_{quantize}") + ".tflite"
+    if fmt == "openvino":
+        return stem + ("" if quantize in ("float32", "fp32") else f"_{quantize}") + ".xml"
     return stem + ".onnx"
 
 
 def export_model(model, fmt: str, output: str, size=None, score: float = 0.25, iou: float = 0.45,
                  max_detections: int = 100, quantize: str = "float32", calibration: str | None = None,
                  calibration_count: int = 100, xla: bool = True, progress: bool = True,
-                 onnx_method: str = "auto") -> str:
+                 onnx_method: str = "auto", precision: str = "fp32") -> str:
     """Export the Keras YOLO ``model`` in format ``fmt`` to ``output``; returns the path written.
 
     Args:
@@ -79,7 +86,10 @@ def export_model(model, fmt: str, output: str, size=None, score: float = 0.25, i
         xla: SavedModel: XLA-compile the network parts.
         progress: show progress output.
         onnx_method: ONNX: ``"auto"``, ``"native"`` or ``"tf2onnx"``.
+        precision: OpenVINO: ``"fp32"`` or ``"int8"`` (``calibration``: an annotation file or a folder).
     """
+    if fmt == "openvino":
+        return export_openvino_ir(model, output, size, precision, calibration, calibration_count)
     if fmt == "saved_model":
         return export_saved_model(model, output, size, score, iou, max_detections, xla)
     if fmt == "tflite":
@@ -90,7 +100,7 @@ def export_model(model, fmt: str, output: str, size=None, score: float = 0.25, i
 
 
 def check_export_target(fmt: str, output: str, quantize: str = "float32", calibration: str | None = None,
-                        calibration_count: int = 100, onnx_method: str = "auto") -> None:
+                        calibration_count: int = 100, onnx_method: str = "auto", precision: str = "fp32") -> None:
     """Check, before any model is loaded, that an export can be written; raise :class:`ExportError` if not.
 
     Args:
@@ -100,6 +110,7 @@ def check_export_target(fmt: str, output: str, quantize: str = "float32", calibr
         calibration: TFLite int8: the annotation file whose images calibrate the quantization.
         calibration_count: TFLite int8: how many calibration images.
         onnx_method: ONNX: ``"auto"``, ``"native"`` or ``"tf2onnx"``.
+        precision: OpenVINO: ``"fp32"`` or ``"int8"``.
     """
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -107,6 +118,10 @@ def check_export_target(fmt: str, output: str, quantize: str = "float32", calibr
         raise ExportError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}")
     if quantize != "float32" and fmt != "tflite":
         raise ExportError(f"--quantize {quantize} applies to --format tflite only")
+    if precision != "fp32" and fmt != "openvino":
+        raise ExportError(f"--precision {precision} applies to --format openvino only (TFLite: --quantize)")
+    if fmt == "openvino":
+        check_openvino_target(precision, calibration)
     if fmt == "tflite" and quantize == "int8":
         if calibration_count < 1:
             raise ExportError(f"--calibration-count must be at least 1, got {calibration_count}")

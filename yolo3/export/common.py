@@ -13,7 +13,7 @@ from ..errors import Yolo3Error
 __all__ = ["FORMATS", "QUANTIZATIONS", "ExportError"]
 
 
-FORMATS = ("saved_model", "tflite", "onnx")
+FORMATS = ("saved_model", "tflite", "onnx", "openvino")
 
 
 QUANTIZATIONS = ("float32", "float16", "int8")

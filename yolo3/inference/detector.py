@@ -21,7 +21,10 @@ import tensorflow as tf
 from ..backends.onnx_export import OnnxUnavailableError
 from ..backends.onnx_postprocess import OnnxPostprocess
 from ..backends.onnx_runtime import OnnxNetwork
-from ..core.detections import BatchDetector, Detections
+from ..backends.openvino_quantize import calibration_pictures, quantize_network
+from ..backends.openvino_runtime import PRECISIONS, OpenVinoNetwork, OpenVinoUnavailableError
+from ..core.detections import BatchDetector, Detections, stack_images
+from ..core.files import default_cache_dir
 from ..core.heads import get_head_specs, model_anchors
 from ..datasets.annotations import read_anchors, read_class_names
 from ..errors import Yolo3Error
@@ -35,7 +38,7 @@ from .drawing import class_colors, draw_detections
 __all__ = ["DetectorError", "Detector", "BACKENDS"]
 
 
-BACKENDS = ("tf", "onnxruntime")
+BACKENDS = ("tf", "onnxruntime", "openvino")
 
 class DetectorError(Yolo3Error):
     """A user error setting up a detector: missing file, class list or anchors not matching the model,
@@ -70,6 +73,23 @@ def _make_onnx(source, input_size) -> OnnxNetwork:
         return OnnxNetwork(source, input_size=input_size)
     except OnnxUnavailableError as exc:
         raise DetectorError(str(exc)) from None
+
+
+def _make_openvino(source, input_size) -> OpenVinoNetwork:
+    try:
+        return OpenVinoNetwork(source, input_size=input_size)
+    except OpenVinoUnavailableError as exc:
+        raise DetectorError(str(exc)) from None
+
+
+def _check_precision(backend: str, precision: str, calibration) -> str:
+    if precision not in PRECISIONS:
+        raise DetectorError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision != "fp32" and backend != "openvino":
+        raise DetectorError(f"precision {precision} needs backend 'openvino' (backend {backend} runs fp32)")
+    if precision != "int8" and calibration is not None:
+        raise DetectorError("calibration pictures are for precision int8 only")
+    return precision
 
 
 def _anchors_and_class_count(anchors_path, classes_path) -> tuple[np.ndarray | None, int | None]:
@@ -107,7 +127,13 @@ class Detector(BatchDetector):
         iou_threshold: per-class NMS IoU threshold.
         input_size: network input (int or (height, width), multiples of 32); default the model's.
         max_detections: detections kept per image.
-        backend: ``"tf"`` or ``"onnxruntime"`` (the Keras model exported to ONNX on the spot).
+        backend: ``"tf"``, ``"onnxruntime"`` or ``"openvino"`` (the Keras model exported to ONNX on the spot).
+        precision: ``"fp32"`` (exact), ``"bf16"`` or ``"int8"``: the openvino backend only (see
+            :mod:`yolo3.backends.openvino_runtime`); bf16 falls back to fp32 with a warning on CPUs
+            without bfloat16 units.
+        calibration: int8: an annotation file or a folder of pictures to calibrate on.
+        cache_dir: int8: where the quantized model is cached (default: beside the model file, or
+            ``~/.cache/yolo3/openvino`` for a model given in memory).
         xla: compile letterbox, network and decoding with XLA (default; False for plain TF kernels).
         fold_batchnorm: run an inference copy of the network with BatchNormalization merged into the
             convolutions (default; the model itself is not changed).
@@ -121,18 +147,22 @@ class Detector(BatchDetector):
                  classes_path: str | os.PathLike | None = None, anchors_path: str | os.PathLike | None = None,
                  score_threshold: float = 0.25, iou_threshold: float = 0.45, input_size=None,
                  max_detections: int = 100, backend: str = "tf", xla: bool = True, fold_batchnorm: bool = True,
-                 **legacy):
+                 precision: str = "fp32", calibration: str | os.PathLike | None = None,
+                 cache_dir: str | os.PathLike | None = None, **legacy):
         settings = rename_legacy_settings(dict(score_threshold=score_threshold, iou_threshold=iou_threshold,
                                                input_size=input_size, max_detections=max_detections),
                                           legacy, "Detector")
         if isinstance(model, (str, os.PathLike)):  # Detector("model.keras", ...), as before the loaders
             loaded = Detector.from_file(model, classes_path, anchors_path, class_names=class_names, backend=backend,
-                                        xla=xla, fold_batchnorm=fold_batchnorm, **settings)
+                                        xla=xla, fold_batchnorm=fold_batchnorm, precision=precision,
+                                        calibration=calibration, cache_dir=cache_dir, **settings)
             self.__dict__.update(loaded.__dict__)
             return
         if backend not in BACKENDS:
             raise DetectorError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.backend, self.xla, self.fold_batchnorm = backend, bool(xla), bool(fold_batchnorm)
+        self.precision, self._openvino = _check_precision(backend, precision, calibration), None
+        self._calibration, self._cache_dir = calibration, cache_dir
         self._set_network(model)
         if anchors_path is not None:
             self._check_anchors(os.fspath(anchors_path))
@@ -141,7 +171,11 @@ class Detector(BatchDetector):
         self.postprocessor = self._make_postprocessor(**settings)
         if backend == "onnxruntime" and self._onnx is None:
             self._onnx = _make_onnx(self.model, self.input_size)
+        if backend == "openvino" and self._openvino is None:
+            self._openvino = _make_openvino(self.model, self.input_size)
         self._check_onnx_size()
+        if self._openvino is not None and self._openvino.precision == "int8":
+            self.precision = "int8"  # an int8 IR (export.py --format openvino --precision int8) runs as it is
         self._build_functions()
 
     # -- loaders --------------------------------------------------------------------------
@@ -158,7 +192,9 @@ class Detector(BatchDetector):
             options: the keyword arguments of :class:`Detector`.
         """
         path = _existing_file(path)
-        if path.lower().endswith(".onnx"):
+        if options.get("backend") == "openvino" and options.get("cache_dir") is None:
+            options["cache_dir"] = os.path.dirname(os.path.abspath(path))  # int8 is cached beside the model file
+        if path.lower().endswith((".onnx", ".xml")):
             return cls.from_onnx(path, classes_path, anchors_path, **options)
         anchors, num_classes = _anchors_and_class_count(anchors_path, classes_path)
         try:  # keras-yolo3's .h5 files hold no anchors: they come from anchors_path (else keras-yolo3's default)
@@ -173,20 +209,28 @@ class Detector(BatchDetector):
                   anchors_path: str | os.PathLike | None = None, *, backend: str = "onnxruntime",
                   **options) -> Detector:
         """A detector running an ``.onnx`` file (from :mod:`yolo3.backends.onnx_export`, head metadata
-        inside) in ONNX Runtime.
+        inside) in ONNX Runtime, or with ``backend="openvino"`` an ``.onnx`` or OpenVINO IR ``.xml`` file
+        (``export.py --format openvino``) in OpenVINO Runtime.
 
         Args:
             path: the ONNX file.
             classes_path: class-name file, one a line.
             anchors_path: optional anchors file, checked against the model's anchors.
-            backend: must be ``"onnxruntime"`` (an ONNX file runs nowhere else).
+            backend: ``"onnxruntime"`` or ``"openvino"`` (an ``.xml`` file runs in OpenVINO whatever is asked).
             options: the other keyword arguments of :class:`Detector`.
         """
         path = _existing_file(path)
-        if backend != "onnxruntime":
-            raise DetectorError(f"{path} is an ONNX file: use backend 'onnxruntime'")
-        return cls(_make_onnx(path, None), classes_path=classes_path, anchors_path=anchors_path,
-                   backend=backend, **options)
+        if path.lower().endswith(".xml"):
+            backend = "openvino"  # a file only OpenVINO reads
+        if backend not in ("onnxruntime", "openvino"):
+            raise DetectorError(f"{path} is an ONNX or OpenVINO file: use backend 'onnxruntime' or 'openvino'")
+        if backend == "openvino":
+            if options.get("cache_dir") is None:
+                options["cache_dir"] = os.path.dirname(os.path.abspath(path))
+            network = _make_openvino(path, None)
+        else:
+            network = _make_onnx(path, None)
+        return cls(network, classes_path=classes_path, anchors_path=anchors_path, backend=backend, **options)
 
     @classmethod
     def from_pretrained(cls, name: str = "yolov3-tiny", cache_dir: str | None = None, *, quiet: bool = True,
@@ -218,10 +262,14 @@ class Detector(BatchDetector):
     # -- set-up ---------------------------------------------------------------------------
     def _set_network(self, model) -> None:
         self.model, self._onnx = (None, model) if isinstance(model, OnnxNetwork) else (model, None)
-        if self._onnx is not None:
-            if self.backend != "onnxruntime":
-                raise DetectorError("an ONNX network runs with backend 'onnxruntime'")
-            self.head_specs = self._onnx.head_specs
+        if isinstance(model, OpenVinoNetwork):
+            self.model, self._openvino = None, model
+        network = self._onnx or self._openvino
+        if network is not None:
+            if self.backend != ("onnxruntime" if self._onnx is not None else "openvino"):
+                raise DetectorError(f"an {type(network).__name__} runs with backend "
+                                    f"'{'onnxruntime' if self._onnx is not None else 'openvino'}'")
+            self.head_specs = network.head_specs
             self.anchors = _anchors_of_specs(self.head_specs)
         else:
             try:
@@ -240,9 +288,9 @@ class Detector(BatchDetector):
             raise DetectorError(str(exc)) from None
 
     def _check_onnx_size(self) -> None:
-        if self._onnx is None:
+        if self._onnx is None and self._openvino is None:
             return
-        fixed = self._onnx.input_shape[1:3]
+        fixed = (self._onnx or self._openvino).input_shape[1:3]
         if all(isinstance(v, int) for v in fixed) and tuple(fixed) != tuple(self.input_size):
             raise DetectorError(f"the ONNX model takes {fixed[0]}x{fixed[1]} inputs, not "
                                 f"{self.input_size[0]}x{self.input_size[1]}")
@@ -291,6 +339,12 @@ class Detector(BatchDetector):
             self._letterbox_fn = post.letterbox_function(self.xla, input_signature=[image_spec, sizes_spec])
             self._postprocess = OnnxPostprocess(post)
             return
+        if self._openvino is not None:  # network, decoding and NMS in one OpenVINO model
+            self._letterbox_fn = post.letterbox_function(self.xla, input_signature=[image_spec, sizes_spec])
+            if self.precision == "int8" and self._openvino.precision != "int8":
+                self._quantize_openvino()
+            self._openvino_run = self._openvino.pipeline(post, "fp32" if self.precision == "int8" else self.precision)
+            return
         model = self.model
         if self.fold_batchnorm:
             try:
@@ -311,8 +365,28 @@ class Detector(BatchDetector):
         """
         if self._onnx is not None:
             return self._postprocess(self._onnx(self._letterbox_fn(batch, sizes).numpy()), sizes)
+        if self._openvino is not None:
+            return self._openvino_run(self._letterbox_fn(batch, sizes).numpy(), sizes)
         return tuple(t.numpy() for t in self._detect_fn(batch, sizes))
 
+
+    def _quantize_openvino(self) -> None:
+        """int8: NNCF on the calibration pictures, or the cached result (yolo3.backends.openvino_quantize)."""
+        if self._calibration is None:
+            raise DetectorError("precision int8 needs calibration pictures: an annotation file or a folder "
+                                "(--calibration)")
+        pictures = calibration_pictures(self._calibration)
+        cache_dir = os.fspath(self._cache_dir or os.path.join(default_cache_dir(), "openvino"))
+        if os.path.isdir(cache_dir) and not os.access(cache_dir, os.W_OK):  # a read-only model folder
+            cache_dir = os.path.join(default_cache_dir(), "openvino")
+        source = self._openvino.source_path
+        stem = os.path.splitext(os.path.basename(source))[0] if source else getattr(self.model, "name", "model")
+
+        def letterbox(image: np.ndarray) -> np.ndarray:
+            batch, sizes = stack_images([image])
+            return self._letterbox_fn(batch, sizes).numpy()
+
+        self.int8_cache, self.int8_cache_reused = quantize_network(self._openvino, pictures, letterbox, cache_dir, stem)
 
     def draw(self, image: np.ndarray, detections: Detections) -> np.ndarray:
         """A copy of the uint8 RGB ``image`` with ``detections`` drawn (see yolo3.inference.drawing).

@@ -1,0 +1,245 @@
+"""Running a YOLO network, its decoding and per-class NMS as ONE OpenVINO Runtime model.
+
+:class:`OpenVinoNetwork` reads the project's own ONNX export (:func:`yolo3.backends.onnx_export.export_onnx`,
+from a Keras model or a ``.onnx`` file) or an OpenVINO IR (``.xml`` + ``.bin``, written by
+:func:`save_ir`), keeps the head metadata (anchors, classes) and compiles it for the CPU with
+the decoding + per-class NMS graph of :func:`yolo3.backends.onnx_postprocess.postprocess_graph`
+attached to its outputs, so one inference request goes from the letterboxed batch to the selected
+(image, class, box) triples; :func:`yolo3.backends.onnx_postprocess.select_detections` maps them
+to image pixels in NumPy.
+
+Precisions (``precision=``): ``fp32`` (default, exact: ``INFERENCE_PRECISION_HINT`` f32, which
+OpenVINO would otherwise lower to bf16 on CPUs with AMX), ``bf16`` (the CPU's bfloat16 units; where
+``OPTIMIZATION_CAPABILITIES`` lacks ``BF16`` it falls back to fp32 with a
+:class:`PrecisionFallbackWarning`), ``int8`` (NNCF post-training quantization,
+:mod:`yolo3.backends.openvino_quantize`).
+
+Optional dependency: ``openvino`` (``pip install openvino``; ``nncf`` for int8). Checked with
+openvino 2026.4.1 and nncf 3.4.0.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import numpy as np
+
+from ..core.files import atomic_path
+from ..core.heads import head_specs_from_json, head_specs_to_json
+from ..errors import Yolo3Error
+from .onnx_export import HEADS_METADATA_KEY, export_onnx
+from .onnx_postprocess import postprocess_graph, select_detections
+
+if TYPE_CHECKING:
+    from ..ops.postprocess import Postprocessor
+
+__all__ = ["PRECISIONS", "OpenVinoUnavailableError", "OpenVinoModelError", "PrecisionFallbackWarning",
+           "OpenVinoNetwork", "import_optional", "cpu_has_bf16", "compile_config", "save_ir"]
+
+
+PRECISIONS = ("fp32", "bf16", "int8")
+
+
+#: where an IR keeps the head metadata (the model's rt_info)
+IR_HEADS_PATH = ["yolo3", HEADS_METADATA_KEY]
+
+
+class OpenVinoUnavailableError(Yolo3Error, ImportError):
+    """openvino (or, for int8, nncf) is not installed; the message says what to install."""
+
+
+class OpenVinoModelError(Yolo3Error):
+    """A model file OpenVINO cannot read, or one without yolo3's head metadata; one line."""
+
+
+class PrecisionFallbackWarning(UserWarning):
+    """The precision asked for is not available on this CPU: the model runs in fp32 instead."""
+
+
+def import_optional(name: str, purpose: str):
+    """The optional module ``name`` (``openvino``, ``nncf``), or :class:`OpenVinoUnavailableError`."""
+    try:
+        return __import__(name)
+    except ImportError:
+        raise OpenVinoUnavailableError(f"{purpose} needs the optional package '{name}': pip install {name} "
+                                       "(or pip install 'yolo3[openvino]')") from None
+
+
+def cpu_has_bf16(core) -> bool:
+    """Whether OpenVINO's CPU plugin runs bfloat16 natively here (AVX-512 BF16 or AMX)."""
+    return "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def compile_config(core, precision: str, threads: int | None = None) -> dict:
+    """The CPU plugin's settings for ``precision`` (``fp32``, ``bf16``, ``int8``): fp32 and int8
+    pin ``INFERENCE_PRECISION_HINT`` to f32 (int8 runs its quantized layers in int8, the rest exact);
+    bf16 asks for bf16 where :func:`cpu_has_bf16`, else warns (:class:`PrecisionFallbackWarning`) and
+    keeps f32."""
+    if precision not in PRECISIONS:
+        raise OpenVinoModelError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    hint = "f32"
+    if precision == "bf16":
+        if cpu_has_bf16(core):
+            hint = "bf16"
+        else:
+            warnings.warn("bf16 asked for, but this CPU has no bfloat16 units (no AVX-512 BF16 or AMX): "
+                          "running fp32", PrecisionFallbackWarning, stacklevel=3)
+    config = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = int(threads)
+    return config
+
+
+def _read_onnx(core, data: bytes, name: str):
+    import onnx
+
+    try:
+        proto = onnx.load_from_string(data)
+        meta = {p.key: p.value for p in proto.metadata_props}
+        model = core.read_model(data)
+    except Exception as exc:  # noqa: BLE001 - onnx's and OpenVINO's own exception types
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise OpenVinoModelError(f"OpenVINO cannot read {name} ({first})") from None
+    return model, meta.get(HEADS_METADATA_KEY)
+
+
+def _read_ir(core, path: str):
+    try:
+        model = core.read_model(path)
+    except Exception as exc:  # noqa: BLE001 - OpenVINO's own exception types
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise OpenVinoModelError(f"OpenVINO cannot read {path} ({first})") from None
+    text = model.get_rt_info(IR_HEADS_PATH).astype(str) if model.has_rt_info(IR_HEADS_PATH) else None
+    return model, text
+
+
+def file_digest(*paths: str) -> str:
+    """sha256 hex of the files' bytes, in the order given."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+class OpenVinoNetwork:
+    """A YOLO network in OpenVINO Runtime, compiled with its decoding and NMS (:meth:`pipeline`).
+
+    Args:
+        source: a Keras YOLO model (exported to ONNX on the spot, seconds), a ``.onnx`` file from
+            :func:`yolo3.backends.onnx_export.export_onnx`, or an OpenVINO IR ``.xml`` from
+            :func:`save_ir` (its ``.bin`` beside it).
+        input_size: (height, width) to fix the input to when exporting a Keras model.
+        threads: inference threads (default: OpenVINO's choice, the physical cores).
+    """
+
+    def __init__(self, source, input_size: Sequence[int] | None = None, threads: int | None = None):
+        ov = import_optional("openvino", "the openvino backend")
+        self._ov, self.core, self.threads = ov, ov.Core(), threads
+        self.precision = "fp32"  # of the model held: int8 once quantized (yolo3.backends.openvino_quantize)
+        self.source_path = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
+        if isinstance(source, (str, os.PathLike)):
+            path = os.fspath(source)
+            if path.lower().endswith(".xml"):
+                self.model, heads = _read_ir(self.core, path)
+                bin_path = os.path.splitext(path)[0] + ".bin"
+                self.fingerprint = file_digest(path, bin_path) if os.path.isfile(bin_path) else file_digest(path)
+                self.precision = "int8" if "FakeQuantize" in {op.get_type_name() for op in self.model.get_ops()} \
+                    else "fp32"
+            else:
+                with open(path, "rb") as f:
+                    data = f.read()
+                self.model, heads = _read_onnx(self.core, data, path)
+                self.fingerprint = hashlib.sha256(data).hexdigest()
+        else:  # a Keras model
+            path = "the Keras model"
+            data = export_onnx(source, input_size=input_size).SerializeToString()
+            self.model, heads = _read_onnx(self.core, data, path)
+            self.fingerprint = hashlib.sha256(data).hexdigest()
+        if heads is None:
+            raise OpenVinoModelError(f"{path} has no yolo3 head metadata (anchors, classes); export it with "
+                                     "export.py --format onnx or --format openvino")
+        try:
+            self.head_specs = head_specs_from_json(heads)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise OpenVinoModelError(f"{path} has damaged yolo3 head metadata ({exc})") from None
+        shape = self.model.inputs[0].get_partial_shape()
+        self.input_shape = [d.get_length() if d.is_static else None for d in shape]  # e.g. [None, 416, 416, 3]
+
+    def grids(self, input_size: Sequence[int]) -> list[tuple[int, int]]:
+        """(h, w) of each head for a (height, width) input: the cfg's strides, read off the outputs."""
+        shape = self.model.inputs[0].get_partial_shape()
+        if shape[1].is_static and shape[2].is_static:
+            out = [o.get_partial_shape() for o in self.model.outputs]
+            return [(int(s[1].get_length()), int(s[2].get_length())) for s in out]
+        self.model.reshape({self.model.inputs[0].any_name: [-1, int(input_size[0]), int(input_size[1]), 3]})
+        return self.grids(input_size)
+
+    def pipeline(self, post: Postprocessor, precision: str = "fp32") -> Callable:
+        """Compile network + decoding + NMS: ``run(images, sizes)`` with float32 (B, H, W, 3)
+        letterboxed pictures (0..1) and their int (B, 2) original (height, width) gives padded boxes
+        (B, K, 4) xyxy in image pixels, scores (B, K), class ids (B, K), counts (B,).
+
+        Args:
+            post: the settings (heads, input size, thresholds, max detections).
+            precision: ``fp32`` or ``bf16`` (an int8 model comes from :meth:`quantize`, then ``int8``).
+        """
+        full = self.with_postprocess(post)
+        compiled = self.core.compile_model(full, "CPU", compile_config(self.core, precision, self.threads))
+        request = compiled.create_infer_request()
+        input_size, max_detections = tuple(post.input_size), int(post.max_detections)
+
+        def run(images: np.ndarray, sizes: np.ndarray):
+            request.infer([np.ascontiguousarray(images, np.float32)])
+            boxes, scores, selected = (request.get_output_tensor(k).data for k in range(3))
+            return select_detections(boxes, scores, selected, sizes, input_size, max_detections)
+
+        return run
+
+    def with_postprocess(self, post: Postprocessor):
+        """A new ``ov.Model``: this network with :func:`postprocess_graph` fed by its outputs
+        (outputs ``boxes``, ``scores``, ``selected``)."""
+        net = self.model.clone()
+        grids = self.grids(post.input_size)
+        graph = postprocess_graph(self.head_specs, grids, post.input_size, post.score_threshold,
+                                  post.iou_threshold, post.max_detections)
+        tail = self.core.read_model(graph.SerializeToString())
+        for param, result in zip(tail.get_parameters(), list(net.get_results())):
+            source = result.input_value(0)
+            for target in param.output(0).get_target_inputs():
+                target.replace_source_output(source)
+            net.remove_result(result)
+        return self._ov.Model(tail.get_results(), net.get_parameters(), "yolo3_detect")
+
+    def network(self, precision: str = "fp32"):
+        """The bare network compiled at ``precision`` (benchmarks): ``net(images) -> raw heads``."""
+        compiled = self.core.compile_model(self.model, "CPU", compile_config(self.core, precision, self.threads))
+        request = compiled.create_infer_request()
+        return lambda images: list(request.infer([np.ascontiguousarray(images, np.float32)]).values())
+
+
+def save_ir(model, path: str, head_specs) -> None:
+    """Write ``model`` (an ``ov.Model``) as OpenVINO IR ``path`` (``.xml``) + its ``.bin``, weights
+    in float32, the head metadata in its rt_info; both files replaced only once both are written.
+
+    Args:
+        model: the ``ov.Model``.
+        path: the ``.xml`` file; the ``.bin`` goes beside it.
+        head_specs: the heads, stored for the Detector.
+    """
+    import openvino as ov
+
+    model = model.clone()
+    model.set_rt_info(head_specs_to_json(head_specs), IR_HEADS_PATH)
+    bin_path = os.path.splitext(path)[0] + ".bin"
+    with atomic_path(path, suffix=".xml") as tmp_xml:
+        tmp_bin = os.path.splitext(tmp_xml)[0] + ".bin"
+        try:
+            ov.save_model(model, tmp_xml, compress_to_fp16=False)
+            os.replace(tmp_bin, bin_path)  # the .xml names its .bin by stem: rename the .bin first
+        finally:
+            if os.path.exists(tmp_bin):
+                os.remove(tmp_bin)
