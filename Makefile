@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 OUT ?= out
 SAMPLE = $$($(PY) -c "import matplotlib.cbook as c; print(c.get_sample_data('grace_hopper.jpg', asfileobj=False))")
 
-.PHONY: install demo lint test test-slow test-all clean
+.PHONY: install demo lint test test-slow test-all mutants clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,7 @@ test-all: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache
+
+# Developer tool (not part of `make test`): plant curated bugs one at a time in a copy, check the tests catch each.
+mutants: $(VENV)/.installed
+	nice -n 19 $(PY) tests/mutants.py
