@@ -162,6 +162,7 @@ MUTANTS = [
     _m("missing weights skip under CI", "skips", "tests/conftest.py",
        "    if in_ci():\n        pytest.fail(", "    if False:\n        pytest.fail(",
        "tests/test_ci_skips.py"),
+    _m("CI without the slow tests", "skips", ".ci/run", "make test-slow\n", "\n", "tests/test_ci_skips.py"),
 ]
 
 
