@@ -1,8 +1,8 @@
 """export.py: SavedModel (run without yolo3), TFLite float32/float16/int8, ONNX, and bad input.
 
 Every format is checked against the Keras Detector on ../shared/darknet/images with the real
-yolov3-tiny weights: boxes within 1 px and scores within 0.01 (int8: same classes, looser bound
-documented in docs/export.md).
+yolov3-tiny weights, within the differences docs/export.md promises for each format (int8: same
+classes, the looser bound documented there).
 """
 from __future__ import annotations
 
@@ -18,8 +18,14 @@ import numpy as np
 import pytest
 from conftest import DARKNET_IMAGES, ROOT, require_shared, run_script
 
-BOX_TOL = 1.0     # pixels
-SCORE_TOL = 0.01
+# (box px, score) per format: docs/export.md's table ("boxes within ... px, scores ..."). Float32 rounding sets
+# the floor: one ulp of a 512-1024 px coordinate is 6.1e-5 px, and the network's sums change order from run to
+# run (measured here over 3 runs: SavedModel up to 9.2e-5 px and 1.4e-6, TFLite 1.2e-4 px and 3.4e-6), so the
+# bounds are 4 ulps at 1024 px and 5e-6 / 1e-5 in score, the table's.
+SAVED_MODEL_TOL = (2.5e-4, 5e-6)
+TFLITE_FLOAT32_TOL = (4e-4, 1e-5)
+TFLITE_FLOAT16_TOL = (0.26, 0.0054)
+ONNX_TOL = (1.2e-4, 1e-6)
 # int8 (docs/export.md): same classes; each box IoU >= 0.65 with the float box, score within 0.1
 INT8_MIN_IOU = 0.65
 INT8_SCORE_TOL = 0.1
@@ -54,9 +60,11 @@ def match_detections(ref, got, same_classes: bool = True) -> list[tuple[int, flo
     return out
 
 
-def assert_close(ref, got, box_tol=BOX_TOL, score_tol=SCORE_TOL) -> None:
+def assert_close(ref, got, tol: tuple[float, float]) -> None:
     assert len(ref) > 0
+    box_tol, score_tol = tol
     for cls, box_diff, score_diff, _ in match_detections(ref, got):
+        print(f"class {cls}: box {box_diff:.3g} px, score {score_diff:.3g}")
         assert box_diff <= box_tol, f"class {cls}: box off by {box_diff:.3f} px"
         assert score_diff <= score_tol, f"class {cls}: score off by {score_diff:.4f}"
 
@@ -160,12 +168,12 @@ def test_saved_model_runs_without_yolo3_and_matches_detector(tiny_model_path, im
     for b in range(2):
         got = _detections(by_images["boxes"][b], by_images["scores"][b], by_images["classes"][b],
                           by_images["num_detections"][b])
-        assert_close(reference["dog"], got)
+        assert_close(reference["dog"], got, SAVED_MODEL_TOL)
     by_bytes = results["bytes"]
     for b, name in enumerate(("dog", "person")):
         got = _detections(by_bytes["boxes"][b], by_bytes["scores"][b], by_bytes["classes"][b],
                           by_bytes["num_detections"][b])
-        assert_close(reference[name], got)
+        assert_close(reference[name], got, SAVED_MODEL_TOL)
 
 
 @pytest.mark.slow
@@ -184,7 +192,7 @@ def test_saved_model_other_size_without_xla(tiny_model, images, tmp_path):
     assert outputs["boxes"].shape == (1, 50, 4)
     got = _detections(outputs["boxes"][0], outputs["scores"][0], outputs["classes"][0],
                       outputs["num_detections"][0])
-    assert_close(expected, got)
+    assert_close(expected, got, SAVED_MODEL_TOL)
 
 
 # -- TFLite ----------------------------------------------------------------------------------
@@ -197,7 +205,7 @@ def test_tflite_float32_matches_detector(tiny_model, images, reference, tmp_path
     assert detector.net_size == (416, 416) and detector.num_classes == 80
     got = dict(zip(images, detector.detect(list(images.values()))))
     for name in images:
-        assert_close(reference[name], got[name])
+        assert_close(reference[name], got[name], TFLITE_FLOAT32_TOL)
 
 
 @pytest.mark.slow
@@ -209,7 +217,7 @@ def test_tflite_float16_matches_detector(tiny_model, images, reference, tmp_path
     assert os.path.getsize(path) < 0.6 * tiny_model.count_params() * 4  # weights stored as float16
     got = dict(zip(images, TFLiteDetector(path).detect(list(images.values()))))
     for name in images:
-        assert_close(reference[name], got[name])
+        assert_close(reference[name], got[name], TFLITE_FLOAT16_TOL)
 
 
 @pytest.mark.slow
@@ -244,7 +252,7 @@ def test_onnx_in_onnxruntime_matches_detector(tiny_model, images, reference, tmp
     detector = Detector(path, backend="onnxruntime")
     got = dict(zip(images, detector.detect(list(images.values()))))
     for name in images:
-        assert_close(reference[name], got[name])
+        assert_close(reference[name], got[name], ONNX_TOL)
 
 
 # -- command line: bad input -----------------------------------------------------------------
