@@ -75,6 +75,7 @@ MIRRORED = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`
 def test_mirrored_two_logical_cpus_match_one_device(shapes):
     proc = subprocess.run([sys.executable, "-c", MIRRORED, shapes["clean"]], cwd=ROOT, capture_output=True,
                           text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})

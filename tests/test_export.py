@@ -283,6 +283,7 @@ def test_cli_unwritable_output(dummy_model, tmp_path):
     _assert_user_error(result, "cannot write")
 
 
+@pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`
 def test_cli_int8_without_calibration(dummy_model, tmp_path):
     result = run_script("export.py", "--model", dummy_model, "--format", "tflite", "--quantize", "int8",
                         "--output", str(tmp_path / "q.tflite"))

@@ -124,6 +124,7 @@ def test_keras_yolo3_tiny_file_gives_the_converted_models_outputs(converted_tiny
                                [[81, 82], [135, 169], [344, 319]])
 
 
+@pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`
 def test_keras_yolo3_yolov3_layout_maps_all_75_convolutions(tmp_path):
     """Full YOLOv3 (zero padding, residual adds, three heads), random weights, 3 classes."""
     keras.utils.set_random_seed(3)
@@ -157,6 +158,7 @@ def keras_yolo3_tiny_file(converted_tiny, tmp_path_factory) -> str:
     return str(path)
 
 
+@pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`
 def test_yolo_video_and_eval_with_anchors_and_classes(keras_yolo3_tiny_file, tmp_path):
     """keras-yolo3's command, as its README wrote it, on its model file."""
     classes = str(RESOURCES / "coco_classes.txt")

@@ -111,6 +111,7 @@ def test_weights_file_loads_by_name_and_skips_heads_of_other_class_count(tmp_pat
     np.testing.assert_array_equal(dst.get_layer("conv_21").get_weights()[0], src.get_layer("conv_21").get_weights()[0])
 
 
+@pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`
 def test_full_model_weights_transfer_into_bigger_class_count(tmp_path):
     src = create_model("yolov3", 80)
     path = tmp_path / "full.keras"

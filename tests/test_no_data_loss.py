@@ -108,6 +108,7 @@ def test_check_output_file_refuses_up_front(tmp_path, case):
 
 
 # -- yolo_video.py ----------------------------------------------------------------------------------
+@pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`
 def test_drawn_pictures_never_replace_the_originals(mini_model, tmp_path):
     """The issue's first example, as the user ran it: --image DIR --output DIR."""
     photos = tmp_path / "photos"

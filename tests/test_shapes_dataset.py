@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from yolo3.datasets.annotations import read_annotations
@@ -59,6 +60,7 @@ def test_deterministic_with_seed(tmp_path):
     assert _digest(Path(a["root"])) != _digest(Path(c["root"]))
 
 
+@pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`
 def test_cli(tmp_path):
     out = tmp_path / "cli"
     proc = subprocess.run([sys.executable, "-m", "yolo3.cli.shapes", str(out), "--num", "3", "--size", "64",

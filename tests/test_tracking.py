@@ -197,7 +197,8 @@ def test_importing_the_tracking_package_does_not_import_tensorflow():
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("order", ["import yolo3.tracking, keras", "import yolo3.tracking, tensorflow as tf"])
+@pytest.mark.parametrize("order", [pytest.param("import yolo3.tracking, keras", marks=pytest.mark.slow),
+                                   "import yolo3.tracking, tensorflow as tf"])
 def test_the_layers_register_whichever_comes_first(order):
     """yolo3/__init__.py imports TensorFlow only with Keras: its import hook registers the custom layers at the
     first import of either, and the module the user asked for is the real one (its own spec, one copy)."""

@@ -74,6 +74,7 @@ def _batch(shapes, model, size=96, n=4):
     return next(iter(make_dataset(clean, spec, (size, size), n, augment=False)))
 
 
+@pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`
 def test_frozen_step_changes_only_the_heads_and_loss_decreases(tiny, shapes):
     model = tiny
     freeze_body(model, 2)
@@ -336,6 +337,7 @@ def test_bottleneck_split_and_cache_reproduce_the_model(tiny, shapes, tmp_path):
         np.testing.assert_allclose(targets[k].numpy(), y[k].numpy(), atol=1e-4)
 
 
+@pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`
 def test_train_bottleneck_py_end_to_end(shapes, tmp_path):
     """train_bottleneck.py: caches the body's outputs, trains the output layers on them for 3 epochs,
     and saves a full model that loads with safe_mode=True; a second run reuses the cache."""

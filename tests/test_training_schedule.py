@@ -64,6 +64,7 @@ class LearningRates(keras.callbacks.Callback):
             self.model.stop_training = True  # as if interrupted after this epoch's checkpoint
 
 
+@pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`
 def test_every_step_gets_the_planned_rate_and_resume_continues_it(shapes, tmp_path):
     whole = LearningRates()
     run_training(_config(shapes, tmp_path / "whole", (1, 2), callbacks=[whole]))
@@ -118,6 +119,7 @@ def _numpy_ema(values, momentum):
     return out
 
 
+@pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`
 def test_ema_weights_are_validated_and_saved(shapes, tmp_path):
     probe = WeightProbe()
     summary = run_training(_config(shapes, tmp_path / "run", (0, 3), callbacks=[probe], lr=(5e-3, 5e-3)))
@@ -133,6 +135,7 @@ def test_ema_weights_are_validated_and_saved(shapes, tmp_path):
     np.testing.assert_allclose(bias, ema[-1], rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`
 def test_no_ema_saves_the_raw_weights(shapes, tmp_path):
     probe = WeightProbe()
     summary = run_training(_config(shapes, tmp_path / "run", (0, 2), callbacks=[probe], lr=(5e-3, 5e-3),
@@ -175,6 +178,7 @@ def _body_and_rest(model):
             {k: v for k, v in weights.items() if k.split("/")[0] not in body})
 
 
+@pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`
 def test_stage_1_freezes_the_body_of_pretrained_weights_only(shapes, tmp_path, capsys):
     from yolo3.modeling.factory import create_model
     from yolo3.modeling.saving import save_model

@@ -54,7 +54,7 @@ def random_model_path(tmp_path_factory) -> str:
 
 @pytest.mark.parametrize("oracle_name,score,min_fraction,exact,px", [
     ("darknet_yolov3_tiny.json", "0.25", 1.0, True, 0.3),  # README: all of Darknet's boxes within 0.3 px
-    ("darknet_yolov3_tiny_thresh0.005.json", "0.005", 0.98, False, 1.0),
+    pytest.param("darknet_yolov3_tiny_thresh0.005.json", "0.005", 0.98, False, 1.0, marks=pytest.mark.slow),
 ])
 def test_real_weights_give_darknets_detections(tiny_model_path, tmp_path, oracle_name, score, min_fraction, exact,
                                                px):
@@ -82,6 +82,7 @@ def test_real_weights_give_darknets_detections(tiny_model_path, tmp_path, oracle
     print(f"oracle {oracle_name}: matched {matched}/{total}")
 
 
+@pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`
 def test_all_kinds_of_pictures_and_a_corrupt_one(tiny_model_path, tmp_path):
     """RGBA, 16-bit, greyscale and EXIF-rotated versions of dog.jpg; a corrupt file is named and
     skipped, the rest processed, exit code 1."""
@@ -177,6 +178,7 @@ def test_video_frames_reach_the_model_as_rgb(tmp_path):
         assert right[2] > 180 and right[0] < 50, right  # blue where the blue was
 
 
+@pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`
 def test_prompt_loop_like_keras_yolo3(random_model_path, tmp_path):
     dog = str(require_shared("darknet", "images", "dog.jpg"))
     result = run_script("yolo_video.py", "--model", random_model_path, "--image", "--output", str(tmp_path),
@@ -186,6 +188,7 @@ def test_prompt_loop_like_keras_yolo3(random_model_path, tmp_path):
     assert f"{dog}: " in result.stdout and (tmp_path / "dog.jpg").exists()
 
 
+@pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`
 def test_class_count_mismatch_is_one_line_exit_2(random_model_path):
     result = run_script("yolo_video.py", "--model", random_model_path, "--classes",
                         str(RESOURCES / "voc_classes.txt"), "--image", "x.jpg")
@@ -243,6 +246,7 @@ def test_webcam_index_opens_as_int_and_codecs():
     assert fourcc_for("a.MP4") == "mp4v" and fourcc_for("b.avi") == "MJPG"
 
 
+@pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`
 def test_help_lists_original_flags():
     result = run_script("yolo_video.py", "--help", timeout=60)
     assert result.returncode == 0
