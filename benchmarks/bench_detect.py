@@ -2,7 +2,9 @@
 """End-to-end detection speed (decoded RGB picture -> final boxes): yolo3's Detector (TF backend and
 ONNX Runtime backend) against OpenCV DNN 4.x (cv2.dnn.readNetFromDarknet + NMSBoxesBatched) and
 against ONNX Runtime running the bare network (the same network written as ONNX by yolo3.backends.onnx_export, fed an
-already letterboxed float batch: the floor for any pipeline built on it).
+already letterboxed float batch: the floor for any pipeline built on it). Where openvino is installed, also
+OpenVINO Runtime's bare network at fp32, bf16 (only where the CPU has bfloat16 units: elsewhere it would be
+fp32 again) and int8 (NNCF, calibrated on the sample pictures) and yolo3's openvino backend at each of them.
 
     python benchmarks/bench_detect.py                   # yolov3-tiny and yolov3 at 416, batch 1 and 8
     python benchmarks/bench_detect.py --models yolov3-tiny --reps 5 --out docs/benchmarks.md
@@ -142,6 +144,7 @@ def bench_model(name: str, sizes: list[int], batches: list[int], reps: int, work
             "yolo3 tf": Detector(model, size=size),
             "yolo3 onnxruntime": Detector(onnx_path, size=size, backend="onnxruntime"),
         }
+        openvino = openvino_contenders(onnx_path, size, workdir)
         opencv = OpenCVDetector(cfg, weights, size)
         for batch in batches:
             pics = [images[i % len(images)] for i in range(batch)]
@@ -155,6 +158,9 @@ def bench_model(name: str, sizes: list[int], batches: list[int], reps: int, work
                 "opencv dnn": lambda pics=pics, opencv=opencv: opencv.detect(pics),
                 "onnxruntime bare network": lambda batch=letterboxed, bare=bare: bare(batch),
             }
+            for key, (kind, runner) in openvino.items():
+                calls[key] = ((lambda pics=pics, det=runner: det.detect(pics)) if kind == "detector"
+                              else (lambda batch=letterboxed, net=runner: net(batch)))
             t = time.perf_counter()
             for fn in calls.values():  # warm-up: tracing, XLA compilation, first allocations
                 fn()
@@ -172,6 +178,52 @@ def bench_model(name: str, sizes: list[int], batches: list[int], reps: int, work
     return rows
 
 
+def openvino_precisions() -> list[str]:
+    """fp32, bf16 where OpenVINO's CPU plugin has bfloat16 units, int8 where nncf is installed."""
+    if importlib.util.find_spec("openvino") is None:
+        return []
+    import openvino as ov
+
+    from yolo3.backends.openvino_runtime import cpu_has_bf16
+
+    out = ["fp32"] + (["bf16"] if cpu_has_bf16(ov.Core()) else [])
+    return out + (["int8"] if importlib.util.find_spec("nncf") is not None else [])
+
+
+def openvino_contenders(onnx_path: str, size: int, workdir: str) -> dict:
+    """name -> ("bare", net(letterboxed batch)) or ("detector", Detector) for each of :func:`openvino_precisions`."""
+    from yolo3.backends.openvino_quantize import quantize_model
+    from yolo3.backends.openvino_runtime import OpenVinoNetwork
+    from yolo3.inference.detector import Detector
+    from yolo3.ops.letterbox import letterbox_image
+
+    out = {}
+    calibration = str(SHARED / "darknet" / "images")
+    for precision in openvino_precisions():
+        t = time.perf_counter()
+        net = OpenVinoNetwork(onnx_path)
+        if precision == "int8":
+            pictures = sorted(str(p) for p in Path(calibration).glob("*.jpg"))
+            net.model = quantize_model(net, pictures, lambda image: letterbox_image(image, (size, size))[None])
+        out[f"openvino bare {precision}"] = ("bare", net.network("fp32" if precision == "int8" else precision))
+        out[f"yolo3 openvino {precision}"] = ("detector", Detector(
+            onnx_path, size=size, backend="openvino", precision=precision, cache_dir=workdir,
+            calibration=calibration if precision == "int8" else None))
+        log(f"openvino {precision}@{size}: set-up {time.perf_counter() - t:.1f} s")
+    return out
+
+
+def cpu_flags() -> str:
+    """The CPU flags that decide bfloat16 and int8 speed, present (+) or absent (-), from /proc/cpuinfo."""
+    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(next(ln.split(":", 1)[1].split() for ln in f if ln.startswith("flags")))
+    except (OSError, StopIteration):
+        return "CPU flags unknown"
+    return " ".join(("+" if flag in flags else "-") + flag for flag in wanted)
+
+
 def machine_note() -> str:
     import tensorflow as tf
 
@@ -184,6 +236,16 @@ def machine_note() -> str:
         versions += [f"onnxruntime {onnxruntime.__version__}", f"onnx {onnx.__version__}"]
     except ImportError:
         pass
+    try:
+        import openvino as ov
+
+        versions += [f"openvino {ov.__version__.split('-')[0]} (CPU capabilities "
+                     f"{'/'.join(ov.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES'))})"]
+        import nncf
+
+        versions += [f"nncf {nncf.__version__}"]
+    except ImportError:
+        pass
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -191,7 +253,7 @@ def machine_note() -> str:
     except (OSError, StopIteration):
         pass
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return (f"{cpu}, {os.cpu_count()} logical CPUs, {', '.join(versions)}"
+    return (f"{cpu} ({cpu_flags()}), {os.cpu_count()} logical CPUs, {', '.join(versions)}"
             + (f"; 1-minute load average at the end {load[0]:.1f} (this benchmark's own threads included)"
                if load else ""))
 
@@ -245,7 +307,32 @@ def markdown_table(rows: list[dict], reps: int) -> str:
                      f"{ort / bare:.2f} |")
     lines += ["", "Ratios below 1 mean yolo3 is faster. Weights: " +
               "; ".join(sorted({f"{r['model']}: {r['weights']}" for r in rows})) + "."]
-    return "\n".join(lines)
+    return "\n".join(lines + openvino_table(rows))
+
+
+def openvino_table(rows: list[dict]) -> list[str]:
+    """The OpenVINO columns of the same runs: bare network and yolo3's openvino backend per precision."""
+    precisions = [p for p in ("fp32", "bf16", "int8") if rows and f"openvino bare {p}" in rows[0]["ms"]]
+    if not precisions:
+        return []
+    lines = ["", "OpenVINO, same runs (**ov bare** = OpenVINO Runtime on the letterboxed batch, the network only; "
+             "**yolo3 ov** = `Detector(backend=\"openvino\", precision=...)`: TF letterbox, then network + "
+             "decoding + per-class NMS as one compiled OpenVINO model; int8 = NNCF post-training quantization "
+             "calibrated on the sample pictures, head convolutions kept fp32" +
+             ("" if "bf16" in precisions else "; bf16 not run: this CPU has no bfloat16 units, bf16 would run "
+              "fp32") + "):", "",
+             "| model | size | batch | " + " | ".join(f"ov bare {p} | yolo3 ov {p} | yolo3 ov / ov bare {p}"
+                                                     for p in precisions)
+             + " | ov bare fp32 / ort bare | yolo3 ov fp32 / yolo3 ort |",
+             "|---|---|---" + "|---|---|---" * len(precisions) + "|---|---|"]
+    for r in rows:
+        m = r["ms"]
+        cells = [f"{m[f'openvino bare {p}'] * 1000:.1f} | {m[f'yolo3 openvino {p}'] * 1000:.1f} | "
+                 f"{m[f'yolo3 openvino {p}'] / m[f'openvino bare {p}']:.2f}" for p in precisions]
+        lines.append(f"| {r['model']} | {r['size']} | {r['batch']} | " + " | ".join(cells) +
+                     f" | {m['openvino bare fp32'] / m['onnxruntime bare network']:.2f} | "
+                     f"{m['yolo3 openvino fp32'] / m['yolo3 onnxruntime']:.2f} |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,7 +356,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['model']}@{r['size']} b{r['batch']}: tf/opencv {m['yolo3 tf'] / m['opencv dnn']:.2f}  "
               f"tf/ort-bare {m['yolo3 tf'] / m['onnxruntime bare network']:.2f}  "
               f"ort/opencv {m['yolo3 onnxruntime'] / m['opencv dnn']:.2f}  "
-              f"ort/ort-bare {m['yolo3 onnxruntime'] / m['onnxruntime bare network']:.2f}")
+              f"ort/ort-bare {m['yolo3 onnxruntime'] / m['onnxruntime bare network']:.2f}" +
+              "".join(f"  ov-{p}/ov-bare-{p} {m[f'yolo3 openvino {p}'] / m[f'openvino bare {p}']:.2f}"
+                      for p in ("fp32", "bf16", "int8") if f"openvino bare {p}" in m))
     return 0
 
 

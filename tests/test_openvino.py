@@ -251,6 +251,12 @@ def _error_line(capsys) -> str:
     return lines[0]
 
 
+def _refused(main, capsys, *argv: str) -> str:
+    """The one error line of a tool's ``main(argv)``, which must exit 2."""
+    assert main(list(argv)) == 2
+    return _error_line(capsys)
+
+
 @pytest.mark.parametrize("flags,words", [
     (["--backend", "tf", "--precision", "bf16"], ["--precision bf16 needs --backend openvino"]),
     (["--backend", "openvino", "--precision", "int8"], ["--precision int8 needs --calibration"]),
@@ -279,12 +285,11 @@ def test_missing_nncf_says_what_to_install(tmp_path, capsys, monkeypatch):
 def test_bad_model_files_are_one_line_errors(tmp_path, capsys):
     garbage = tmp_path / "m.onnx"
     garbage.write_bytes(b"not a protobuf at all")
-    assert yolo_video.main(["--model", str(garbage), "--backend", "openvino", "--image", "x.jpg"]) == 2
-    assert "OpenVINO cannot read" in _error_line(capsys)
+    assert "OpenVINO cannot read" in _refused(yolo_video.main, capsys, "--model", str(garbage), "--backend",
+                                              "openvino", "--image", "x.jpg")
     xml = tmp_path / "m.xml"
     xml.write_text("<net>broken")
-    assert yolo_video.main(["--model", str(xml), "--image", "x.jpg"]) == 2
-    assert "OpenVINO cannot read" in _error_line(capsys)
+    assert "OpenVINO cannot read" in _refused(yolo_video.main, capsys, "--model", str(xml), "--image", "x.jpg")
 
 
 def test_export_refuses_bf16_and_int8_without_calibration(tmp_path, capsys):
@@ -292,12 +297,11 @@ def test_export_refuses_bf16_and_int8_without_calibration(tmp_path, capsys):
 
     model = tmp_path / "m.keras"
     model.write_bytes(b"never read")
-    assert export.main(["--model", str(model), "--format", "openvino", "--precision", "bf16"]) == 2
-    assert "bf16 is chosen when the IR is compiled" in _error_line(capsys)
-    assert export.main(["--model", str(model), "--format", "openvino", "--precision", "int8"]) == 2
-    assert "--precision int8 needs --calibration" in _error_line(capsys)
-    assert export.main(["--model", str(model), "--format", "onnx", "--precision", "int8"]) == 2
-    assert "applies to --format openvino only" in _error_line(capsys)
+    for fmt, precision, words in [("openvino", "bf16", "bf16 is chosen when the IR is compiled"),
+                                  ("openvino", "int8", "--precision int8 needs --calibration"),
+                                  ("onnx", "int8", "applies to --format openvino only")]:
+        line = _refused(export.main, capsys, "--model", str(model), "--format", fmt, "--precision", precision)
+        assert words in line, line
 
 
 def test_precision_needs_the_openvino_backend_in_python(mini):

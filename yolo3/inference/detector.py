@@ -4,7 +4,9 @@
 Darknet scores, boxes to image pixels, per-class NMS) as ONE compiled ``tf.function`` over a batch of
 RGB images of any sizes (never ``model.predict`` per frame). With ``backend="onnxruntime"`` the network
 and the decoding + NMS run in ONNX Runtime after a compiled TF letterbox
-(:mod:`yolo3.backends.onnx_postprocess`, configured by the same Postprocessor).
+(:mod:`yolo3.backends.onnx_postprocess`, configured by the same Postprocessor); with
+``backend="openvino"`` the network and that graph are compiled as one OpenVINO model
+(:mod:`yolo3.backends.openvino_runtime`), at ``precision`` fp32 (default, exact), bf16 or int8.
 
 Build one with a loader: :meth:`Detector.from_file` (``.keras``, ``.h5``, ``convert.py -w`` weights,
 ``.onnx``), :meth:`Detector.from_onnx` or :meth:`Detector.from_pretrained`; ``Detector(model)`` composes
