@@ -45,7 +45,7 @@ MUTANTS = [
     # -- training schedule ---------------------------------------------------------------------
     _m("stage 1 freezes nothing", "training schedule", "yolo3/training/freezing.py",
        "layer.trainable = id(layer) not in frozen", "layer.trainable = True",
-       "tests/test_training.py", "tests/test_training_schedule.py", "-k", "freeze"),
+       "tests/test_training.py", "tests/test_training_schedule.py", "-k", "freeze", slow=True),
     _m("PreciseBN never applied", "training schedule", "yolo3/training/run.py",
        "if self.config.evaluation.precise_bn > 0 and self.replicas == 1:", "if False:",
        "tests/test_learning.py", "-k", "precise_bn", slow=True),
