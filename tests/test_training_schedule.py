@@ -151,7 +151,9 @@ def test_mixed_bfloat16_trains_and_saves_a_float32_model(shapes, tmp_path):
     summary = run_training(_config(shapes, tmp_path / "run", (0, 3), lr=(3e-3, 3e-3), batch=3, augment=False,
                                    optim=OptimConfig(warmup_epochs=0.0, precision="mixed_bfloat16")))
     loss = summary["history"]["loss"]
-    assert np.all(np.isfinite(loss)) and loss[2] < loss[1] < loss[0], loss
+    # falling over the run, not step by step: from random weights Adam's second epoch can be above the
+    # first (85 -> 104 -> 39 in bfloat16, 103 -> 115 -> 45 in float32 with the same seed)
+    assert np.all(np.isfinite(loss)) and loss[2] < 0.7 * loss[0] and max(loss) < 2 * loss[0], loss
     assert keras.config.dtype_policy().name == "float32"  # the global policy is left as it was
     model = keras.models.load_model(summary["final_model"], safe_mode=True)
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
