@@ -7,9 +7,10 @@
 The repository (without .git, .venv and caches) is copied to a temporary folder beside a link to
 ../shared, so the tests find the reference data as in a checkout. Each mutant replaces text that
 must occur exactly once in one file (a mutant whose text is gone is reported "stale": update the
-list), runs only the test files that should notice it (``-x -q``, ``-m ""`` where slow tests are
-needed) and restores the file. Killed: pytest failed. Survived: the tests passed with the bug, a
-missing test. Exit 1 if any mutant survived, went stale or errored. A developer tool, not part of
+list), runs only the test files that should notice it (``-x -q -m ""``: slow tests included, since
+CI runs them too and tests move between the two sets as the default suite's time budget demands)
+and restores the file. Killed: pytest failed. Survived: the tests passed with the bug, a missing
+test. Exit 1 if any mutant survived, went stale or errored. A developer tool, not part of
 ``make test``; the last run's table is in docs/testing.md.
 """
 from __future__ import annotations
@@ -34,24 +35,23 @@ class Mutant:
     path: str                       # file under the repository root
     edits: tuple[tuple[str, str], ...]  # (old text, occurring exactly once; new text)
     tests: tuple[str, ...]          # pytest arguments: files, node ids, -k expressions
-    slow: bool = False              # run the slow tests too (-m "")
 
 
-def _m(name, category, path, old, new, *tests, slow=False, more=()):
-    return Mutant(name, category, path, ((old, new), *more), tuple(tests), slow)
+def _m(name, category, path, old, new, *tests, more=()):
+    return Mutant(name, category, path, ((old, new), *more), tuple(tests))
 
 
 MUTANTS = [
     # -- training schedule ---------------------------------------------------------------------
     _m("stage 1 freezes nothing", "training schedule", "yolo3/training/freezing.py",
        "layer.trainable = id(layer) not in frozen", "layer.trainable = True",
-       "tests/test_training.py", "tests/test_training_schedule.py", "-k", "freeze", slow=True),
+       "tests/test_training.py", "tests/test_training_schedule.py", "-k", "freeze"),
     _m("PreciseBN never applied", "training schedule", "yolo3/training/run.py",
        "if self.config.evaluation.precise_bn > 0 and self.replicas == 1:", "if False:",
-       "tests/test_learning.py", "-k", "precise_bn", slow=True),
+       "tests/test_learning.py", "-k", "precise_bn"),
     _m("validation mAP always 0", "training schedule", "yolo3/training/map_callback.py",
        "return float(result.mean_ap)", "return 0.0",
-       "tests/test_learning.py", "-k", "validation_map", slow=True),
+       "tests/test_learning.py", "-k", "validation_map"),
     _m("stage 2 without ReduceLROnPlateau", "training schedule", "yolo3/training/run.py",
        "if constant:  # a LearningRateSchedule", "if False:  # a LearningRateSchedule",
        "tests/test_training_schedule.py", "-k", "stage_2"),
@@ -188,9 +188,7 @@ def run_mutant(mutant: Mutant, work: Path, timeout: float) -> tuple[str, float, 
             return "stale", 0.0, f"{old[:50]!r} occurs {text.count(old)} times in {mutant.path}"
         text = text.replace(old, new)
     path.write_text(text)
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *mutant.tests]
-    if mutant.slow:
-        command += ["-m", ""]
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "", *mutant.tests]
     env = dict(os.environ, PYTHONPATH=str(work), TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("CI", None)  # a missing download must skip (and so not count as killed), not fail
     start = time.time()
@@ -235,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{outcome:8} {seconds:6.0f} s  {mutant.category}: {mutant.name}  [{last}]", flush=True)
     print("\n| category | deliberate bug | file | tests run | result | s |\n|---|---|---|---|---|---|")
     for mutant, outcome, seconds in results:
-        tests = " ".join(mutant.tests) + (" (slow included)" if mutant.slow else "")
+        tests = " ".join(mutant.tests)
         print(f"| {mutant.category} | {mutant.name} | `{mutant.path}` | `{tests}` | {outcome} | {seconds:.0f} |")
     bad = [m.name for m, outcome, _ in results if outcome != "killed"]
     print(f"\n{len(results) - len(bad)} of {len(results)} killed" + (f"; not killed: {', '.join(bad)}" if bad else ""))

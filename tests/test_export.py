@@ -131,6 +131,7 @@ def run_without_yolo3(code: str, cwd: Path, timeout: float = 600) -> subprocess.
                           capture_output=True, text=True, timeout=timeout, env=env, cwd=str(cwd))
 
 
+@pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`
 def test_saved_model_runs_without_yolo3_and_matches_detector(tiny_model_path, images, reference, tmp_path):
     """export.py writes a SavedModel; plain TensorFlow in a process that cannot import yolo3 runs
     both signatures (uint8 batch, encoded bytes of two differently sized JPEGs)."""
@@ -348,6 +349,7 @@ def test_main_rejects_other_bad_input(dummy_model, tmp_path, capsys):
     _main_user_error(capsys, ["--model", dummy_model] + out, "cannot load model")
 
 
+@pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`
 def test_cli_missing_optional_onnx_dependency(dummy_model, tmp_path):
     """Without onnx: one line saying what to install (a stub module that fails to import)."""
     stub = tmp_path / "stubs"

@@ -68,7 +68,7 @@ def test_backbone_layers_are_darknet53_for_yolov3_and_early_convs_for_tiny():
         "conv_0", "conv_2", "conv_4", "conv_6", "conv_8"]
 
 
-@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+@pytest.mark.parametrize("suffix", [".keras", pytest.param(".h5", marks=pytest.mark.slow)])
 def test_saved_model_loads_in_fresh_process_with_safe_mode(tmp_path, suffix):
     model = create_model("tiny", 3)
     path = tmp_path / f"m{suffix}"

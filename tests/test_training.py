@@ -225,6 +225,7 @@ def test_resume_restores_epoch_and_optimizer_state(shapes, tmp_path):
         np.testing.assert_array_equal(a, b.numpy())
 
 
+@pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`
 def test_train_py_end_to_end(shapes, tmp_path):
     """train.py on a tiny generated data set: 1 + 1 epochs of 12 steps; the loss falls clearly and
     the saved model loads with safe_mode=True and runs."""
@@ -265,6 +266,7 @@ def test_train_py_user_errors(args, message):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`
 @pytest.mark.parametrize("command", [["-m", "yolo3.cli.train"], ["-m", "yolo3.cli.train_bottleneck"]])
 def test_cli_modules_name_themselves_in_errors(command):
     script = f"python -m {command[1]}"  # as every other yolo3.cli tool run with -m

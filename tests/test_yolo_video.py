@@ -116,6 +116,7 @@ def test_all_kinds_of_pictures_and_a_corrupt_one(tiny_model_path, tmp_path):
     assert records["d_grey.png"]["detections"]  # greyscale still finds things
 
 
+@pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`
 def test_video_end_to_end(tiny_model_path, tmp_path):
     src, out, out_json = tmp_path / "in.avi", tmp_path / "out.mp4", tmp_path / "v.json"
     dog = cv2.resize(cv2.imread(str(require_shared("darknet", "images", "dog.jpg"))), (320, 240))
