@@ -26,6 +26,8 @@ SAVED_MODEL_TOL = (2.5e-4, 5e-6)
 TFLITE_FLOAT32_TOL = (4e-4, 1e-5)
 TFLITE_FLOAT16_TOL = (0.26, 0.0054)
 ONNX_TOL = (1.2e-4, 1e-6)
+# tf2onnx's graph (the fallback) sums in its own order: measured 1.01e-6 on a score in CI, 5e-6 like SavedModel
+TF2ONNX_TOL = (1.2e-4, 5e-6)
 # int8 (docs/export.md): same classes; each box IoU >= 0.65 with the float box, score within 0.1
 INT8_MIN_IOU = 0.65
 INT8_SCORE_TOL = 0.1
@@ -253,7 +255,7 @@ def test_onnx_in_onnxruntime_matches_detector(tiny_model, images, reference, tmp
     detector = Detector(path, backend="onnxruntime")
     got = dict(zip(images, detector.detect(list(images.values()))))
     for name in images:
-        assert_close(reference[name], got[name], ONNX_TOL)
+        assert_close(reference[name], got[name], ONNX_TOL if method == "auto" else TF2ONNX_TOL)
 
 
 # -- command line: bad input -----------------------------------------------------------------

@@ -12,10 +12,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import RESOURCES, ROOT
+from PIL import Image
 
 import convert as convert_script
 import eval as eval_script
@@ -205,13 +207,33 @@ def test_eval_detections_reject_bad_numbers_with_file_and_record(tmp_path, capsy
     assert "d.json: entry 0: detection 0" in line and needle in line, line
 
 
+def _wait_for_tensorflow_to_load(proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Block until ``proc`` has mapped TensorFlow's shared library, i.e. is inside ``import tensorflow``
+    (a fixed sleep raced: on a fast machine the script had already failed its checks and exited)."""
+    maps = Path(f"/proc/{proc.pid}/maps")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, f"exited ({proc.returncode}) before loading TensorFlow: {proc.stderr.read()}"
+        try:
+            if "tensorflow" in maps.read_text():
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("TensorFlow did not start loading within a minute")
+
+
 @pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux's /proc to see TensorFlow loading")
 def test_ctrl_c_while_tensorflow_loads_is_no_traceback(tmp_path):
     shutil.copy(RESOURCES / "coco_classes.txt", tmp_path / "c.txt")
+    (tmp_path / "model_data").mkdir()
+    (tmp_path / "model_data" / "yolov3-tiny.keras").write_bytes(b"never read: Ctrl-C comes first")
+    Image.new("RGB", (32, 32)).save(tmp_path / "x.jpg")  # every up-front check passes: the script goes on to TF
     proc = subprocess.Popen([sys.executable, str(ROOT / "yolo_video.py"), "--image", "x.jpg", "--json",
                              str(tmp_path / "d.json")], cwd=tmp_path, stderr=subprocess.PIPE, text=True,
                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    time.sleep(1.5)
+    _wait_for_tensorflow_to_load(proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err, err
