@@ -4,6 +4,11 @@ held-out mAP@0.5 >= 0.9, on data from several generator seeds; measured with eva
 
     python benchmarks/bench_convergence.py --out /tmp/bench_conv [--seeds 0 1 2] [--recipe default]
     python benchmarks/bench_convergence.py --out /tmp/bench_conv_old --recipe keras-yolo3 --seeds 0
+    python benchmarks/bench_convergence.py --out /tmp/bench_v4t --model yolov4-tiny --epochs 10 50 --seeds 0 \
+        [--extra --box-grad autodiff]
+
+``--model`` other than tiny trains from scratch (no pretrained weights of them are reachable from this
+machine), with kmeans anchors (6 for tiny models, else 9); its goal is held-out mAP@0.5 >= 0.8.
 
 For each seed: (1) ``python -m yolo3.cli.shapes`` writes 400 training and 100 held-out images;
 (2) ``kmeans.py`` computes 6 anchors for the letterboxed training boxes; (3) ``train.py --model tiny``
@@ -71,18 +76,21 @@ def one_seed(args, seed: int, weights: str) -> dict:
     classes, anchors = os.path.join(data, "classes.txt"), os.path.join(out, "anchors.txt")
     log_dir = os.path.join(out, "logs")
     model_path = os.path.join(log_dir, "trained_final.keras")
-    cmd = [sys.executable, "train.py", "--model", "tiny", "--annotation", train_ann, "--val-annotation", val_ann,
-           "--classes", classes, "--anchors", anchors, "--weights", weights, "--input-size", str(args.input_size),
-           "--epochs", *map(str, args.epochs), "--log-dir", log_dir]
+    cmd = [sys.executable, "train.py", "--model", args.model, "--annotation", train_ann, "--val-annotation", val_ann,
+           "--classes", classes, "--anchors", anchors]
+    if weights:
+        cmd += ["--weights", weights]
+    cmd += ["--input-size", str(args.input_size), "--epochs", *map(str, args.epochs), "--log-dir", log_dir]
     if args.recipe != "default":
         cmd += ["--recipe", args.recipe]
     cmd += ["--verbose", "2", *args.extra]
     train_s = math.nan
+    clusters = str(6 if "tiny" in args.model else 9)
     if not (args.reuse and os.path.isfile(model_path)):
         run([sys.executable, "-m", "yolo3.cli.shapes", data, "--num", str(args.num), "--size", str(args.image_size),
              "--seed", str(seed), "--val-fraction", "0.2", "--radius", *map(str, args.radius), "--quiet"],
             os.path.join(out, "shapes.log"))
-        run([sys.executable, "kmeans.py", "--annotation", train_ann, "--num_clusters", "6", "--input-size",
+        run([sys.executable, "kmeans.py", "--annotation", train_ann, "--num_clusters", clusters, "--input-size",
              str(args.input_size), "--out_file", anchors, "--no-progress"], os.path.join(out, "kmeans.log"))
         train_s = run(cmd, os.path.join(out, "train.log"))
     m_ap, how = evaluate(model_path, val_ann, classes, out, args.input_size)
@@ -129,6 +137,9 @@ def main() -> int:
     p.add_argument("--out", default="/tmp/bench_convergence", help="work folder (data, logs, models)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="shapes generator seeds")
     p.add_argument("--recipe", default="default", help="train.py --recipe (default adds no flag)")
+    p.add_argument("--model", default="tiny",
+                   help="train.py --model; only tiny starts from Darknet's COCO weights (the others from scratch: "
+                        "no pretrained weights of them are reachable from this machine)")
     p.add_argument("--num", type=int, default=500, help="images generated a seed (20%% held out)")
     p.add_argument("--image-size", type=int, default=256, help="longer side of the generated images")
     p.add_argument("--radius", type=float, nargs=2, default=[0.04, 0.22], help="object radius range (x image size)")
@@ -144,22 +155,25 @@ def main() -> int:
     model_name = re.search(r"Model name:\s*(.*)", cpu)
     flags = sorted(set(re.findall(r"\b(avx512\w*|amx\w*|avx2)\b", cpu)))
     print(f"CPU: {model_name.group(1) if model_name else '?'}, {os.cpu_count()} cores, flags {' '.join(flags)}")
-    weights = coco_tiny(args.out)
+    weights = coco_tiny(args.out) if args.model in ("tiny", "yolov3-tiny") else None
     results = [one_seed(args, seed, weights) for seed in args.seeds]
     png = args.png or os.path.join(args.out, "convergence.png")
-    plot(results, png, f"YOLOv3-tiny from COCO weights, recipe {args.recipe}, shapes {args.num} images, "
+    start = "YOLOv3-tiny from COCO weights" if weights else f"{args.model} from scratch"
+    plot(results, png, f"{start}, recipe {args.recipe}, shapes {args.num} images, "
                        f"{args.input_size}x{args.input_size}, --epochs {args.epochs[0]} {args.epochs[1]}")
-    rows = [f"| {args.recipe} | {r['seed']} | {r['map50_heldout']:.3f} | "
+    rows = [f"| {args.model} | {args.recipe} {' '.join(args.extra)} | {r['seed']} | {r['map50_heldout']:.3f} | "
             f"{max((v for v in r['curve']['val_map'] if np.isfinite(v)), default=math.nan):.3f} | "
             f"{r['train_seconds'] / 60:.1f} |" for r in results]
     summary = {"recipe": args.recipe, "cpu": model_name.group(1) if model_name else None, "cpu_flags": flags,
                "settings": vars(args), "results": results, "markdown_rows": rows}
     with open(os.path.join(args.out, "result.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=1)
-    print("\n".join(["| recipe | seed | held-out mAP@0.5 (eval.py) | best val mAP | training minutes |",
-                     "|---|---|---|---|---|", *rows]))
-    ok = all(r["map50_heldout"] >= 0.9 for r in results)
-    print(f"{'PASS' if ok else 'FAIL'}: every seed >= 0.9 held-out mAP@0.5" if args.recipe == "default" else "")
+    header = "| model | recipe, extra flags | seed | held-out mAP@0.5 (eval.py) | best val mAP | training minutes |"
+    print("\n".join([header,
+                     "|---|---|---|---|---|---|", *rows]))
+    goal = 0.9 if weights else 0.8  # the issues' goals: tiny from COCO weights 0.9 (30 epochs), from scratch 0.8 (60)
+    ok = all(r["map50_heldout"] >= goal for r in results)
+    print(f"{'PASS' if ok else 'FAIL'}: every seed >= {goal} held-out mAP@0.5" if args.recipe == "default" else "")
     return 0 if ok or args.recipe != "default" else 1
 
 
