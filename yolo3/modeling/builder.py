@@ -51,8 +51,9 @@ def backbone_end_of(cfg: DarknetCfg) -> int:
     """Number of leading sections that form the feature extractor (for ``freeze_body=1``).
 
     The body ends after the last residual ``[shortcut]`` that follows the last down-sampling
-    layer (Darknet-53 / CSPDarknet), or right after the last down-sampling layer where there are
-    no residual blocks (tiny models).
+    layer (Darknet-53: 75 sections of yolov3.cfg), or right after the last down-sampling layer where
+    there are no residual blocks (tiny models). A CSP stage's closing convolution, route (joining a
+    layer of the same stage) and 1x1 transition belong to it (CSPDarknet53: 105 sections of yolov4.cfg).
     """
     last_down = -1
     for i, sec in enumerate(cfg.layers):
@@ -67,7 +68,18 @@ def backbone_end_of(cfg: DarknetCfg) -> int:
             break
         if sec.type == "shortcut":
             end = i + 1
+    if end > last_down + 1 and _closes_csp_stage(cfg, end, last_down):
+        end += 3
     return end
+
+
+def _closes_csp_stage(cfg: DarknetCfg, i: int, last_down: int) -> bool:
+    """Sections i..i+2 are convolution, route [-1, a layer after ``last_down``], convolution."""
+    secs = cfg.layers[i:i + 3]
+    if [s.type for s in secs] != ["convolutional", "route", "convolutional"]:
+        return False
+    refs = [r + i + 1 if r < 0 else r for r in secs[1].get_ints("layers")]
+    return len(refs) == 2 and refs[0] == i and last_down < refs[1] < i
 
 
 @dataclass
