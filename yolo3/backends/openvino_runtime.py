@@ -186,6 +186,8 @@ class OpenVinoNetwork:
         Args:
             post: the settings (heads, input size, thresholds, max detections).
             precision: ``fp32`` or ``bf16`` (an int8 model comes from :meth:`quantize`, then ``int8``).
+
+        ``run.compiled`` is the ``ov.CompiledModel`` (``get_property("INFERENCE_PRECISION_HINT")``...).
         """
         full = self.with_postprocess(post)
         compiled = self.core.compile_model(full, "CPU", compile_config(self.core, precision, self.threads))
@@ -197,6 +199,7 @@ class OpenVinoNetwork:
             boxes, scores, selected = (request.get_output_tensor(k).data for k in range(3))
             return select_detections(boxes, scores, selected, sizes, input_size, max_detections)
 
+        run.compiled = compiled  # the ov.CompiledModel, for its properties (e.g. the precision it runs)
         return run
 
     def with_postprocess(self, post: Postprocessor):
