@@ -61,10 +61,15 @@ class NaiveIoU:
 
 def run_ours(name: str, det_file: str, out_file: str) -> tuple[int, float]:
     """Track one sequence with our tracker ``name`` ("sort", "bytetrack", "sort-detection-boxes": SORT
-    reporting the matched detection's box instead of the Kalman filter's, or "iou": :class:`NaiveIoU`);
+    reporting the matched detection's box instead of the Kalman filter's, "sort-trackers-filter": that and
+    ``trackers``' SORT's Kalman noise (``motion_noise="constant"``), or "iou": :class:`NaiveIoU`);
     returns (frames, seconds in update)."""
     det = read_mot(det_file)
-    tracker = NaiveIoU() if name == "iou" else make_tracker(name.split("-")[0])
+    if name == "iou":
+        tracker = NaiveIoU()
+    else:
+        params = {"motion_noise": "constant"} if name.endswith("trackers-filter") else {}
+        tracker = make_tracker(name.split("-")[0], **params)
     frames = [(det.boxes[i], det.scores[i], det.classes[i]) for _, i in iter_frames(det)]
     lines, seconds = [], 0.0
     for frame, (boxes, scores, classes) in enumerate(frames, 1):
@@ -75,7 +80,7 @@ def run_ours(name: str, det_file: str, out_file: str) -> tuple[int, float]:
             out_boxes, ids, out_scores = out
         else:
             out_boxes, ids, out_scores = out.boxes, out.ids, out.scores
-            if name.endswith("detection-boxes"):
+            if name.endswith(("detection-boxes", "trackers-filter")):
                 out_boxes = boxes[out.detection_index]
         for (x1, y1, x2, y2), ident, score in zip(out_boxes.tolist(), ids.tolist(), out_scores.tolist()):
             lines.append(f"{frame},{ident},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{score:.4f},-1,-1,-1\n")
@@ -236,10 +241,12 @@ def goals(scores: dict) -> str:
     def diff(preset, ours, theirs):
         return 100 * (scores[preset][ours]["HOTA"] - scores[preset][theirs]["HOTA"])
     bt = ", ".join(f"{p} {diff(p, 'yolo3 bytetrack', 'trackers bytetrack'):+.2f}" for p in scores)
+    same = ", ".join(f"{p} {diff(p, 'yolo3 sort-trackers-filter', 'trackers sort'):+.2f}" for p in scores)
     sort = ", ".join(f"{p} {diff(p, 'yolo3 sort-detection-boxes', 'trackers sort'):+.2f}" for p in scores)
     text = (f"Our ByteTrack minus `trackers` ByteTrack, HOTA: {bt} (goal: >= -0.5 everywhere, >= +2 on crowd "
-            f"and occlusion). Our SORT reporting detection boxes minus `trackers` SORT: {sort} (a sanity check; "
-            "goal within 1).")
+            f"and occlusion). Our SORT with `trackers`' Kalman noise, reporting detection boxes, minus `trackers` "
+            f"SORT: {same} (the sanity check; goal within 1). With our default noise (scaled to the box, "
+            f"ByteTrack's) instead: {sort}: the whole difference between the two SORTs is the filter's noise.")
     if "crossing" in scores:
         text += (f" Id switches on crossing: ours {scores['crossing']['yolo3 bytetrack']['IDSW']}, `trackers` "
                  f"{scores['crossing']['trackers bytetrack']['IDSW']} (goal: fewer).")
@@ -250,7 +257,10 @@ CONTENDERS = ("Contenders, all on the same synthetic detections (`yolo3.tracking
               "[tracking.md](tracking.md#the-synthetic-benchmark)) and scored by the same evaluator "
               "(`yolo3.tracking.metrics`, equal to TrackEval's): **yolo3 bytetrack** and **yolo3 sort** with their "
               "defaults (Kalman-filtered boxes); **yolo3 sort-detection-boxes**, our SORT reporting the matched "
-              "detection's box, as `trackers` does (the like-for-like sanity check); **trackers bytetrack** and "
+              "detection's box, as `trackers` does; **yolo3 sort-trackers-filter**, that and `trackers`' SORT Kalman "
+              "noise (`motion_noise=\"constant\"`: process 0.01, measurement 0.1, initial covariance 1, pixels "
+              "squared, against our default scaled to the box size), the like-for-like sanity check; "
+              "**trackers bytetrack** and "
               "**trackers sort**, Roboflow's `trackers` 2.6.1 with its defaults, run in their own virtual environment "
               "(`python3 -m venv /tmp/trackers-venv && /tmp/trackers-venv/bin/pip install trackers==2.6.1`: it "
               "installs opencv-python) through `benchmarks/trackers_adapter.py`; **naive iou**, each detection "
@@ -275,9 +285,10 @@ def main() -> int:
     if args.picture:
         picture(args.picture)
         return 0
-    contenders = ["yolo3 bytetrack", "yolo3 sort", "yolo3 sort-detection-boxes", "naive iou"]
+    contenders = ["yolo3 bytetrack", "yolo3 sort", "yolo3 sort-detection-boxes", "yolo3 sort-trackers-filter",
+                  "naive iou"]
     if args.trackers_python:
-        contenders[3:3] = ["trackers bytetrack", "trackers sort"]
+        contenders[4:4] = ["trackers bytetrack", "trackers sort"]
     sections = []
     with tempfile.TemporaryDirectory() as root:
         for label, seeds in (("tuning seeds", args.seeds), ("other seeds", args.check_seeds)):
@@ -289,7 +300,7 @@ def main() -> int:
                     "preset combined (TrackEval's way); HOTA, DetA, AssA, MOTA, IDF1 in percent.")
             sections.append(markdown(f"Synthetic presets, {label}", scores, note) + "\n\n" + goals(scores))
         if args.repeat:
-            sections.append(speed(root, [c for c in contenders if c != "yolo3 sort-detection-boxes"],
+            sections.append(speed(root, [c for c in contenders if "sort-" not in c],
                                   args.trackers_python, args.repeat, args.frames))
     if args.video_loop:
         sections.append(video_loop())

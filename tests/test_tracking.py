@@ -209,3 +209,46 @@ def test_the_layers_register_whichever_comes_first(order):
             "assert not any(type(f).__name__ == '_FirstTensorFlowImport' for f in sys.meta_path)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+
+
+def _textbook_kalman(boxes, q, r, p0):
+    """One box through a constant-velocity Kalman filter written out plainly (state x1, y1, x2, y2 and their
+    velocities; the Joseph-form update, as ``trackers``' KalmanFilter): the predicted box before each
+    measurement after the first."""
+    f = np.eye(8) + np.eye(8, k=4)
+    h = np.eye(4, 8)
+    x = np.concatenate([boxes[0], np.zeros(4)])
+    p = np.eye(8) * p0
+    predicted = []
+    for z in boxes[1:]:
+        x, p = f @ x, f @ p @ f.T + np.eye(8) * q
+        predicted.append(x[:4].copy())
+        k = p @ h.T @ np.linalg.inv(h @ p @ h.T + np.eye(4) * r)
+        x = x + k @ (z - h @ x)
+        i_kh = np.eye(8) - k @ h
+        p = i_kh @ p @ i_kh.T + k @ (np.eye(4) * r) @ k.T
+    return np.array(predicted)
+
+
+def test_constant_motion_noise_is_trackers_sort_filter():
+    """motion_noise="constant" is trackers' SORT filter (Q = 0.01 I, R = 0.1 I, P0 = I): the bank's predictions
+    equal a plainly written filter's; the default (noise scaled to the box) predicts differently."""
+    from yolo3.tracking.kalman import KalmanBoxBank
+
+    rng = np.random.default_rng(0)
+    start = np.array([100.0, 50.0, 160.0, 170.0])
+    boxes = start + np.arange(12)[:, None] * np.array([4.0, 1.0, 5.0, 1.5]) + rng.normal(0, 2, (12, 4))
+    expected = _textbook_kalman(boxes, q=0.01, r=0.1, p0=1.0)
+    for noise, equal in (("constant", True), ("scaled", False)):
+        bank = KalmanBoxBank(noise)
+        bank.add(boxes[:1])
+        got = []
+        for z in boxes[1:]:
+            bank.predict()
+            got.append(bank.boxes()[0])
+            bank.update(np.array([0]), z[None])
+        assert np.allclose(got, expected, atol=1e-6) == equal, noise
+    tracker = SortTracker(motion_noise="constant")
+    assert tracker.update(boxes[:1], np.array([0.9])).ids.tolist() == [1]  # the first frames report at once
+    with pytest.raises(TrackingError, match="motion_noise"):
+        ByteTracker(motion_noise="loud")

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import Yolo3Error
 from .association import iou_xyxy, valid_boxes
-from .kalman import KalmanBoxBank
+from .kalman import NOISE_MODELS, KalmanBoxBank
 
 __all__ = ["Tracks", "TrackingError", "Tracker"]
 
@@ -50,8 +50,8 @@ class Tracks:
 class _Table:
     """Per-track columns, one row a live track (tentative, confirmed or lost), rows aligned with ``kalman``."""
 
-    def __init__(self) -> None:
-        self.kalman = KalmanBoxBank()
+    def __init__(self, motion_noise: str = "scaled") -> None:
+        self.kalman = KalmanBoxBank(motion_noise)
         self.ids = np.zeros(0, np.int64)          # 0 while tentative
         self.hits = np.zeros(0, np.int64)         # frames matched in a row
         self.misses = np.zeros(0, np.int64)       # frames since the last match
@@ -106,10 +106,12 @@ class Tracker:
         new_track_thresh: smallest detection score that starts a new track.
         per_class: never match a track with a detection of another class (default: class-agnostic,
             a track keeps the score-weighted majority class of its detections).
+        motion_noise: the Kalman filter's noise: ``"scaled"`` (ByteTrack's, proportional to the box size)
+            or ``"constant"`` (``trackers``' SORT's; see :mod:`yolo3.tracking.kalman`).
     """
 
     def __init__(self, track_buffer: int, frame_rate: float, min_hits: int, match_thresh: float,
-                 new_track_thresh: float, per_class: bool):
+                 new_track_thresh: float, per_class: bool, motion_noise: str = "scaled"):
         if track_buffer < 0 or min_hits < 1 or not frame_rate > 0:
             raise TrackingError(f"need track_buffer >= 0, min_hits >= 1 and frame_rate > 0, got {track_buffer}, "
                                 f"{min_hits} and {frame_rate}")
@@ -118,6 +120,9 @@ class Tracker:
                                 f"and {new_track_thresh}")
         self.track_buffer, self.min_hits = int(track_buffer), int(min_hits)
         self.match_thresh, self.new_track_thresh, self.per_class = match_thresh, new_track_thresh, per_class
+        if motion_noise not in NOISE_MODELS:
+            raise TrackingError(f"motion_noise must be one of {', '.join(NOISE_MODELS)}, got {motion_noise!r}")
+        self.motion_noise = motion_noise
         self.set_frame_rate(frame_rate)
         self.reset()
 
@@ -131,7 +136,7 @@ class Tracker:
 
     def reset(self) -> None:
         """Forget every track; the next confirmed track gets id 1 (a new video)."""
-        self._table = _Table()
+        self._table = _Table(self.motion_noise)
         self._next_id = 1
         self.frame_count = 0
         #: detections dropped so far because their box or score was NaN/inf or the box had no area

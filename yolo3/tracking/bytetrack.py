@@ -35,17 +35,20 @@ class ByteTracker(Tracker):
         frame_rate: the video's frames per second, scales ``track_buffer``; default 30.
         min_hits: matched frames in a row before a new track is reported; default 2 (ByteTrack's).
         per_class: match only within a class; default False (class-agnostic, majority class).
+        motion_noise: ``"scaled"`` (default, ByteTrack's noise) or ``"constant"`` (``trackers``' SORT's).
     """
 
     def __init__(self, track_high_thresh: float = 0.4, track_low_thresh: float = 0.1,
                  new_track_thresh: float = 0.5, track_buffer: int = 60, match_thresh: float = 0.8,
-                 fuse_score: bool = False, frame_rate: float = 30.0, min_hits: int = 2, per_class: bool = False):
+                 fuse_score: bool = False, frame_rate: float = 30.0, min_hits: int = 2, per_class: bool = False,
+                 motion_noise: str = "scaled"):
         if not 0 <= track_low_thresh <= track_high_thresh <= 1:
             raise TrackingError(f"need 0 <= track_low_thresh <= track_high_thresh <= 1, got {track_low_thresh} "
                                 f"and {track_high_thresh}")
         self.track_high_thresh, self.track_low_thresh = track_high_thresh, track_low_thresh
         self.fuse_score = fuse_score
-        super().__init__(track_buffer, frame_rate, min_hits, match_thresh, new_track_thresh, per_class)
+        super().__init__(track_buffer, frame_rate, min_hits, match_thresh, new_track_thresh, per_class,
+                         motion_noise)
 
     def _match(self, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray):
         """ByteTrack's three matchings: high scores to confirmed tracks, low scores to the tracks still

@@ -20,11 +20,14 @@ class SortTracker(Tracker):
         match_thresh: largest 1 - IoU of a match; default 0.7 (SORT's IoU >= 0.3).
         new_track_thresh: smallest score that starts a track; default 0.25.
         per_class: match only within a class; default False (class-agnostic, majority class).
+        motion_noise: ``"scaled"`` (default, ByteTrack's noise) or ``"constant"`` (``trackers``' SORT's).
     """
 
     def __init__(self, track_buffer: int = 30, frame_rate: float = 30.0, min_hits: int = 3,
-                 match_thresh: float = 0.7, new_track_thresh: float = 0.25, per_class: bool = False):
-        super().__init__(track_buffer, frame_rate, min_hits, match_thresh, new_track_thresh, per_class)
+                 match_thresh: float = 0.7, new_track_thresh: float = 0.25, per_class: bool = False,
+                 motion_noise: str = "scaled"):
+        super().__init__(track_buffer, frame_rate, min_hits, match_thresh, new_track_thresh, per_class,
+                         motion_noise)
 
     def _match(self, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray):
         """One Hungarian matching of every track with every detection."""
