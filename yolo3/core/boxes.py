@@ -4,8 +4,8 @@ Formats: ``xyxy`` is x1, y1, x2, y2 (corners); ``cxcywh`` is centre x, centre y,
 ``wh`` is a width, height pair compared as if both boxes shared a centre (anchor matching). Units
 are whatever the caller's boxes are in (pixels or 0..1), as long as both arguments agree.
 Functions ending in ``_xyxy``/``wh_iou`` on NumPy arrays are NumPy code (evaluation, k-means);
-the TensorFlow ones (``box_iou_cxcywh``, ``ciou_cxcywh``, and ``wh_iou`` given tensors) run
-inside the loss and the ``tf.data`` pipeline.
+the TensorFlow ones (``box_iou_cxcywh``, ``giou_cxcywh``, ``diou_cxcywh``, ``ciou_cxcywh``, and
+``wh_iou`` given tensors) run inside the loss and the ``tf.data`` pipeline.
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["box_iou_xyxy", "box_iou_cxcywh", "ciou_cxcywh", "wh_iou", "cxcywh_to_xyxy", "xyxy_to_cxcywh"]
+__all__ = ["box_iou_xyxy", "box_iou_cxcywh", "ciou_cxcywh", "giou_cxcywh", "diou_cxcywh", "wh_iou", "cxcywh_to_xyxy",
+           "xyxy_to_cxcywh"]
 
 _EPS = 1e-9
 
@@ -89,6 +90,42 @@ def ciou_cxcywh(pred: tf.Tensor, true: tf.Tensor) -> tf.Tensor:
     v = 4.0 / (math.pi ** 2) * tf.square(atan_t - atan_p)
     alpha = tf.stop_gradient(v / tf.maximum(1.0 - iou + v, _EPS))
     return iou - centre / tf.maximum(diag, _EPS) - alpha * v
+
+
+def giou_cxcywh(pred: tf.Tensor, true: tf.Tensor) -> tf.Tensor:
+    """Generalized IoU (Rezatofighi et al. 2019) of matching cxcywh boxes (..., 4) -> (...,) (TensorFlow).
+
+    ``IoU - (C - U) / C`` with C the area of the enclosing box and U the union; denominators floored at 1e-9.
+
+    Args:
+        pred: float (..., 4) predicted cxcywh boxes, pixels or 0..1 like ``true``.
+        true: float (..., 4) target cxcywh boxes, paired element-wise with ``pred``.
+    """
+    p_min, p_max = pred[..., :2] - pred[..., 2:] * 0.5, pred[..., :2] + pred[..., 2:] * 0.5
+    t_min, t_max = true[..., :2] - true[..., 2:] * 0.5, true[..., :2] + true[..., 2:] * 0.5
+    inter_wh = tf.maximum(tf.minimum(p_max, t_max) - tf.maximum(p_min, t_min), 0.0)
+    inter = inter_wh[..., 0] * inter_wh[..., 1]
+    union = pred[..., 2] * pred[..., 3] + true[..., 2] * true[..., 3] - inter
+    enclose_wh = tf.maximum(p_max, t_max) - tf.minimum(p_min, t_min)
+    enclose = tf.maximum(enclose_wh[..., 0] * enclose_wh[..., 1], _EPS)
+    return inter / tf.maximum(union, _EPS) - (enclose - union) / enclose
+
+
+def diou_cxcywh(pred: tf.Tensor, true: tf.Tensor) -> tf.Tensor:
+    """Distance IoU (Zheng et al. 2020) of matching cxcywh boxes (..., 4) -> (...,) (TensorFlow).
+
+    ``IoU - d^2 / c^2``: d the centre distance, c the diagonal of the enclosing box; floored at 1e-9.
+
+    Args:
+        pred: float (..., 4) predicted cxcywh boxes, pixels or 0..1 like ``true``.
+        true: float (..., 4) target cxcywh boxes, paired element-wise with ``pred``.
+    """
+    iou = box_iou_cxcywh(pred[..., None, :], true[..., None, :])[..., 0, 0]
+    p_min, p_max = pred[..., :2] - pred[..., 2:] * 0.5, pred[..., :2] + pred[..., 2:] * 0.5
+    t_min, t_max = true[..., :2] - true[..., 2:] * 0.5, true[..., :2] + true[..., 2:] * 0.5
+    diag = tf.reduce_sum(tf.square(tf.maximum(p_max, t_max) - tf.minimum(p_min, t_min)), -1)
+    centre = tf.reduce_sum(tf.square(pred[..., :2] - true[..., :2]), -1)
+    return iou - centre / tf.maximum(diag, _EPS)
 
 
 def wh_iou(sizes, anchors):

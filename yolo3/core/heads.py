@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Sequence
 
 import numpy as np
@@ -25,6 +25,15 @@ class HeadSpec:
         net_size: (height, width) the network was configured for (the cfg's).
         ignore_thresh: the loss's ignore threshold.
         name: the head layer's name.
+        darknet_loss: train with Darknet's (YOLOv4) loss and the keys below (see
+            :class:`yolo3.core.layers.YoloHead`); False keeps keras-yolo3's loss.
+        iou_thresh: extra positives: anchors of the mask whose shape IoU with a box exceeds it (1.0: off).
+        iou_loss: "mse", "giou", "diou" or "ciou".
+        iou_normalizer: box loss weight.
+        obj_normalizer: objectness loss weight.
+        cls_normalizer: carried, no effect (Darknet applies it only with ``counters_per_class``).
+        max_delta: clip of the IoU losses' box gradient components; None: off.
+        label_smooth_eps: class targets ``y * (1 - eps) + eps / 2``.
     """
 
     anchors: np.ndarray
@@ -34,6 +43,14 @@ class HeadSpec:
     net_size: tuple[int, int]
     ignore_thresh: float
     name: str
+    darknet_loss: bool = False
+    iou_thresh: float = 1.0
+    iou_loss: str = "mse"
+    iou_normalizer: float = 1.0
+    obj_normalizer: float = 1.0
+    cls_normalizer: float = 1.0
+    max_delta: float | None = None
+    label_smooth_eps: float = 0.0
 
     @property
     def num_anchors(self) -> int:
@@ -80,8 +97,14 @@ def get_head_specs(model) -> list[HeadSpec]:
             net_size=(int(layer.net_size[0]), int(layer.net_size[1])),
             ignore_thresh=layer.ignore_thresh,
             name=layer.name,
+            **{k: getattr(layer, k) for k in _LOSS_KEYS},
         ))
     return specs
+
+
+#: the per-head Darknet loss keys, with their defaults (what an old model or JSON without them gets)
+_LOSS_KEYS = {f.name: f.default for f in fields(HeadSpec) if f.name not in (
+    "anchors", "mask", "num_classes", "scale_x_y", "net_size", "ignore_thresh", "name")}
 
 
 def model_anchors(model) -> np.ndarray:
@@ -124,11 +147,11 @@ def head_specs_to_json(specs: Sequence[HeadSpec]) -> str:
     return json.dumps([{
         "name": s.name, "anchors": np.asarray(s.anchors, float).tolist(), "mask": list(s.mask),
         "num_classes": s.num_classes, "scale_x_y": s.scale_x_y, "net_size": list(s.net_size),
-        "ignore_thresh": s.ignore_thresh} for s in specs])
+        "ignore_thresh": s.ignore_thresh, **{k: getattr(s, k) for k in _LOSS_KEYS}} for s in specs])
 
 
 def head_specs_from_json(text: str) -> list[HeadSpec]:
-    """The specs :func:`head_specs_to_json` wrote.
+    """The specs :func:`head_specs_to_json` wrote (older text without the loss keys gets their defaults).
 
     Args:
         text: its JSON text.
@@ -136,5 +159,6 @@ def head_specs_from_json(text: str) -> list[HeadSpec]:
     return [HeadSpec(anchors=np.asarray(d["anchors"], np.float32).reshape(-1, 2), mask=tuple(d["mask"]),
                      num_classes=int(d["num_classes"]), scale_x_y=float(d["scale_x_y"]),
                      net_size=(int(d["net_size"][0]), int(d["net_size"][1])),
-                     ignore_thresh=float(d["ignore_thresh"]), name=str(d["name"]))
+                     ignore_thresh=float(d["ignore_thresh"]), name=str(d["name"]),
+                     **{k: d.get(k, default) for k, default in _LOSS_KEYS.items()})
             for d in json.loads(text)]

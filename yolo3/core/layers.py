@@ -1,12 +1,16 @@
 """Custom Keras layers used by YOLO models; all registered so saved models load with ``safe_mode=True``."""
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import keras
 from keras import ops
 
-__all__ = ["YoloHead", "ChannelGroup", "DarknetMaxPool"]
+__all__ = ["YoloHead", "ChannelGroup", "DarknetMaxPool", "IOU_LOSSES"]
+
+#: ``iou_loss`` values (Darknet's ``[yolo] iou_loss``) the loss implements.
+IOU_LOSSES = ("mse", "giou", "diou", "ciou")
 
 
 @keras.saving.register_keras_serializable(package="yolo3")
@@ -28,6 +32,18 @@ class YoloHead(keras.layers.Layer):
             penalised as background).
         backbone_end: the number of leading Darknet sections that form the feature extractor (layers
             named ``*_<i>`` with i below it; model-level, repeated on every head).
+        darknet_loss: train this head with Darknet's (AlexeyAB, YOLOv4) loss and the keys below; False
+            (YOLOv3 cfgs, whose ``[yolo]`` sections set none of them) keeps keras-yolo3's loss.
+        iou_thresh: Darknet's ``iou_thresh``: every anchor of the mask whose shape IoU with a box
+            exceeds it is also a positive for that box (1.0: off).
+        iou_loss: the box loss: the loss implements ``"mse"``, ``"giou"``, ``"diou"`` and ``"ciou"``
+            (:data:`IOU_LOSSES`); another of Darknet's values is carried, and training refuses it.
+        iou_normalizer: weight of the box loss.
+        obj_normalizer: weight of the objectness loss.
+        cls_normalizer: Darknet's ``cls_normalizer`` (Darknet applies it only with
+            ``counters_per_class``, so it is carried but does not change the loss).
+        max_delta: clip of each box gradient component of the IoU losses; None (or inf): off.
+        label_smooth_eps: class targets become ``y * (1 - eps) + eps / 2``.
         **kwargs: passed to :class:`keras.layers.Layer` (``name``, ``dtype``, ...).
     """
 
@@ -41,6 +57,14 @@ class YoloHead(keras.layers.Layer):
         net_size: Sequence[int] = (416, 416),
         ignore_thresh: float = 0.5,
         backbone_end: int = 0,
+        darknet_loss: bool = False,
+        iou_thresh: float = 1.0,
+        iou_loss: str = "mse",
+        iou_normalizer: float = 1.0,
+        obj_normalizer: float = 1.0,
+        cls_normalizer: float = 1.0,
+        max_delta: float | None = None,
+        label_smooth_eps: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -52,6 +76,14 @@ class YoloHead(keras.layers.Layer):
         self.net_size = [int(v) for v in net_size]
         self.ignore_thresh = float(ignore_thresh)
         self.backbone_end = int(backbone_end)
+        self.darknet_loss = bool(darknet_loss)
+        self.iou_thresh = float(iou_thresh)
+        self.iou_loss = str(iou_loss)
+        self.iou_normalizer = float(iou_normalizer)
+        self.obj_normalizer = float(obj_normalizer)
+        self.cls_normalizer = float(cls_normalizer)
+        self.max_delta = None if max_delta is None or math.isinf(float(max_delta)) else float(max_delta)
+        self.label_smooth_eps = float(label_smooth_eps)
 
     def call(self, inputs):
         return inputs
@@ -70,6 +102,14 @@ class YoloHead(keras.layers.Layer):
             net_size=self.net_size,
             ignore_thresh=self.ignore_thresh,
             backbone_end=self.backbone_end,
+            darknet_loss=self.darknet_loss,
+            iou_thresh=self.iou_thresh,
+            iou_loss=self.iou_loss,
+            iou_normalizer=self.iou_normalizer,
+            obj_normalizer=self.obj_normalizer,
+            cls_normalizer=self.cls_normalizer,
+            max_delta=self.max_delta,
+            label_smooth_eps=self.label_smooth_eps,
         )
         return config
 

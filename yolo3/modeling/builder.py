@@ -9,6 +9,7 @@ weights move between models of the same architecture by name. One small function
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -241,8 +242,23 @@ def _yolo_num_anchors(sec: Section) -> int:
     return sec.get_int("num", 1)
 
 
+#: ``[yolo]`` keys that switch a head to Darknet's (YOLOv4) loss semantics; YOLOv3 cfgs set none of them.
+DARKNET_LOSS_KEYS = ("iou_thresh", "iou_loss", "iou_normalizer", "obj_normalizer", "cls_normalizer", "max_delta",
+                     "label_smooth_eps")
+
+
 def yolo_head_config(sec: Section, num_classes: int | None, net_size: tuple[int, int], backbone_end: int) -> dict:
-    """The :class:`YoloHead` keyword arguments a ``[yolo]`` section describes."""
+    """The :class:`YoloHead` keyword arguments a ``[yolo]`` section describes.
+
+    A section that sets any of :data:`DARKNET_LOSS_KEYS` trains with Darknet's loss (``darknet_loss``), the
+    keys it leaves out taking Darknet's own defaults (AlexeyAB darknet ``src/parser.c`` ``parse_yolo``:
+    ``iou_normalizer`` 0.75, ``iou_loss`` mse, ``max_delta`` off, the rest 1 or 0). Other sections keep
+    keras-yolo3's loss (the loss keys then hold neutral values that nothing reads). Any ``iou_loss`` is
+    carried (detection does not read it); the loss implements mse, giou, diou and ciou.
+
+    Raises:
+        CfgError: a malformed ``anchors``/``num``/``mask`` or a non-numeric value.
+    """
     anchors_flat = sec.get_floats("anchors") if "anchors" in sec.options else []
     if len(anchors_flat) % 2 or not anchors_flat:
         raise sec.error("'anchors' must hold a non-empty, even count of numbers", "anchors")
@@ -255,6 +271,18 @@ def yolo_head_config(sec: Section, num_classes: int | None, net_size: tuple[int,
         if not 0 <= m < len(all_anchors):
             raise sec.error(f"mask index {m} outside 0..{len(all_anchors) - 1}", "mask")
     classes = num_classes if num_classes is not None else sec.get_int("classes", 20)
+    darknet = any(k in sec.options for k in DARKNET_LOSS_KEYS)
+    max_delta = sec.get_float("max_delta", math.inf)
+    loss_keys = dict(
+        darknet_loss=darknet,
+        iou_thresh=sec.get_float("iou_thresh", 1.0),
+        iou_loss=sec.options.get("iou_loss", "mse").strip().lower(),
+        iou_normalizer=sec.get_float("iou_normalizer", 0.75 if darknet else 1.0),
+        obj_normalizer=sec.get_float("obj_normalizer", 1.0),
+        cls_normalizer=sec.get_float("cls_normalizer", 1.0),
+        max_delta=None if math.isinf(max_delta) else max_delta,
+        label_smooth_eps=sec.get_float("label_smooth_eps", 0.0),
+    )
     return dict(
         anchors=all_anchors[mask].tolist(),
         num_classes=int(classes),
@@ -264,6 +292,7 @@ def yolo_head_config(sec: Section, num_classes: int | None, net_size: tuple[int,
         net_size=list(net_size),
         ignore_thresh=sec.get_float("ignore_thresh", 0.5),
         backbone_end=backbone_end,
+        **loss_keys,
     )
 
 

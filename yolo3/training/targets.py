@@ -7,6 +7,14 @@ float (keras-yolo3 floor-divided ``(x_min + x_max) // 2``), grid indices are cla
 and when two boxes land in the same cell and anchor the later one wins (as in keras-yolo3), the
 same way on every run. A box whose best anchor is in no mask is not trained on (as in Darknet).
 
+A head with ``iou_thresh`` below 1 (YOLOv4's ``[yolo] iou_thresh=0.213``) also makes every anchor n of
+its own mask with shape IoU(box, anchor n) > iou_thresh a positive for the box, in the same cell,
+whether or not the best anchor is in this head (AlexeyAB darknet ``src/yolo_layer.c``,
+``process_batch``, the ``// iou_thresh`` loop after the best-anchor block; shape IoU as Darknet's
+default ``iou_thresh_kind=iou``). Where a best-anchor positive and such an extra one share a slot,
+the best-anchor one is kept (then the later box, as above). Darknet instead sums both boxes' box
+deltas in that slot, averages them and marks both classes; here a slot holds one box.
+
 Target tensor of one head for one image: float32 (H, W, A, 5 + C) holding, in the responsible
 slots, ``x, y, w, h`` (box centre and size relative to the network input, 0..1), objectness 1 and
 a one-hot class vector; zeros elsewhere. Everything is TensorFlow so it runs inside ``tf.data``.
@@ -31,13 +39,19 @@ class TargetSpec:
 
     ``anchors``: float32 (N, 2) all anchors (width, height) in network-input pixels;
     ``masks``: per head, the indices into ``anchors`` it predicts; ``strides``: per head, input
-    pixels per grid cell (32, 16, 8 for YOLOv3); ``num_classes``.
+    pixels per grid cell (32, 16, 8 for YOLOv3); ``num_classes``; ``iou_thresh``: per head,
+    Darknet's ``iou_thresh`` (None or 1.0: only the best anchor is a positive).
     """
 
     anchors: np.ndarray
     masks: tuple[tuple[int, ...], ...]
     strides: tuple[int, ...]
     num_classes: int
+    iou_thresh: tuple[float, ...] | None = None
+
+    def head_iou_thresh(self, head: int) -> float:
+        """Head ``head``'s ``iou_thresh`` (1.0 when the spec has none)."""
+        return 1.0 if self.iou_thresh is None else float(self.iou_thresh[head])
 
     @property
     def num_heads(self) -> int:
@@ -74,6 +88,7 @@ def target_spec_from_model(model) -> TargetSpec:
         masks=tuple(tuple(s.mask) for s in specs),
         strides=strides,
         num_classes=specs[0].num_classes,
+        iou_thresh=tuple(float(s.iou_thresh) for s in specs),
     )
 
 
@@ -109,21 +124,28 @@ def assign_targets(
     wh_rel = wh / scale
     anchors = tf.constant(np.asarray(spec.anchors, np.float32).reshape(-1, 2))
     best = tf.argmax(wh_iou(wh, anchors), axis=1, output_type=tf.int32)  # (N,)
-    position = tf.range(tf.shape(best)[0], dtype=tf.int32)
+    shape_iou = wh_iou(wh, anchors)  # (N, all anchors), for iou_thresh
+    count = tf.shape(best)[0]
+    position = tf.range(count, dtype=tf.int32)
     values = tf.concat([xy_rel, wh_rel, tf.ones_like(xy_rel[:, :1]),
                         tf.one_hot(cls, num_classes, dtype=tf.float32)], axis=1)  # (N, 5 + C)
     outputs = []
-    for mask, (gh, gw) in zip(spec.masks, spec.grid_sizes(input_size)):
+    for head, (mask, (gh, gw)) in enumerate(zip(spec.masks, spec.grid_sizes(input_size))):
         num_anchors = len(mask)
         match = tf.equal(best[:, None], tf.constant(mask, tf.int32)[None, :])  # (N, A)
-        sel = tf.where(tf.reduce_any(match, axis=1))[:, 0]
-        k = tf.argmax(tf.cast(tf.gather(match, sel), tf.int32), axis=1, output_type=tf.int32)
+        positive = match
+        iou_thresh = spec.head_iou_thresh(head)
+        if iou_thresh < 1.0:  # Darknet's iou_thresh: more anchors of this mask per box
+            positive = tf.logical_or(match, tf.gather(shape_iou, list(mask), axis=1) > iou_thresh)
+        pairs = tf.cast(tf.where(positive), tf.int32)  # (P, 2): box, slot k of the mask
+        sel, k = pairs[:, 0], pairs[:, 1]
         sel_xy = tf.gather(xy_rel, sel)
         i = tf.clip_by_value(tf.cast(tf.floor(sel_xy[:, 0] * gw), tf.int32), 0, gw - 1)
         j = tf.clip_by_value(tf.cast(tf.floor(sel_xy[:, 1] * gh), tf.int32), 0, gh - 1)
-        # Several boxes in one cell+anchor: keep the last one (keras-yolo3's overwrite), deterministically.
+        # Several boxes in one cell+anchor: a best-anchor match beats an iou_thresh one, then the last box
+        # wins (keras-yolo3's overwrite), deterministically.
         linear = (j * gw + i) * num_anchors + k
-        order = tf.gather(position, sel) + 1
+        order = tf.gather(position, sel) + 1 + count * tf.cast(tf.gather_nd(match, pairs), tf.int32)
         winner = tf.tensor_scatter_nd_max(tf.zeros([gh * gw * num_anchors], tf.int32), linear[:, None], order)
         keep = tf.equal(tf.gather(winner, linear), order)
         indices = tf.boolean_mask(tf.stack([j, i, k], axis=1), keep)

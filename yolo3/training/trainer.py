@@ -7,7 +7,7 @@ import keras
 import tensorflow as tf
 
 from ..core.heads import HeadSpec, get_head_specs
-from .loss import yolo_loss
+from .loss import loss_part_names, yolo_loss
 
 __all__ = ["YoloTrainer"]
 
@@ -23,23 +23,27 @@ class YoloTrainer(keras.Model):
     Args:
         model: the inference model (images in, raw heads out), or any model whose outputs are the raw
             heads of YoloHead layers (the bottleneck head model takes cached features).
-        box_loss: "mse" (keras-yolo3) or "ciou".
-        label_smoothing: eps for class targets.
+        box_loss: "mse" (keras-yolo3) or "ciou", for heads with keras-yolo3's loss.
+        label_smoothing: eps for class targets, for heads with keras-yolo3's loss.
         ignore_thresh: overrides the heads' value when given.
+        box_grad: box gradient of heads with Darknet's loss (YOLOv4 cfgs): "darknet" (Darknet's own,
+            straight-through) or "autodiff" (of the IoU loss); see :func:`yolo3.training.loss.yolo_loss`.
         input_size: the network input (height, width) in pixels the anchors refer to; None takes it
             from the images ``x`` (B, H, W, 3). Give it when ``x`` is not the images (bottleneck).
     """
 
     def __init__(self, model: keras.Model, box_loss: str = "mse", label_smoothing: float = 0.0,
-                 ignore_thresh: float | None = None, input_size: Sequence[int] | None = None, **kwargs):
+                 ignore_thresh: float | None = None, input_size: Sequence[int] | None = None,
+                 box_grad: str = "darknet", **kwargs):
         super().__init__(**kwargs)
         self.yolo = model
         self.heads: list[HeadSpec] = get_head_specs(model)
         self.box_loss = box_loss
         self.label_smoothing = float(label_smoothing)
         self.ignore_thresh = ignore_thresh
+        self.box_grad = str(box_grad)
         self.input_size = None if input_size is None else (int(input_size[0]), int(input_size[1]))
-        parts = ("xy", "wh", "obj", "cls") if box_loss == "mse" else ("box", "obj", "cls")
+        parts = loss_part_names(self.heads, box_loss)
         self.part_names = parts
         self.part_trackers = [keras.metrics.Mean(name=f"{p}_loss") for p in parts]
         self.built = True
@@ -63,7 +67,7 @@ class YoloTrainer(keras.Model):
         input_size = tf.shape(x)[1:3] if self.input_size is None else self.input_size
         parts = yolo_loss(y_true, y_pred, self.heads, input_size, true_boxes=y.get("boxes"),
                           ignore_thresh=self.ignore_thresh, box_loss=self.box_loss,
-                          label_smoothing=self.label_smoothing)
+                          label_smoothing=self.label_smoothing, box_grad=self.box_grad)
         batch = tf.shape(y_true[0])[0]
         for name, tracker in zip(self.part_names, self.part_trackers):
             tracker.update_state(parts[name], sample_weight=batch)
@@ -102,7 +106,7 @@ class YoloTrainer(keras.Model):
     def get_config(self):
         config = {"model": keras.saving.serialize_keras_object(self.yolo), "box_loss": self.box_loss,
                   "label_smoothing": self.label_smoothing, "ignore_thresh": self.ignore_thresh,
-                  "name": self.name}
+                  "box_grad": self.box_grad, "name": self.name}
         if self.input_size is not None:
             config["input_size"] = list(self.input_size)
         return config
