@@ -128,14 +128,18 @@ class LossConfig:
     """Options of :func:`yolo3.training.loss.yolo_loss`.
 
     Args:
-        box_loss: "mse" (keras-yolo3) or "ciou".
-        label_smoothing: eps of class label smoothing.
+        box_loss: "mse" (keras-yolo3) or "ciou", for heads with keras-yolo3's loss (YOLOv3 cfgs).
+        label_smoothing: eps of class label smoothing, for heads with keras-yolo3's loss.
         ignore_thresh: overrides the heads' ignore threshold when given.
+        box_grad: box gradient of heads with Darknet's loss (YOLOv4 cfgs, whose ``[yolo]`` sections set
+            ``iou_loss``, ``iou_normalizer``...): "darknet" (Darknet's own delta, passed through a
+            stop-gradient straight-through term) or "autodiff" (of ``iou_normalizer * (1 - IoU-kind)``).
     """
 
     box_loss: str = "mse"
     label_smoothing: float = 0.0
     ignore_thresh: float | None = None
+    box_grad: str = "darknet"
 
 
 @dataclass

@@ -186,7 +186,7 @@ class _TrainingRun:
                                                log=_log)
             self.trainer = YoloTrainer(self.model, box_loss=config.loss.box_loss,
                                        label_smoothing=config.loss.label_smoothing,
-                                       ignore_thresh=config.loss.ignore_thresh)
+                                       ignore_thresh=config.loss.ignore_thresh, box_grad=config.loss.box_grad)
         self.spec = target_spec_from_model(self.model)
 
     def start_logs(self) -> None:
