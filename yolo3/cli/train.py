@@ -1,4 +1,5 @@
-"""Train YOLOv3 / YOLOv3-tiny on your own annotation file (keras-yolo3's train.py, with flags).
+"""Train YOLOv3, YOLOv4, their tiny variants or any Darknet cfg with [yolo] sections on your own
+annotation file (keras-yolo3's train.py, with flags).
 
 Stage 1 trains with the body frozen (--freeze-body), stage 2 unfreezes everything with a fresh
 optimizer. The final inference model (``<log-dir>/trained_final.keras``) loads in yolo_video.py
@@ -17,7 +18,9 @@ import numpy as np
 
 from ..core.files import check_output_dir
 from ..datasets.annotations import read_anchors, read_class_names
-from ..modeling.factory import MODEL_KINDS
+from ..modeling.cfg import parse_cfg
+from ..modeling.factory import MODEL_KINDS, default_anchors, is_cfg_path
+from ..modeling.training_keys import check_training_keys
 from ..resources import resolve_data_path, resource_path
 from ..training.config import (
     PRECISIONS,
@@ -48,7 +51,7 @@ from .common import (
     run_tool,
 )
 
-__all__ = ["build_parser", "main", "read_model_files", "apply_recipe", "RECIPES"]
+__all__ = ["build_parser", "main", "read_model_files", "model_kind", "apply_recipe", "RECIPES"]
 
 
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
@@ -67,15 +70,31 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
     d.add_argument("--max-boxes", type=positive_int, default=100, help="boxes an image used for the ignore mask")
 
 
+MODEL_HELP = (f"architecture: {', '.join(MODEL_KINDS)}, or a Darknet .cfg with [yolo] sections (its heads rebuilt "
+              "for --classes; [yolo] keys the loss does not implement are refused) (default: tiny for 6 anchors, "
+              "else yolov3)")
+ANCHORS_HELP = ("anchors file (default: the bundled yolo_anchors.txt, tiny_yolo_anchors.txt for tiny; the cfg's own "
+                "for yolov4, yolov4-tiny and a .cfg); the count must fit the model's heads")
+WEIGHTS_HELP = ("start from these weights: a convert.py -w weights file or a full model (.keras/.h5), layers whose "
+                "shapes differ (e.g. the heads for another class count) skipped; or a Darknet .weights file, whole "
+                "or a partial backbone (darknet53.conv.74, yolov4.conv.137, yolov4-tiny.conv.29), loaded into the "
+                "model's first convolutions in cfg order")
+
+
+def model_kind(text: str) -> str:
+    """argparse ``type=`` of ``--model``: a built-in kind (:data:`MODEL_KINDS`) or an existing cfg file."""
+    if text in MODEL_KINDS or (is_cfg_path(text) and os.path.isfile(text)):
+        return text
+    if is_cfg_path(text):
+        raise argparse.ArgumentTypeError(f"cfg file not found: {text}")
+    raise argparse.ArgumentTypeError(f"expected one of {', '.join(MODEL_KINDS)} or a Darknet .cfg file, got {text!r}")
+
+
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("model")
-    m.add_argument("--model", choices=MODEL_KINDS, default=None,
-                   help="architecture (default: tiny for 6 anchors, else yolov3)")
-    m.add_argument("--anchors", default=None, type=resolve_data_path,
-                   help="anchors file (default: the bundled yolo_anchors.txt, tiny_yolo_anchors.txt for tiny)")
-    m.add_argument("--weights", default=None,
-                   help="start from these weights: a convert.py -w weights file or a full model (.keras/.h5); "
-                        "layers whose shapes differ (e.g. the heads for another class count) are skipped")
+    m.add_argument("--model", type=model_kind, default=None, metavar="KIND|CFG", help=MODEL_HELP)
+    m.add_argument("--anchors", default=None, type=resolve_data_path, help=ANCHORS_HELP)
+    m.add_argument("--weights", default=None, help=WEIGHTS_HELP)
     m.add_argument("--input-size", default="416", help="network input, a multiple of 32: N or HxW")
 
 
@@ -108,8 +127,8 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
                    help="mixed_bfloat16 / mixed_float16 compute in 16 bits (variables, heads and loss in float32; "
                         "the saved model is float32); see docs/benchmarks.md for when it is faster")
     t.add_argument("--freeze-body", type=int, choices=(0, 1, 2), default=None,
-                   help="stage 1 freezes: 0 nothing, 1 the Darknet body (default), 2 all but the output "
-                        "convolutions (keras-yolo3)")
+                   help="stage 1 freezes: 0 nothing, 1 the body (Darknet-53, CSPDarknet53 ...: docs/training.md; "
+                        "default), 2 all but the output convolutions (keras-yolo3)")
     t.add_argument("--box-loss", choices=("mse", "ciou"), default="mse", help="box loss (mse = keras-yolo3's)")
     t.add_argument("--label-smoothing", type=number_type(float, 0, 1, high_open=True), default=0.0,
                    help="class label smoothing eps")
@@ -177,7 +196,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """
     p = argparse.ArgumentParser(
         prog=prog, formatter_class=HelpFormatter,
-        description="Train YOLOv3 on an annotation file (one image a line: path x1,y1,x2,y2,class ...).")
+        description="Train a YOLO detector (YOLOv3, YOLOv4, their tiny variants or a Darknet cfg) on an annotation "
+                    "file (one image a line: path x1,y1,x2,y2,class ...).")
     _add_data_flags(p)
     _add_model_flags(p)
     _add_training_flags(p)
@@ -193,26 +213,39 @@ def _pair(values, name: str, cast) -> tuple:
     raise UsageError(f"--{name} takes one or two values")
 
 
+#: kinds whose default anchors are a bundled anchors file (keras-yolo3's); the others use their cfg's own
+_KIND_ANCHOR_FILES = {"yolov3": "yolo_anchors.txt", "yolov3-spp": "yolo_anchors.txt", "tiny": "tiny_yolo_anchors.txt"}
+
+
 def read_model_files(classes_path: str, anchors_path: str | None, model: str | None, *,
                      count_message: str) -> tuple[list[str], np.ndarray, str]:
     """The class names, the anchors (pixels) and the model kind of the flags.
 
     Args:
         classes_path: the classes file.
-        anchors_path: the anchors file; None: the bundled anchors of ``model`` (tiny or yolov3).
-        model: the model kind; None: ``tiny`` for 6 anchors, else ``yolov3``.
+        anchors_path: the anchors file; None: the bundled anchors of ``model`` (yolov3, yolov3-spp, tiny),
+            or its cfg's own (yolov4, yolov4-tiny, a cfg path).
+        model: the model kind or a cfg path; None: ``tiny`` for 6 anchors, else ``yolov3``.
         count_message: the error when the anchor count does not fit the kind, formatted with
             ``model``, ``need``, ``path`` and ``count``.
+
+    Raises:
+        UsageError: an unreadable classes or anchors file, or an anchor count that does not fit the model.
+        DarknetError: a cfg path that does not parse, or whose ``[yolo]`` keys cannot be trained (``path:line``).
     """
-    if anchors_path is None:
-        anchors_path = resource_path("tiny_yolo_anchors.txt" if model == "tiny" else "yolo_anchors.txt")
+    if model is not None and is_cfg_path(model):
+        check_training_keys(parse_cfg(model))
     try:
         classes = read_class_names(classes_path)
-        anchors = read_anchors(anchors_path)
+        if anchors_path is None and model is not None and model not in _KIND_ANCHOR_FILES:
+            anchors_path, anchors = f"{model}'s cfg", default_anchors(model)
+        else:
+            anchors_path = anchors_path or resource_path(_KIND_ANCHOR_FILES.get(model or "", "yolo_anchors.txt"))
+            anchors = read_anchors(anchors_path)
     except (ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None
     kind = model or ("tiny" if len(anchors) == 6 else "yolov3")
-    need = 6 if kind == "tiny" else 9
+    need = len(default_anchors(kind))
     if len(anchors) != need:
         raise UsageError(count_message.format(model=kind, need=need, path=anchors_path, count=len(anchors)))
     return classes, np.asarray(anchors, np.float32), kind

@@ -13,7 +13,6 @@ import os
 import sys
 
 from ..core.files import check_output_dir
-from ..modeling.factory import MODEL_KINDS
 from ..resources import resolve_data_path, resource_path
 from ..training.bottleneck import run_bottleneck_training
 from ..training.config import (
@@ -38,7 +37,7 @@ from .common import (
     prog_name,
     run_tool,
 )
-from .train import read_model_files
+from .train import ANCHORS_HELP, MODEL_HELP, WEIGHTS_HELP, model_kind, read_model_files
 
 __all__ = ["build_parser", "main"]
 
@@ -56,11 +55,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="fraction of --annotation held out")
     p.add_argument("--classes", default=resource_path("voc_classes.txt"), type=resolve_data_path,
                    help="class names file")
-    p.add_argument("--anchors", default=None, type=resolve_data_path,
-                   help="anchors file (default: the bundled yolo_anchors.txt, tiny_yolo_anchors.txt for tiny)")
-    p.add_argument("--model", choices=MODEL_KINDS, default=None,
-                   help="architecture (default: tiny for 6 anchors, else yolov3)")
-    p.add_argument("--weights", default=None, help="pretrained weights (convert.py -w file or full model)")
+    p.add_argument("--anchors", default=None, type=resolve_data_path, help=ANCHORS_HELP)
+    p.add_argument("--model", type=model_kind, default=None, metavar="KIND|CFG", help=MODEL_HELP)
+    p.add_argument("--weights", default=None, help="pretrained weights; " + WEIGHTS_HELP.split(": ", 1)[1])
     p.add_argument("--input-size", default="416", help="network input, multiple of 32: N or HxW")
     p.add_argument("--epochs", type=positive_int, default=30, help="epochs on the cached features")
     p.add_argument("--batch-size", type=positive_int, default=32)

@@ -1,13 +1,15 @@
-"""YOLOv3 Keras models: Darknet-53, the full and tiny detectors, saving and weight transfer.
+"""YOLO Keras models by kind (YOLOv3, YOLOv3-SPP, tiny, YOLOv4, YOLOv4-tiny) or from any Darknet cfg file.
 
 Models are Keras 3 functional models built from Darknet cfg text (see
 :mod:`yolo3.modeling.architectures`), so a model built here and one converted from Darknet's cfg share
 layer names (``conv_<section>``, ``bn_<section>`` ...) and weights move between them by name.
-Input: float32 RGB in 0..1, NHWC. Outputs: raw heads (B, H, W, A*(5+C)), strides 32, 16(, 8).
+Input: float32 RGB in 0..1, NHWC. Outputs: raw heads (B, H, W, A*(5+C)) in cfg order (strides 32, 16,
+8 for YOLOv3; 8, 16, 32 for YOLOv4).
 """
 from __future__ import annotations
 
 import functools
+import os
 import re
 from typing import Sequence
 
@@ -18,18 +20,22 @@ from .architectures import (
     DARKNET53_SECTIONS,
     TINY_ANCHORS,
     YOLOV3_ANCHORS,
+    YOLOV4_ANCHORS,
     darknet53_body_cfg,
     tiny_yolov3_cfg,
+    tiny_yolov4_cfg,
     yolov3_cfg,
+    yolov4_cfg,
 )
 from .builder import build_model_from_cfg
-from .cfg import parse_cfg_text
+from .cfg import DarknetCfg, Section, parse_cfg, parse_cfg_text
 
-__all__ = ["MODEL_KINDS", "MODEL_CFG_GENERATORS", "darknet_body", "yolo_body", "tiny_yolo_body", "create_model",
-           "model_cfg_text", "section_of", "backbone_layers"]
+__all__ = ["MODEL_KINDS", "MODEL_CFG_GENERATORS", "KIND_ANCHORS", "darknet_body", "yolo_body", "tiny_yolo_body",
+           "create_model", "model_cfg_text", "is_cfg_path", "default_anchors", "model_cfg", "model_name", "section_of",
+           "backbone_layers"]
 
 
-MODEL_KINDS = ("yolov3", "tiny", "yolov3-spp")
+MODEL_KINDS = ("yolov3", "tiny", "yolov3-spp", "yolov4", "yolov4-tiny")
 
 #: model kind -> cfg generator ``(num_classes, anchors, size) -> cfg text``; "yolov3-tiny" is an alias of "tiny"
 MODEL_CFG_GENERATORS = {
@@ -37,7 +43,13 @@ MODEL_CFG_GENERATORS = {
     "yolov3-spp": functools.partial(yolov3_cfg, spp=True),
     "tiny": tiny_yolov3_cfg,
     "yolov3-tiny": tiny_yolov3_cfg,
+    "yolov4": yolov4_cfg,
+    "yolov4-tiny": tiny_yolov4_cfg,
 }
+
+#: model kind -> its default anchors (N, 2) in network pixels: Darknet's COCO anchors of the kind's cfg
+KIND_ANCHORS = {"yolov3": YOLOV3_ANCHORS, "yolov3-spp": YOLOV3_ANCHORS, "tiny": TINY_ANCHORS,
+                "yolov3-tiny": TINY_ANCHORS, "yolov4": YOLOV4_ANCHORS, "yolov4-tiny": TINY_ANCHORS}
 
 
 def model_cfg_text(kind: str, num_classes: int, anchors: np.ndarray | None = None, size: int = 416) -> str:
@@ -55,33 +67,135 @@ def model_cfg_text(kind: str, num_classes: int, anchors: np.ndarray | None = Non
     return generator(num_classes, anchors, size)
 
 
+def is_cfg_path(kind: str) -> bool:
+    """Whether a model ``kind`` names a cfg file rather than a built-in kind.
+
+    Args:
+        kind: a key of :data:`MODEL_CFG_GENERATORS`, or a path to a Darknet ``.cfg`` file.
+    """
+    return kind not in MODEL_CFG_GENERATORS and (kind.lower().endswith(".cfg") or os.path.isfile(kind))
+
+
+def _head_anchors(sec: Section) -> np.ndarray:
+    """All anchors (N, 2) a ``[yolo]`` section lists; CfgError when missing or odd."""
+    values = sec.get_floats("anchors") if "anchors" in sec.options else []
+    if not values or len(values) % 2:
+        raise sec.error("'anchors' must hold a non-empty, even count of numbers", "anchors")
+    return np.asarray(values, np.float32).reshape(-1, 2)
+
+
+def _detector_cfg(path: str) -> DarknetCfg:
+    cfg = parse_cfg(path)
+    if not cfg.yolo_sections:
+        raise cfg.net.error("the cfg has no [yolo] sections: it is not a YOLO detector")
+    return cfg
+
+
+def default_anchors(kind: str) -> np.ndarray:
+    """The anchors a kind trains with when none are given: Darknet's of the kind's cfg, or a cfg file's own
+    (its first ``[yolo]`` section's ``anchors``).
+
+    Args:
+        kind: a key of :data:`MODEL_CFG_GENERATORS` or a cfg path.
+
+    Returns:
+        float32 (N, 2) anchor width, height in network-input pixels.
+
+    Raises:
+        ValueError: an unknown kind (not a cfg path either).
+        DarknetError: the cfg cannot be read or parsed, or has no ``[yolo]`` section.
+    """
+    if is_cfg_path(kind):
+        return _head_anchors(_detector_cfg(kind).yolo_sections[0])
+    if kind not in KIND_ANCHORS:
+        raise ValueError(f"unknown model kind '{kind}' (choose from {', '.join(MODEL_KINDS)} or a .cfg file)")
+    return KIND_ANCHORS[kind].copy()
+
+
+def _set_option(sec: Section, key: str, value: str) -> None:
+    """Set a parsed section's option, keeping the key's line (errors still point at the file)."""
+    sec.options[key] = value
+    sec.key_lines.setdefault(key, sec.line)
+
+
+def _cfg_file_model_cfg(path: str, anchors, input_size: Sequence[int] | None) -> DarknetCfg:
+    """A cfg file parsed, with ``anchors`` in every ``[yolo]`` section and ``[net]`` sized to ``input_size``."""
+    cfg = _detector_cfg(path)
+    if anchors is not None:
+        a = np.asarray(anchors, np.float32).reshape(-1, 2)
+        for sec in cfg.yolo_sections:
+            need = len(_head_anchors(sec))
+            if len(a) != need:
+                raise sec.error(f"this head's anchors list {need} anchors; {len(a)} were given", "anchors")
+            _set_option(sec, "anchors", ", ".join(f"{w:g},{h:g}" for w, h in a))
+    if input_size is not None:
+        _set_option(cfg.net, "height", str(int(input_size[0])))
+        _set_option(cfg.net, "width", str(int(input_size[1])))
+    return cfg
+
+
+def model_cfg(kind: str, num_classes: int, anchors: np.ndarray | None = None,
+              input_size: Sequence[int] = (416, 416)) -> DarknetCfg:
+    """The parsed cfg a model of ``kind`` is built from.
+
+    Args:
+        kind: a key of :data:`MODEL_CFG_GENERATORS` (cfg generated for ``num_classes``, ``anchors`` and the
+            larger side of ``input_size``), or a path to a Darknet cfg with ``[yolo]`` sections (read as it
+            is; ``anchors`` replace every ``[yolo]`` section's, ``[net]`` width and height become
+            ``input_size``; the heads are rebuilt for ``num_classes`` when building).
+        num_classes: classes the heads predict.
+        anchors: (N, 2) anchor sizes in pixels; None for the kind's or the cfg's own.
+        input_size: (height, width) of the network input in pixels.
+
+    Raises:
+        ValueError: an unknown kind, or anchors the architecture cannot split over its heads.
+        DarknetError: the cfg file cannot be read or parsed, has no ``[yolo]`` section, or its heads
+            list another anchor count than ``anchors`` (``path:line``).
+    """
+    if is_cfg_path(kind):
+        return _cfg_file_model_cfg(kind, anchors, input_size)
+    text = model_cfg_text(kind, num_classes, anchors, max(int(v) for v in input_size))
+    return parse_cfg_text(text, f"<{kind}>")
+
+
+def model_name(kind: str) -> str:
+    """The Keras name of a model of ``kind``: ``tiny`` -> ``yolov3-tiny``, a cfg path -> its file stem."""
+    if is_cfg_path(kind):
+        return os.path.splitext(os.path.basename(kind))[0] or "darknet"
+    return {"tiny": "yolov3-tiny"}.get(kind, kind)
+
+
 def create_model(
     kind: str,
     num_classes: int,
     anchors: np.ndarray | None = None,
     input_shape: Sequence[int | None] = (None, None, 3),
-    size: int = 416,
+    size: int | Sequence[int] = 416,
 ):
     """Build a fresh (randomly initialised) detector.
 
     Args:
-        kind: one of :data:`MODEL_KINDS` (or another key of :data:`MODEL_CFG_GENERATORS`).
+        kind: one of :data:`MODEL_KINDS` (or another key of :data:`MODEL_CFG_GENERATORS`), or a path to a
+            Darknet ``.cfg`` with ``[yolo]`` sections (any cfg the converter reads; heads rebuilt for
+            ``num_classes``).
         num_classes: classes the heads predict.
-        anchors: (N, 2) anchor (width, height) in network-input pixels; None for the kind's COCO anchors.
+        anchors: (N, 2) anchor (width, height) in network-input pixels; None for the kind's COCO anchors
+            (a cfg's own anchors).
         input_shape: (H, W, C) of the input; H and W may be None so one model serves any multiple of 32.
-        size: the network size in pixels recorded in the heads' metadata (the default detection size).
+        size: the network size in pixels recorded in the heads' metadata (the default detection size):
+            N, or (height, width).
 
     Returns:
         A Keras functional model (input float32 RGB 0..1, NHWC; outputs the raw heads), named after the
-        kind (``tiny`` -> ``yolov3-tiny``).
+        kind (``tiny`` -> ``yolov3-tiny``, a cfg path -> the file's stem).
 
     Raises:
         ValueError: an unknown ``kind``, or an anchor count the architecture cannot split over its heads.
+        DarknetError: a cfg path that cannot be read, parsed or built (one line, ``path:line``).
     """
-    text = model_cfg_text(kind, num_classes, anchors, size)
-    cfg = parse_cfg_text(text, f"<{kind}>")
-    name = {"tiny": "yolov3-tiny"}.get(kind, kind)
-    return build_model_from_cfg(cfg, input_shape=input_shape, name=name)
+    hw = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
+    cfg = model_cfg(kind, num_classes, anchors, hw)
+    return build_model_from_cfg(cfg, num_classes=num_classes, input_shape=input_shape, name=model_name(kind))
 
 
 def _from_inputs(text: str, inputs, name: str):

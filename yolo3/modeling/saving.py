@@ -8,11 +8,11 @@ import zipfile
 
 import h5py
 import keras
-import numpy as np
 
 from ..core.files import atomic_path
 from .builder import build_model_from_cfg
 from .cfg import DarknetError, ModelFileError, ModelNotFoundError, parse_cfg_text
+from .darknet_weights import looks_like_darknet_weights
 from .keras_yolo3 import is_keras_yolo3_file, load_keras_yolo3
 
 __all__ = ["save_model", "save_weights_file", "load_model", "load_weights_into", "WEIGHTS_META_ATTR",
@@ -84,13 +84,6 @@ def _weights_meta(path: str) -> dict | None:
     except OSError:
         return None
     return None
-
-
-def _looks_like_darknet_weights(head: bytes) -> bool:
-    if len(head) < 20:
-        return False
-    major, minor, revision = np.frombuffer(head[:12], np.int32)
-    return 0 <= major <= 1 and 0 <= minor < 100 and 0 <= revision < 1_000_000
 
 
 def _first_line(exc: BaseException) -> str:
@@ -166,7 +159,7 @@ def load_model(path: str, compile: bool = False, *, anchors=None, num_classes: i
         return _load_hdf5(path, compile, anchors, num_classes)
     if head.startswith(b"PK"):
         raise ModelFileError(f"{path} is a damaged or incomplete .keras model (a broken zip archive)")
-    if _looks_like_darknet_weights(head):
+    if looks_like_darknet_weights(head):
         raise ModelFileError(f"{path} looks like a Darknet .weights file: convert it first "
                              f"(python convert.py CFG {path} model_data/model.keras)")
     raise ModelFileError(f"{path} is not a model file (neither a .keras zip nor an HDF5 .h5)")

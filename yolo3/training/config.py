@@ -58,13 +58,17 @@ class ModelConfig:
     """The network to train.
 
     Args:
-        anchors: (N, 2) anchor sizes in pixels of the network input (6 for ``tiny``, else 9).
-        kind: architecture, a key of :data:`yolo3.modeling.factory.MODEL_CFG_GENERATORS`.
-        weights: starting weights (a weights file or a full model); None trains from scratch.
+        anchors: (N, 2) anchor sizes in pixels of the network input (6 for ``tiny`` and ``yolov4-tiny``,
+            9 for the other kinds, a cfg's own count); None: the kind's (a cfg's) own.
+        kind: architecture, a key of :data:`yolo3.modeling.factory.MODEL_CFG_GENERATORS`, or a path to a
+            Darknet ``.cfg`` with ``[yolo]`` sections (recorded as given for ``resume``).
+        weights: starting weights: a ``convert.py -w`` weights file, a full model, or a Darknet
+            ``.weights`` file (whole, or a partial backbone such as ``yolov4.conv.137``); None trains
+            from scratch.
         input_size: network input (height, width) in pixels, multiples of 32.
     """
 
-    anchors: np.ndarray
+    anchors: np.ndarray | None
     kind: str = "yolov3"
     weights: str | None = None
     input_size: tuple[int, int] = (416, 416)

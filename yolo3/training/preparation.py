@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..datasets.cleaning import count_lines, prepare_annotations, split_annotations
-from ..modeling.factory import create_model
+from ..modeling.builder import build_model_from_cfg
+from ..modeling.darknet_weights import is_darknet_weights_file, load_darknet_weights_prefix
+from ..modeling.factory import model_cfg, model_name
 from ..modeling.saving import load_weights_into
+from ..modeling.training_keys import check_training_keys
 from .config import DataConfig, ModelConfig
 from .pipeline import load_image
 
@@ -71,22 +74,41 @@ def prepare_training_data(data: DataConfig, data_dir: str, seed: int = 10101,
 
 def create_training_model(model: ModelConfig, num_classes: int, load_weights: bool = True,
                           no_weights_message: str | None = None, log: Callable[[str], None] = _log):
-    """A fresh model of ``model.kind`` with ``model.weights`` loaded into it (layers whose shapes
-    differ, e.g. heads for another class count, are skipped and listed).
+    """A fresh model of ``model.kind`` (a built-in kind or a cfg file) with ``model.weights`` loaded into it.
+
+    A Darknet weights file (whole or a partial backbone such as ``yolov4.conv.137``) fills the first
+    convolutions in cfg order; a converted model or ``convert.py -w`` file is copied by layer name, layers
+    whose shapes differ (e.g. heads for another class count) skipped and listed.
 
     Args:
-        model: kind, anchors (pixels), weights and input size (the heads record its larger side).
+        model: kind, anchors (pixels), weights and input size (the heads record it: a built-in kind's
+            larger side, a cfg's height and width).
         num_classes: classes the heads predict.
         load_weights: False leaves the weights as built (a resumed run loads its checkpoint instead).
         no_weights_message: logged when ``model.weights`` is None (and ``load_weights``).
         log: where the messages go.
+
+    Raises:
+        DarknetError: the cfg cannot be read or built, its ``[yolo]`` sections set a key the loss does not
+            implement (:func:`yolo3.modeling.training_keys.check_training_keys`), or the weights do not fit.
     """
-    net = create_model(model.kind, num_classes, model.anchors, size=max(model.input_size))
+    cfg = model_cfg(model.kind, num_classes, model.anchors, model.input_size)
+    check_training_keys(cfg)
+    net = build_model_from_cfg(cfg, num_classes=num_classes, input_shape=(None, None, 3), name=model_name(model.kind))
     if load_weights and model.weights:
-        loaded, skipped = load_weights_into(net, model.weights)
-        log(f"loaded weights of {len(loaded)} layers from {model.weights}")
-        if skipped:
-            log(f"skipped {len(skipped)} layers (shape differs or absent): {', '.join(skipped)}")
+        if is_darknet_weights_file(model.weights):
+            info = load_darknet_weights_prefix(net, cfg, model.weights)
+            loaded = info["loaded"]
+            log(f"loaded Darknet weights of {len(loaded)} convolutions (conv_{loaded[0]}..conv_{loaded[-1]}, "
+                f"{info['values']} values) from {model.weights}")
+            if info["skipped"]:
+                log(f"skipped {len(info['skipped'])} head convolutions made for another class count: "
+                    f"{', '.join(f'conv_{i}' for i in info['skipped'])}")
+        else:
+            loaded, skipped = load_weights_into(net, model.weights)
+            log(f"loaded weights of {len(loaded)} layers from {model.weights}")
+            if skipped:
+                log(f"skipped {len(skipped)} layers (shape differs or absent): {', '.join(skipped)}")
     elif load_weights and no_weights_message:
         log(no_weights_message)
     return net
