@@ -472,3 +472,18 @@ def test_yolov3_heads_keep_keras_yolo3_parts():
     head = HeadSpec(ANCHORS[list(MASK)], MASK, C, 1.0, (NET, NET), 0.5, "yolo_0")
     _, parts, _ = _tf_grad(_raw(), head)
     assert set(parts) == {"loss", "xy", "wh", "obj", "cls"}
+
+
+def test_trainer_carries_box_grad():
+    from yolo3.training.config import LossConfig
+    from yolo3.training.trainer import YoloTrainer
+
+    inp = keras.Input((None, None, 3))
+    out = YoloHead(ANCHORS[:3].tolist(), C, mask=[0, 1, 2], all_anchors=ANCHORS.tolist(), name="yolo_0",
+                   darknet_loss=True, iou_loss="ciou")(keras.layers.Conv2D(3 * (5 + C), 1, strides=16)(inp))
+    trainer = YoloTrainer(keras.Model(inp, out), box_grad="autodiff")
+    assert trainer.part_names == ("box", "obj", "cls")
+    restored = YoloTrainer.from_config(trainer.get_config())
+    assert restored.box_grad == "autodiff" and LossConfig().box_grad == "darknet"
+    with pytest.raises(ValueError, match="box_grad"):
+        _tf_grad(_raw(), _head(), box_grad="exact")
