@@ -274,7 +274,8 @@ def test_onnxruntime_backend_matches_tf(pictures, tmp_path):
     with pytest.raises(DetectorError, match="onnxruntime"):
         Detector.from_onnx(onnx_path, input_size=96, backend="tf")
     with pytest.raises(DetectorError, match="onnxruntime"):
-        Detector(onnx_path, size=96)  # the earlier call: a path and the default backend "tf"
+        Detector(onnx_path, size=96, backend="tf")  # the earlier call form, a path, with the tf backend
+    assert Detector(onnx_path, size=96).backend in ("onnxruntime", "openvino")  # auto: a runtime that reads it
 
 
 @pytest.mark.skipif(not HAS_ONNX or importlib.util.find_spec("tf2onnx") is None, reason="tf2onnx is not installed")

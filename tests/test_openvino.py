@@ -334,7 +334,8 @@ def test_export_refuses_bf16_and_int8_without_calibration(tmp_path, capsys):
 
 def test_precision_needs_the_openvino_backend_in_python(mini):
     with pytest.raises(DetectorError, match="needs backend 'openvino'"):
-        Detector(mini, precision="bf16")
+        Detector(mini, precision="bf16", backend="tf")
+    assert Detector(mini, precision="bf16").backend == "openvino"  # backend auto: the one that runs bf16
     with pytest.raises(DetectorError, match="precision must be one of"):
         Detector(mini, backend="openvino", precision="fp16")
     with pytest.raises(DetectorError, match="needs calibration pictures"):

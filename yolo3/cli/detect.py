@@ -22,7 +22,7 @@ from ..inference.pictures import (
 )
 from ..inference.video import can_display, fourcc_for, process_video
 from ..resources import resolve_data_path
-from .backend_options import add_backend_arguments, backend_options, precision_warnings_as_lines
+from .backend_options import add_backend_arguments, announce_backend, backend_options, precision_warnings_as_lines
 from .common import (
     UsageError,
     check_files,
@@ -188,6 +188,7 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # keep what was detected so far
         print("interrupted", file=sys.stderr)
         failures = 1
+    announce_backend(args)  # after the run: a user error stays the one line printed
     if args.json and (records or not failures):  # a run that read nothing keeps the earlier JSON
         write_detections_json(args.json, records, args.json_format, detector.class_names)
     elif args.json:

@@ -25,7 +25,7 @@ from ..evaluation.run import (
 )
 from ..inference.detector import Detector, DetectorError
 from ..resources import resolve_data_path
-from .backend_options import add_backend_arguments, backend_options, precision_warnings_as_lines
+from .backend_options import add_backend_arguments, announce_backend, backend_options, precision_warnings_as_lines
 from .common import (
     HelpFormatter,
     UsageError,
@@ -119,9 +119,11 @@ def _make_detector(args: argparse.Namespace) -> Detector:
     options = backend_options(args)
     try:
         with precision_warnings_as_lines():
-            return Detector.from_file(args.model, args.classes, args.anchors, score_threshold=args.score,
-                                      iou_threshold=args.iou, input_size=args.size, max_detections=args.max_boxes,
-                                      **options)
+            detector = Detector.from_file(args.model, args.classes, args.anchors, score_threshold=args.score,
+                                          iou_threshold=args.iou, input_size=args.size,
+                                          max_detections=args.max_boxes, **options)
+        announce_backend(args)
+        return detector
     except DetectorError:
         raise
     except Exception as e:  # keras' load errors come in many types; one line for the user

@@ -6,7 +6,10 @@ RGB images of any sizes (never ``model.predict`` per frame). With ``backend="onn
 and the decoding + NMS run in ONNX Runtime after a compiled TF letterbox
 (:mod:`yolo3.backends.onnx_postprocess`, configured by the same Postprocessor); with
 ``backend="openvino"`` the network and that graph are compiled as one OpenVINO model
-(:mod:`yolo3.backends.openvino_runtime`), at ``precision`` fp32 (default, exact), bf16 or int8.
+(:mod:`yolo3.backends.openvino_runtime`), at ``precision`` fp32 (default, exact), bf16 or int8. The
+default, ``backend="auto"``, is the fastest exact backend installed for the device
+(:mod:`yolo3.backends.auto`); a model file's ONNX export is cached beside it
+(:mod:`yolo3.backends.onnx_cache`), so the ONNX backends start without exporting again.
 
 Build one with a loader: :meth:`Detector.from_file` (``.keras``, ``.h5``, ``convert.py -w`` weights,
 ``.onnx``), :meth:`Detector.from_onnx` or :meth:`Detector.from_pretrained`; ``Detector(model)`` composes
@@ -20,6 +23,8 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from ..backends.auto import BackendChoice, choose_backend
+from ..backends.onnx_cache import cached_onnx_export, model_stem
 from ..backends.onnx_export import OnnxUnavailableError
 from ..backends.onnx_postprocess import OnnxPostprocess
 from ..backends.onnx_runtime import OnnxNetwork
@@ -40,7 +45,7 @@ from .drawing import class_colors, draw_detections
 __all__ = ["DetectorError", "Detector", "BACKENDS"]
 
 
-BACKENDS = ("tf", "onnxruntime", "openvino")
+BACKENDS = ("auto", "tf", "onnxruntime", "openvino")
 
 class DetectorError(Yolo3Error):
     """A user error setting up a detector: missing file, class list or anchors not matching the model,
@@ -94,6 +99,16 @@ def _check_precision(backend: str, precision: str, calibration) -> str:
     return precision
 
 
+def _resolve_auto(model, backend: str, precision: str, xla: bool, fold_batchnorm: bool) -> BackendChoice | None:
+    """``auto`` resolved for a model in memory (a network object runs in its own runtime); None otherwise."""
+    if backend != "auto":
+        return None
+    if isinstance(model, (OnnxNetwork, OpenVinoNetwork)):
+        name = "onnxruntime" if isinstance(model, OnnxNetwork) else "openvino"
+        return BackendChoice(name, f"an {type(model).__name__} runs in its own runtime")
+    return choose_backend(precision, tf_settings=not (xla and fold_batchnorm))
+
+
 def _anchors_and_class_count(anchors_path, classes_path) -> tuple[np.ndarray | None, int | None]:
     """The anchors and class count the given files hold (None where not given or unreadable: the
     detector's own checks report those files by name)."""
@@ -114,6 +129,16 @@ def _anchors_of_specs(head_specs) -> np.ndarray:
     return np.asarray([by_index[k] for k in sorted(by_index)], np.float32).reshape(-1, 2)
 
 
+def _load_model_file(path: str, anchors_path, classes_path):
+    """The Keras model of a ``.keras``, ``.h5`` or ``convert.py -w`` weights file; DetectorError naming it."""
+    anchors, num_classes = _anchors_and_class_count(anchors_path, classes_path)
+    try:  # keras-yolo3's .h5 files hold no anchors: they come from anchors_path (else keras-yolo3's default)
+        return load_model(path, anchors=anchors, num_classes=num_classes)
+    except (OSError, ValueError) as exc:  # the package's messages name the file already
+        message = str(exc)
+        raise DetectorError(message if path in message else f"cannot load model {path}: {message}") from None
+
+
 class Detector(BatchDetector):
     """Detect objects on batches of uint8 RGB images of any sizes.
 
@@ -129,7 +154,9 @@ class Detector(BatchDetector):
         iou_threshold: per-class NMS IoU threshold.
         input_size: network input (int or (height, width), multiples of 32); default the model's.
         max_detections: detections kept per image.
-        backend: ``"tf"``, ``"onnxruntime"`` or ``"openvino"`` (the Keras model exported to ONNX on the spot).
+        backend: ``"auto"`` (default: the fastest exact backend installed, see :mod:`yolo3.backends.auto`;
+            ``backend_choice`` says which and why), ``"tf"``, ``"onnxruntime"`` or ``"openvino"`` (a Keras
+            model in memory is exported to ONNX on the spot; :meth:`from_file` caches the export).
         precision: ``"fp32"`` (exact), ``"bf16"`` or ``"int8"``: the openvino backend only (see
             :mod:`yolo3.backends.openvino_runtime`); bf16 falls back to fp32 with a warning on CPUs
             without bfloat16 units.
@@ -148,7 +175,7 @@ class Detector(BatchDetector):
     def __init__(self, model, *, class_names: Sequence[str] | None = None,
                  classes_path: str | os.PathLike | None = None, anchors_path: str | os.PathLike | None = None,
                  score_threshold: float = 0.25, iou_threshold: float = 0.45, input_size=None,
-                 max_detections: int = 100, backend: str = "tf", xla: bool = True, fold_batchnorm: bool = True,
+                 max_detections: int = 100, backend: str = "auto", xla: bool = True, fold_batchnorm: bool = True,
                  precision: str = "fp32", calibration: str | os.PathLike | None = None,
                  cache_dir: str | os.PathLike | None = None, **legacy):
         settings = rename_legacy_settings(dict(score_threshold=score_threshold, iou_threshold=iou_threshold,
@@ -162,7 +189,10 @@ class Detector(BatchDetector):
             return
         if backend not in BACKENDS:
             raise DetectorError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        self.backend_choice = _resolve_auto(model, backend, precision, xla, fold_batchnorm)
+        backend = self.backend_choice.backend if self.backend_choice else backend
         self.backend, self.xla, self.fold_batchnorm = backend, bool(xla), bool(fold_batchnorm)
+        self.onnx_export_cache = None  # from_file: (the cached .onnx, whether it was reused)
         self.precision, self._openvino = _check_precision(backend, precision, calibration), None
         self._calibration, self._cache_dir = calibration, cache_dir
         self._set_network(model)
@@ -194,17 +224,41 @@ class Detector(BatchDetector):
             options: the keyword arguments of :class:`Detector`.
         """
         path = _existing_file(path)
-        if options.get("backend") == "openvino" and options.get("cache_dir") is None:
+        choice = None
+        if options.get("backend", "auto") == "auto":
+            choice = choose_backend(options.get("precision", "fp32"), path,
+                                    not (options.get("xla", True) and options.get("fold_batchnorm", True)))
+            options["backend"] = choice.backend
+        if options["backend"] == "openvino" and options.get("cache_dir") is None:
             options["cache_dir"] = os.path.dirname(os.path.abspath(path))  # int8 is cached beside the model file
         if path.lower().endswith((".onnx", ".xml")):
-            return cls.from_onnx(path, classes_path, anchors_path, **options)
+            detector = cls.from_onnx(path, classes_path, anchors_path, **options)
+        elif options["backend"] in ("onnxruntime", "openvino"):
+            detector = cls._from_cached_export(path, classes_path, anchors_path, **options)
+        else:
+            detector = cls(_load_model_file(path, anchors_path, classes_path), classes_path=classes_path,
+                           anchors_path=anchors_path, **options)
+        detector.backend_choice = choice
+        return detector
+
+    @classmethod
+    def _from_cached_export(cls, path: str, classes_path, anchors_path, **options) -> Detector:
+        """The onnxruntime or openvino backend on the cached ONNX export of a model file
+        (:mod:`yolo3.backends.onnx_cache`; exported and cached on the first call)."""
         anchors, num_classes = _anchors_and_class_count(anchors_path, classes_path)
-        try:  # keras-yolo3's .h5 files hold no anchors: they come from anchors_path (else keras-yolo3's default)
-            model = load_model(path, anchors=anchors, num_classes=num_classes)
-        except (OSError, ValueError) as exc:  # the package's messages name the file already
-            message = str(exc)
-            raise DetectorError(message if path in message else f"cannot load model {path}: {message}") from None
-        return cls(model, classes_path=classes_path, anchors_path=anchors_path, **options)
+        loaded_with = f"anchors {None if anchors is None else anchors.tolist()} classes {num_classes}"
+        size = options.get("input_size", options.get("size"))
+        try:
+            onnx_path, reused = cached_onnx_export(path, lambda: _load_model_file(path, anchors_path, classes_path),
+                                                   _parse_size(size), loaded_with)
+        except OnnxUnavailableError as exc:
+            raise DetectorError(str(exc)) from None
+        except OSError:  # an unwritable cache: export on the spot
+            return cls(_load_model_file(path, anchors_path, classes_path), classes_path=classes_path,
+                       anchors_path=anchors_path, **options)
+        detector = cls.from_onnx(onnx_path, classes_path, anchors_path, **options)
+        detector.onnx_export_cache = (onnx_path, reused)
+        return detector
 
     @classmethod
     def from_onnx(cls, path: str | os.PathLike, classes_path: str | os.PathLike | None = None,
@@ -218,10 +272,13 @@ class Detector(BatchDetector):
             path: the ONNX file.
             classes_path: class-name file, one a line.
             anchors_path: optional anchors file, checked against the model's anchors.
-            backend: ``"onnxruntime"`` or ``"openvino"`` (an ``.xml`` file runs in OpenVINO whatever is asked).
+            backend: ``"onnxruntime"``, ``"openvino"`` or ``"auto"`` (:mod:`yolo3.backends.auto`; an ``.xml``
+                file runs in OpenVINO whatever is asked).
             options: the other keyword arguments of :class:`Detector`.
         """
         path = _existing_file(path)
+        if backend == "auto":
+            backend = choose_backend(options.get("precision", "fp32"), path).backend
         if path.lower().endswith(".xml"):
             backend = "openvino"  # a file only OpenVINO reads
         if backend not in ("onnxruntime", "openvino"):
@@ -382,7 +439,7 @@ class Detector(BatchDetector):
         if os.path.isdir(cache_dir) and not os.access(cache_dir, os.W_OK):  # a read-only model folder
             cache_dir = os.path.join(default_cache_dir(), "openvino")
         source = self._openvino.source_path
-        stem = os.path.splitext(os.path.basename(source))[0] if source else getattr(self.model, "name", "model")
+        stem = model_stem(source) if source else getattr(self.model, "name", "model")
 
         def letterbox(image: np.ndarray) -> np.ndarray:
             batch, sizes = stack_images([image])

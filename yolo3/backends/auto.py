@@ -1,0 +1,79 @@
+"""Backend ``auto`` (the default of yolo_video.py, eval.py and ``Detector``): the fastest EXACT (fp32)
+backend installed for the device, and one line saying which and why.
+
+- TensorFlow sees a GPU: ``tf`` (the other backends run on the CPU here).
+- On a CPU: the first of :data:`CPU_PREFERENCE` whose packages are installed, else ``tf``. ONNX
+  Runtime comes first: on a Xeon with AMX (issue 16) its bare fp32 network took 19.3 ms against
+  OpenVINO's 34.0 ms on yolov3-tiny (OpenVINO's tiny fp32 varies between 17.8 and 34 ms run to run)
+  and 220 against 214 ms on yolov3; on an AVX2 AMD EPYC the two were within the noise
+  (docs/benchmarks.md). Both run the same ONNX export as TF within the documented fp32 tolerance
+  (boxes within 0.05 px, scores 1e-4: docs/detection.md).
+- Reduced precision is never chosen silently: ``precision`` bf16 or int8 with ``auto`` means the one
+  backend that runs it, ``openvino``, and the line says so.
+- A model file only one runtime reads decides: an OpenVINO IR ``.xml`` is ``openvino``; an ``.onnx``
+  file is never ``tf`` (TensorFlow cannot run it).
+- TF-only settings (``xla=False``, ``fold_batchnorm=False`` in Python) keep ``tf``: they exist nowhere else.
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+__all__ = ["CPU_PREFERENCE", "BackendChoice", "backend_installed", "gpu_visible", "choose_backend"]
+
+#: the exact CPU backends, fastest first (measured: see the module docstring)
+CPU_PREFERENCE = ("onnxruntime", "openvino")
+#: the packages each backend needs
+_NEEDS = {"onnxruntime": ("onnxruntime", "onnx"), "openvino": ("openvino", "onnx"), "tf": ()}
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """What ``auto`` resolved to (``backend``: tf, onnxruntime or openvino) and why (``reason``)."""
+
+    backend: str
+    reason: str
+
+    def line(self) -> str:
+        """``backend auto: <backend> (<reason>)``: the one line the tools print on stderr."""
+        return f"backend auto: {self.backend} ({self.reason})"
+
+
+def backend_installed(backend: str) -> bool:
+    """Whether the optional packages ``backend`` needs are importable (found, not imported)."""
+    return all(importlib.util.find_spec(package) is not None for package in _NEEDS[backend])
+
+
+def gpu_visible() -> bool:
+    """Whether TensorFlow sees a GPU."""
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def choose_backend(precision: str = "fp32", model_path: str | None = None, tf_settings: bool = False) -> BackendChoice:
+    """Resolve ``auto`` (rules in the module docstring).
+
+    Args:
+        precision: ``fp32``, ``bf16`` or ``int8`` as asked for.
+        model_path: the model file, when there is one (``.xml`` and ``.onnx`` decide by themselves).
+        tf_settings: TF-only settings were asked for (``xla=False`` or ``fold_batchnorm=False``).
+    """
+    path = (model_path or "").lower()
+    if precision != "fp32":
+        return BackendChoice("openvino", f"precision {precision} runs in OpenVINO only")
+    if path.endswith(".xml"):
+        return BackendChoice("openvino", "an OpenVINO IR runs in OpenVINO")
+    onnx_file = path.endswith(".onnx")
+    if tf_settings and not onnx_file:
+        return BackendChoice("tf", "xla/fold_batchnorm are TensorFlow settings")
+    if not onnx_file and gpu_visible():
+        return BackendChoice("tf", "TensorFlow sees a GPU")
+    for backend in CPU_PREFERENCE:
+        if backend_installed(backend):
+            return BackendChoice(backend, "the fastest exact (fp32) backend installed for this CPU; "
+                                          "--backend tf|onnxruntime|openvino to choose")
+    if onnx_file:  # TensorFlow cannot run it: the onnxruntime backend says what to install
+        return BackendChoice("onnxruntime", "an .onnx file needs ONNX Runtime or OpenVINO")
+    return BackendChoice("tf", "onnxruntime and openvino are not installed (pip install 'yolo3[onnx]' is faster "
+                               "on a CPU)")
