@@ -401,6 +401,32 @@ def _fit_losses(model, x, y, steps: int, lr: float = 2e-3) -> list[float]:
     return [float(trainer.train_on_batch(x, y, return_dict=True)["loss"]) for _ in range(steps)]
 
 
+@pytest.mark.slow  # CI runs it with make test-slow (measured 6.2 s on 2 busy cores)
+def test_one_yolov4_tiny_step_with_the_body_frozen_changes_only_neck_and_heads(shapes):
+    """A (eager, so fast) training step of YOLOv4-tiny with --freeze-body 1: finite loss, CSPDarknet53-tiny's
+    weights untouched (BatchNorm statistics too), every trainable weight moved."""
+    import keras
+
+    from yolo3.modeling.factory import backbone_layers
+    from yolo3.training.config import ModelConfig
+    from yolo3.training.freezing import freeze_body
+    from yolo3.training.preparation import create_training_model
+    from yolo3.training.trainer import YoloTrainer
+
+    model = create_training_model(ModelConfig(TINY_64, "yolov4-tiny", input_size=(64, 64)), 3, log=lambda _: None)
+    x, y = _batch(shapes, model, n=2)
+    freeze_body(model, 1)
+    trainer = YoloTrainer(model)
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-3), run_eagerly=True)
+    before = {w.path: w.numpy().copy() for w in model.weights}
+    loss = float(trainer.train_on_batch(x, y, return_dict=True)["loss"])
+    assert np.isfinite(loss) and loss > 0
+    body = {w.path for layer in backbone_layers(model) for w in layer.weights}
+    changed = {w.path for w in model.weights if not np.array_equal(before[w.path], w.numpy())}
+    assert body and not body & changed
+    assert {w.path for w in model.trainable_weights} <= changed
+
+
 # measured 25 s on 2 busy cores (14 s tracing the train step, 0.2 s a step): over the 3-s budget
 @pytest.mark.slow  # CI runs it with make test-slow
 def test_yolov4_tiny_trains_loss_falls_clearly_in_a_few_dozen_steps(shapes):
@@ -520,3 +546,28 @@ def test_train_py_model_custom_cfg_end_to_end_and_bottleneck(shapes, tmp_path):
                                 "--log-dir", str(tmp_path / "bn"), "--verbose", "0"], prog="train_bottleneck.py")
     assert rc == 0 and (tmp_path / "bn" / "trained_bottleneck.keras").is_file()
     assert time.time() - start < 600
+
+
+def test_resume_record_keeps_the_model_as_given(tmp_path):
+    """--resume compares "model": the kind as always, a cfg path as typed; ModelConfig anchors may be None
+    (the kind's or cfg's own)."""
+    import json
+
+    from yolo3.training.config import (
+        DataConfig,
+        ModelConfig,
+        TrainConfig,
+        TrainError,
+        check_resume_state,
+        resume_record,
+    )
+
+    cfg = _write(tmp_path / "custom.cfg", CUSTOM_CFG)
+    config = TrainConfig(DataConfig("a.txt", ["x"]), ModelConfig(None, cfg, input_size=(64, 64)))
+    assert resume_record(config)["model"] == cfg
+    assert json.loads(json.dumps(config.describe()))["model"]["anchors"] is None
+    assert resume_record(TrainConfig(DataConfig("a.txt", ["x"]), ModelConfig(None, "yolov4-tiny")))["model"] == \
+        "yolov4-tiny"
+    check_resume_state(config, {"config": resume_record(config)})
+    with pytest.raises(TrainError, match="--model differs"):
+        check_resume_state(config, {"config": {**resume_record(config), "model": "yolov4-tiny"}})
