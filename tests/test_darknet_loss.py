@@ -487,3 +487,13 @@ def test_trainer_carries_box_grad():
     assert restored.box_grad == "autodiff" and LossConfig().box_grad == "darknet"
     with pytest.raises(ValueError, match="box_grad"):
         _tf_grad(_raw(), _head(), box_grad="exact")
+
+
+def test_train_py_box_grad_flag_reaches_the_loss_config(tmp_path):
+    from yolo3.cli.train import _config, build_parser
+
+    ann = tmp_path / "train.txt"
+    ann.write_text("img.jpg 1,2,30,40,0\n")
+    argv = ["--annotation", str(ann), "--log-dir", str(tmp_path / "log")]
+    assert _config(build_parser().parse_args(argv)).loss.box_grad == "darknet"
+    assert _config(build_parser().parse_args(argv + ["--box-grad", "autodiff"])).loss.box_grad == "autodiff"

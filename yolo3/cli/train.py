@@ -130,6 +130,8 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
                    help="stage 1 freezes: 0 nothing, 1 the body (Darknet-53, CSPDarknet53 ...: docs/training.md; "
                         "default), 2 all but the output convolutions (keras-yolo3)")
     t.add_argument("--box-loss", choices=("mse", "ciou"), default="mse", help="box loss (mse = keras-yolo3's)")
+    t.add_argument("--box-grad", choices=("darknet", "autodiff"), default="darknet",
+                   help="box gradient of heads with Darknet's loss (yolov4 cfgs): Darknet's own or autodiff's")
     t.add_argument("--label-smoothing", type=number_type(float, 0, 1, high_open=True), default=0.0,
                    help="class label smoothing eps")
     t.add_argument("--ignore-thresh", type=fraction, default=None, help="override the heads' ignore_thresh (0.5)")
@@ -278,7 +280,7 @@ def _config(args: argparse.Namespace) -> TrainConfig:
         stages=(StageConfig(epochs[0], batch[0], lr[0], freeze_body=args.freeze_body),
                 StageConfig(epochs[1], batch[1], lr[1], freeze_body=0)),
         loss=LossConfig(box_loss=args.box_loss, label_smoothing=args.label_smoothing,
-                        ignore_thresh=args.ignore_thresh),
+                        ignore_thresh=args.ignore_thresh, box_grad=args.box_grad),
         evaluation=EvalConfig(map_every=args.map_every, precise_bn=args.precise_bn,
                               reduce_lr_patience=args.reduce_lr_patience,
                               early_stopping_patience=args.early_stopping_patience),
