@@ -77,6 +77,17 @@ def timed_epochs(trainer, dataset, steps_per_epoch: int, epochs: int) -> list[fl
     return seconds
 
 
+def default_anchors(kind: str, size: int):
+    """COCO anchors scaled to ``size`` for the YOLOv3 kinds; None (the cfg's own) for yolov4 and yolov4-tiny."""
+    from yolo3.modeling.architectures import TINY_ANCHORS, YOLOV3_ANCHORS
+
+    if kind in ("tiny", "yolov3-tiny"):
+        return TINY_ANCHORS * size / 416
+    if kind.startswith("yolov3"):
+        return YOLOV3_ANCHORS * size / 416
+    return None
+
+
 def conv_flops(kind: str, num_classes: int, anchors, size: int) -> float:
     """Forward FLOPs (multiply + add = 2) of the convolutions of ``kind`` at ``size`` x ``size``."""
     import keras
@@ -117,7 +128,6 @@ def cpu_description() -> dict:
 def bench_precisions(kind: str, args, clean: str) -> dict:
     """Training images/s at each precision, compute only, interleaved rounds; ratios to float32."""
 
-    from yolo3.modeling.architectures import TINY_ANCHORS, YOLOV3_ANCHORS
     from yolo3.modeling.factory import create_model
     from yolo3.training.pipeline import make_dataset
     from yolo3.training.precision import make_optimizer, precision_policy
@@ -125,8 +135,8 @@ def bench_precisions(kind: str, args, clean: str) -> dict:
     from yolo3.training.trainer import YoloTrainer
 
     size, batch = args.input_size, args.batch_size
-    anchors = (TINY_ANCHORS if kind == "tiny" else YOLOV3_ANCHORS) * size / 416
-    steps = args.steps if kind == "tiny" else max(3, args.steps // 4)
+    anchors = default_anchors(kind, size)
+    steps = args.steps if "tiny" in kind else max(3, args.steps // 4)
     trainers, data = {}, None
     for precision in args.precisions:
         with precision_policy(precision):
@@ -152,7 +162,6 @@ def bench_model(kind: str, args, data_paths: dict, work: str) -> dict:
     import keras
 
     from yolo3.datasets.cleaning import prepare_annotations
-    from yolo3.modeling.architectures import TINY_ANCHORS, YOLOV3_ANCHORS
     from yolo3.modeling.factory import create_model
     from yolo3.training.bottleneck import BottleneckTrainer, cache_dataset, split_at_head_convs, write_feature_cache
     from yolo3.training.freezing import freeze_body
@@ -161,8 +170,8 @@ def bench_model(kind: str, args, data_paths: dict, work: str) -> dict:
     from yolo3.training.trainer import YoloTrainer
 
     size, batch = args.input_size, args.batch_size
-    anchors = (TINY_ANCHORS if kind == "tiny" else YOLOV3_ANCHORS) * size / 416
-    steps = args.steps if kind == "tiny" else max(3, args.steps // 4)
+    anchors = default_anchors(kind, size)
+    steps = args.steps if "tiny" in kind else max(3, args.steps // 4)
     clean = os.path.join(work, "clean.txt")
     prepare_annotations(data_paths["annotation"], clean, num_classes=3, progress=False)
     model = create_model(kind, 3, anchors, size=size)
@@ -229,7 +238,7 @@ def bench_model(kind: str, args, data_paths: dict, work: str) -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", default="tiny", help="comma-separated: tiny, yolov3")
+    p.add_argument("--models", default="tiny", help="comma-separated: tiny, yolov3, yolov3-spp, yolov4-tiny, yolov4")
     p.add_argument("--input-size", type=int, default=224)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--steps", type=int, default=12, help="timed training steps (yolov3: a quarter)")
