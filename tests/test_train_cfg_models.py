@@ -427,8 +427,8 @@ def test_one_yolov4_tiny_step_with_the_body_frozen_changes_only_neck_and_heads(s
     assert {w.path for w in model.trainable_weights} <= changed
 
 
-# measured 25 s on 2 busy cores (14 s tracing the train step, 0.2 s a step): over the 3-s budget
-@pytest.mark.slow  # CI runs it with make test-slow
+# In the default suite although it takes 10-25 s (most of it tracing the train step): issue 13 asks for a
+# yolov4-tiny training there, the one check that the Darknet loss, targets and model train together.
 def test_yolov4_tiny_trains_loss_falls_clearly_in_a_few_dozen_steps(shapes):
     """YOLOv4-tiny from scratch with its Darknet loss keys (CIoU, scale_x_y 1.05): 30 steps on one batch
     (measured 51 -> 0.7)."""
