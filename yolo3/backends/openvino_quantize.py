@@ -11,6 +11,7 @@ box offsets and logits themselves, where int8's rounding moves scores most.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from typing import Callable, Sequence
 
@@ -91,8 +92,14 @@ def quantize_model(net: OpenVinoNetwork, pictures: Sequence[str], letterbox: Cal
     """
     nncf = import_optional("nncf", "--precision int8")
     dataset = nncf.Dataset(list(pictures), lambda p: letterbox(read_image_rgb(p)))
-    return nncf.quantize(net.model, dataset, subset_size=len(pictures),
-                         ignored_scope=nncf.IgnoredScope(names=_head_convolutions(net.model)))
+    logger = logging.getLogger("nncf")
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # its INFO lines (ignored nodes, skipped quantizers) on stdout: only the bar
+    try:
+        return nncf.quantize(net.model, dataset, subset_size=len(pictures),
+                             ignored_scope=nncf.IgnoredScope(names=_head_convolutions(net.model)))
+    finally:
+        logger.setLevel(level)
 
 
 def quantize_network(net: OpenVinoNetwork, pictures: Sequence[str], letterbox: Callable[[np.ndarray], np.ndarray],
