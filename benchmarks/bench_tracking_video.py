@@ -30,26 +30,16 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_convergence import coco_tiny, run  # noqa: E402  (the same steps: run a script, log it, stop on failure)
 
 TRAIN_PRESETS = ("basic", "crossing", "occlusion")
 CLASSES = ("person", "car")
-
-
-def run(cmd: list[str], log_path: str) -> float:
-    """Run ``cmd`` in the project root, output to ``log_path``; exit on failure; seconds taken."""
-    print("+", " ".join(cmd), flush=True)
-    start = time.time()
-    with open(log_path, "w", encoding="utf-8") as log:
-        proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
-        sys.exit(f"command failed ({proc.returncode}); see {log_path}")
-    return time.time() - start
 
 
 def write_frames(folder: str, annotation: str, seeds: list[int], frames: int, every: int) -> int:
@@ -126,9 +116,6 @@ def main() -> int:
         anchors = os.path.join(out, "anchors.txt")
         run([sys.executable, "kmeans.py", "--annotation", train_ann, "--num_clusters", "6", "--input-size",
              str(args.input_size), "--out_file", anchors, "--no-progress"], os.path.join(out, "kmeans.log"))
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from bench_convergence import coco_tiny
-
         weights = coco_tiny(out)
         train_s = run([sys.executable, "train.py", "--model", "tiny", "--annotation", train_ann, "--val-annotation",
                        val_ann, "--classes", classes, "--anchors", anchors, "--weights", weights, "--input-size",
