@@ -368,3 +368,24 @@ def test_drawing_colours_and_labels():
     out = draw_detections(image, boxes, np.array([0.9, 0.3]), np.array([0, 5]), [f"c{i}" for i in range(80)])
     assert out.shape == image.shape and (image == 128).all()  # drawn on a copy
     assert (out[30, 10:60] != 128).any() and (out[0:30, 10:60] != 128).any()  # box edge and label above it
+
+
+@pytest.mark.skipif(not HAS_ONNX, reason="onnxruntime and onnx are optional and not installed")
+def test_anchors_file_check_with_an_anchor_no_mask_uses(tmp_path):
+    """keras-yolo3's tiny masks leave the first anchor unused; an ONNX network knows only the used ones, so
+    the --anchors check compares those by their index in the list (it once refused the right file)."""
+    from yolo3.modeling.builder import build_model_from_cfg
+    from yolo3.modeling.cfg import parse_cfg_text
+
+    text = (MINI_CFG.format(filters=3 * 8, classes=3).replace("mask=0,1,2", "mask=1,2,3")
+            .replace("anchors=10,14, 23,27, 37,58", "anchors=5,6, 10,14, 23,27, 37,58").replace("num=3", "num=4"))
+    model = build_model_from_cfg(parse_cfg_text(text, "<mini>"), name="mini")
+    good, moved, short = (tmp_path / n for n in ("good.txt", "moved.txt", "short.txt"))
+    good.write_text("5,6, 10,14, 23,27, 37,58\n")
+    moved.write_text("5,6, 10,14, 23,27, 37,59\n")
+    short.write_text("10,14, 23,27, 37,58\n")
+    for backend in ("tf", "onnxruntime"):
+        assert Detector(model, anchors_path=good, backend=backend, xla=False).anchors.shape[1] == 2
+        for wrong in (moved, short):
+            with pytest.raises(DetectorError, match="differ from the model's"):
+                Detector(model, anchors_path=wrong, backend=backend, xla=False)

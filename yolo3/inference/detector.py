@@ -123,10 +123,12 @@ def _anchors_and_class_count(anchors_path, classes_path) -> tuple[np.ndarray | N
     return anchors, num_classes
 
 
-def _anchors_of_specs(head_specs) -> np.ndarray:
-    """All anchors (N, 2) in cfg order, from the heads' masks (an ONNX file has no anchor list)."""
+def _anchors_of_specs(head_specs) -> tuple[np.ndarray, list[int]]:
+    """The anchors (K, 2) the heads use, in cfg order, and their indices in the cfg's list, from the heads'
+    masks (an ONNX file has no anchor list: an anchor no mask names, like yolov3-tiny's first, is absent)."""
     by_index = {int(m): a for spec in head_specs for m, a in zip(spec.mask, spec.anchors)}
-    return np.asarray([by_index[k] for k in sorted(by_index)], np.float32).reshape(-1, 2)
+    indices = sorted(by_index)
+    return np.asarray([by_index[k] for k in indices], np.float32).reshape(-1, 2), indices
 
 
 def _load_model_file(path: str, anchors_path, classes_path):
@@ -329,13 +331,14 @@ class Detector(BatchDetector):
                 raise DetectorError(f"an {type(network).__name__} runs with backend "
                                     f"'{'onnxruntime' if self._onnx is not None else 'openvino'}'")
             self.head_specs = network.head_specs
-            self.anchors = _anchors_of_specs(self.head_specs)
+            self.anchors, self._anchor_indices = _anchors_of_specs(self.head_specs)
         else:
             try:
                 self.head_specs = get_head_specs(model)
             except ValueError as exc:
                 raise DetectorError(str(exc)) from None
             self.anchors = model_anchors(model)
+            self._anchor_indices = list(range(len(self.anchors)))
         self.num_classes = self.head_specs[0].num_classes
 
     def _make_postprocessor(self, score_threshold, iou_threshold, input_size, max_detections) -> Postprocessor:
@@ -362,8 +365,10 @@ class Detector(BatchDetector):
             given = read_anchors(path)
         except ValueError as exc:
             raise DetectorError(str(exc)) from None
-        ours = self.anchors
-        if given.shape != ours.shape or not np.allclose(given, ours, atol=1e-3):
+        # An ONNX/IR file knows only the anchors its masks use (yolov3-tiny never uses its first): compare
+        # those, by their index in the cfg's list; a Keras model knows them all.
+        ours, used = self.anchors, self._anchor_indices
+        if len(given) != used[-1] + 1 or not np.allclose(given[used], ours, atol=1e-3):
             fmt = lambda a: " ".join(f"{w:g},{h:g}" for w, h in a)  # noqa: E731
             raise DetectorError(
                 f"anchors in {path} ({len(given)}: {fmt(given)}) differ from the model's "
