@@ -160,7 +160,8 @@ def main() -> int:
     png = args.png or os.path.join(args.out, "convergence.png")
     start = "YOLOv3-tiny from COCO weights" if weights else f"{args.model} from scratch"
     plot(results, png, f"{start}, recipe {args.recipe}, shapes {args.num} images, "
-                       f"{args.input_size}x{args.input_size}, --epochs {args.epochs[0]} {args.epochs[1]}")
+                       f"{args.input_size}x{args.input_size}, --epochs {args.epochs[0]} {args.epochs[1]} "
+                       f"{' '.join(args.extra)}")
     rows = [f"| {args.model} | {args.recipe} {' '.join(args.extra)} | {r['seed']} | {r['map50_heldout']:.3f} | "
             f"{max((v for v in r['curve']['val_map'] if np.isfinite(v)), default=math.nan):.3f} | "
             f"{r['train_seconds'] / 60:.1f} |" for r in results]
