@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..core.files import default_cache_dir
+from ..core.files import writable_cache_folder
 from ..core.heads import get_head_specs
 from .onnx_export import _import, export_onnx, save_onnx
 from .openvino_runtime import file_digest
@@ -40,8 +40,7 @@ def _code_fingerprint() -> str:
 
 
 def _folder(model_path: str) -> str:
-    folder = os.path.dirname(os.path.abspath(model_path))
-    return folder if os.access(folder, os.W_OK) else os.path.join(default_cache_dir(), "onnx")
+    return writable_cache_folder(os.path.dirname(os.path.abspath(model_path)), "onnx")
 
 
 def export_cache_path(model_path: str, input_size: Sequence[int] | None, loaded_with: str = "") -> str:

@@ -19,8 +19,8 @@ from typing import IO, Iterable, Iterator
 
 from ..errors import Yolo3Error
 
-__all__ = ["OutputError", "default_cache_dir", "same_file", "check_output_file", "check_output_dir",
-           "refuse_overwriting",
+__all__ = ["OutputError", "default_cache_dir", "writable_cache_folder", "same_file", "check_output_file",
+           "check_output_dir", "refuse_overwriting",
            "temporary_sibling", "atomic_path", "atomic_open", "StagedFiles"]
 
 
@@ -31,6 +31,20 @@ class OutputError(Yolo3Error):
 def default_cache_dir() -> str:
     """Where yolo3 keeps downloads and caches: ``$YOLO3_CACHE``, else ``~/.cache/yolo3``."""
     return os.environ.get("YOLO3_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "yolo3")
+
+
+def writable_cache_folder(folder: str | os.PathLike, kind: str) -> str:
+    """``folder`` for a cache beside a user's file, unless it is an existing folder this process cannot
+    write (a read-only model folder): then ``<default_cache_dir()>/<kind>``.
+
+    Args:
+        folder: the preferred folder (created later by the caller if it does not exist).
+        kind: the sub-folder of the default cache, e.g. ``"onnx"`` or ``"openvino"``.
+    """
+    folder = os.fspath(folder)
+    if os.path.isdir(folder) and not os.access(folder, os.W_OK):
+        return os.path.join(default_cache_dir(), kind)
+    return folder
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:

@@ -31,7 +31,7 @@ from ..backends.onnx_runtime import OnnxNetwork
 from ..backends.openvino_quantize import calibration_pictures, quantize_network
 from ..backends.openvino_runtime import PRECISIONS, OpenVinoNetwork, OpenVinoUnavailableError
 from ..core.detections import BatchDetector, Detections, stack_images
-from ..core.files import default_cache_dir
+from ..core.files import default_cache_dir, writable_cache_folder
 from ..core.heads import get_head_specs, model_anchors
 from ..datasets.annotations import read_anchors, read_class_names
 from ..errors import Yolo3Error
@@ -440,9 +440,8 @@ class Detector(BatchDetector):
             raise DetectorError("precision int8 needs calibration pictures: an annotation file or a folder "
                                 "(--calibration)")
         pictures = calibration_pictures(self._calibration)
-        cache_dir = os.fspath(self._cache_dir or os.path.join(default_cache_dir(), "openvino"))
-        if os.path.isdir(cache_dir) and not os.access(cache_dir, os.W_OK):  # a read-only model folder
-            cache_dir = os.path.join(default_cache_dir(), "openvino")
+        cache_dir = writable_cache_folder(self._cache_dir or os.path.join(default_cache_dir(), "openvino"),
+                                          "openvino")
         source = self._openvino.source_path
         stem = model_stem(source) if source else getattr(self.model, "name", "model")
 
