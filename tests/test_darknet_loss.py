@@ -14,6 +14,8 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
+from test_loss import np_ciou_terms  # noqa: E402  (the paper's CIoU in numpy, shared)
+
 from yolo3.core.heads import HeadSpec, get_head_specs, head_specs_from_json, head_specs_to_json  # noqa: E402
 from yolo3.core.layers import YoloHead  # noqa: E402
 from yolo3.training.loss import yolo_loss  # noqa: E402
@@ -339,18 +341,6 @@ def _np_decode(raw, head):
                      np.exp(raw[..., 2]) * anchors[:, 0] / NET, np.exp(raw[..., 3]) * anchors[:, 1] / NET], -1)
 
 
-def _np_ciou_terms(p, t):
-    """(IoU - d^2/c^2, v, IoU) of cxcywh boxes (Zheng et al. 2020)."""
-    pa, pb = p[..., :2] - p[..., 2:] / 2, p[..., :2] + p[..., 2:] / 2
-    ta, tb = t[..., :2] - t[..., 2:] / 2, t[..., :2] + t[..., 2:] / 2
-    inter = np.prod(np.clip(np.minimum(pb, tb) - np.maximum(pa, ta), 0, None), -1)
-    iou = inter / (np.prod(p[..., 2:], -1) + np.prod(t[..., 2:], -1) - inter)
-    c2 = np.sum((np.maximum(pb, tb) - np.minimum(pa, ta)) ** 2, -1)
-    rho2 = np.sum((p[..., :2] - t[..., :2]) ** 2, -1)
-    v = 4 / math.pi ** 2 * (np.arctan(t[..., 2] / t[..., 3]) - np.arctan(p[..., 2] / p[..., 3])) ** 2
-    return iou - rho2 / c2, v, iou
-
-
 def test_autodiff_is_the_gradient_of_ciou_and_differs_from_darknet():
     head = _head(max_delta=None)
     raw = _raw(seed=7, scale=0.6).astype(np.float64)
@@ -360,11 +350,11 @@ def test_autodiff_is_the_gradient_of_ciou_and_differs_from_darknet():
     pos = y[..., 4] == 1
     truth = y[..., :4].astype(np.float64)
     truth[~pos] = 0.5  # no truth there (masked out below)
-    base, v0, iou0 = _np_ciou_terms(_np_decode(raw, head), truth)
+    base, v0, iou0 = np_ciou_terms(_np_decode(raw, head), truth)
     alpha = v0 / (1 - iou0 + v0)  # held constant, as in the paper's gradient (and ciou_cxcywh)
 
     def loss(r):
-        d, v, _ = _np_ciou_terms(_np_decode(r, head), truth)
+        d, v, _ = np_ciou_terms(_np_decode(r, head), truth)
         return np.sum((0.07 * (1 - (d - alpha * v)))[pos])
 
     numeric = np.zeros_like(raw)

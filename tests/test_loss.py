@@ -137,8 +137,9 @@ def test_label_smoothing_changes_only_class_term():
 
 
 # -- the formulas against numpy (issue 17: CIoU and label smoothing were only checked for "something changed")
-def _np_ciou(p, t):
-    """CIoU of cxcywh boxes (Zheng et al. 2020, eq. 10-11), written from the paper in numpy."""
+def np_ciou_terms(p, t):
+    """(IoU - rho^2/c^2, v, IoU) of cxcywh boxes (Zheng et al. 2020, eq. 10-11), written from the paper in
+    numpy (float64); CIoU = the first - alpha * v with alpha = v / (1 - IoU + v)."""
     p, t = np.asarray(p, np.float64), np.asarray(t, np.float64)
     pa, pb = p[..., :2] - p[..., 2:] / 2, p[..., :2] + p[..., 2:] / 2
     ta, tb = t[..., :2] - t[..., 2:] / 2, t[..., :2] + t[..., 2:] / 2
@@ -147,8 +148,13 @@ def _np_ciou(p, t):
     c2 = np.sum((np.maximum(pb, tb) - np.minimum(pa, ta)) ** 2, -1)
     rho2 = np.sum((p[..., :2] - t[..., :2]) ** 2, -1)
     v = 4 / math.pi ** 2 * (np.arctan(t[..., 2] / t[..., 3]) - np.arctan(p[..., 2] / p[..., 3])) ** 2
-    alpha = v / (1 - iou + v)
-    return iou - rho2 / c2 - alpha * v
+    return iou - rho2 / c2, v, iou
+
+
+def _np_ciou(p, t):
+    """CIoU of cxcywh boxes (Zheng et al. 2020, eq. 10-11), from :func:`np_ciou_terms`."""
+    diou, v, iou = np_ciou_terms(p, t)
+    return diou - v / (1 - iou + v) * v
 
 
 def test_ciou_equals_the_papers_formula():
