@@ -21,12 +21,13 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-__all__ = ["CPU_PREFERENCE", "BackendChoice", "backend_installed", "gpu_visible", "choose_backend"]
+__all__ = ["CPU_PREFERENCE", "BACKEND_PACKAGES", "BackendChoice", "backend_installed", "gpu_visible",
+           "choose_backend"]
 
 #: the exact CPU backends, fastest first (measured: see the module docstring)
 CPU_PREFERENCE = ("onnxruntime", "openvino")
-#: the packages each backend needs
-_NEEDS = {"onnxruntime": ("onnxruntime", "onnx"), "openvino": ("openvino", "onnx"), "tf": ()}
+#: the optional packages each backend needs (also what the scripts' --backend check asks for)
+BACKEND_PACKAGES = {"onnxruntime": ("onnxruntime", "onnx"), "openvino": ("openvino", "onnx"), "tf": ()}
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class BackendChoice:
 
 def backend_installed(backend: str) -> bool:
     """Whether the optional packages ``backend`` needs are importable (found, not imported)."""
-    return all(importlib.util.find_spec(package) is not None for package in _NEEDS[backend])
+    return all(importlib.util.find_spec(package) is not None for package in BACKEND_PACKAGES[backend])
 
 
 def gpu_visible() -> bool:

@@ -11,7 +11,7 @@ import sys
 import warnings
 from typing import Iterator
 
-from ..backends.auto import BackendChoice, choose_backend
+from ..backends.auto import BACKEND_PACKAGES, BackendChoice, choose_backend
 from ..backends.openvino_runtime import PrecisionFallbackWarning
 from .common import UsageError
 
@@ -22,7 +22,7 @@ __all__ = ["BACKEND_CHOICES", "PRECISION_CHOICES", "add_backend_arguments", "bac
 BACKEND_CHOICES = ("auto", "tf", "onnxruntime", "openvino")  # yolo3.inference.detector.BACKENDS
 PRECISION_CHOICES = ("fp32", "bf16", "int8")  # yolo3.backends.openvino_runtime.PRECISIONS
 #: the optional packages each choice needs
-_NEEDS = {"onnxruntime": ("onnxruntime", "onnx"), "openvino": ("openvino", "onnx"), "int8": ("nncf",)}
+_NEEDS = {**BACKEND_PACKAGES, "int8": ("nncf",)}
 
 
 def add_backend_arguments(ap: argparse.ArgumentParser) -> None:
