@@ -16,10 +16,9 @@ import re
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..core.files import writable_cache_folder
+from ..core.files import file_digest, writable_cache_folder
 from ..core.heads import get_head_specs
 from .onnx_export import _import, export_onnx, save_onnx
-from .openvino_runtime import file_digest
 
 __all__ = ["export_cache_path", "cached_onnx_export", "model_stem"]
 

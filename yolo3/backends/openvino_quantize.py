@@ -17,10 +17,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..core.files import file_digest
 from ..datasets.annotations import read_annotations
 from ..datasets.imageio import list_images, read_image_rgb
 from ..errors import Yolo3Error
-from .openvino_runtime import OpenVinoNetwork, file_digest, import_optional, save_ir
+from .openvino_runtime import OpenVinoNetwork, import_optional, save_ir
 
 __all__ = ["CalibrationError", "calibration_pictures", "calibration_key", "int8_cache_path", "quantize_model",
            "quantize_network"]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from ..core.files import atomic_path
+from ..core.files import atomic_path, file_digest
 from ..core.heads import head_specs_from_json, head_specs_to_json
 from ..errors import Yolo3Error
 from .onnx_export import HEADS_METADATA_KEY, export_onnx
@@ -113,16 +113,6 @@ def _read_ir(core, path: str):
         raise OpenVinoModelError(f"OpenVINO cannot read {path} ({first})") from None
     text = model.get_rt_info(IR_HEADS_PATH).astype(str) if model.has_rt_info(IR_HEADS_PATH) else None
     return model, text
-
-
-def file_digest(*paths: str) -> str:
-    """sha256 hex of the files' bytes, in the order given."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 class OpenVinoNetwork:

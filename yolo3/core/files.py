@@ -12,6 +12,7 @@ Three rules every tool follows (docs/reliability.md):
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -19,13 +20,24 @@ from typing import IO, Iterable, Iterator
 
 from ..errors import Yolo3Error
 
-__all__ = ["OutputError", "default_cache_dir", "writable_cache_folder", "same_file", "check_output_file",
+__all__ = ["OutputError", "file_digest", "default_cache_dir", "writable_cache_folder", "same_file",
+           "check_output_file",
            "check_output_dir", "refuse_overwriting",
            "temporary_sibling", "atomic_path", "atomic_open", "StagedFiles"]
 
 
 class OutputError(Yolo3Error):
     """An output that would overwrite an input, or whose destination cannot be written; one line."""
+
+
+def file_digest(*paths: str | os.PathLike) -> str:
+    """Hex sha256 of the files' bytes, in the order given, read in 1 MiB blocks (cache keys, weights checks)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def default_cache_dir() -> str:

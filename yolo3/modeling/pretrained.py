@@ -7,7 +7,6 @@ downloads anything, and it runs only when asked.
 """
 from __future__ import annotations
 
-import hashlib
 import html.parser
 import os
 import shutil
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from ..core.files import default_cache_dir
+from ..core.files import default_cache_dir, file_digest
 from ..errors import Yolo3Error
 from ..resources import resource_path
 from .darknet_weights import convert
@@ -77,16 +76,12 @@ def cache_dir() -> str:
 
 
 def sha256_of(path: str) -> str:
-    """Hex sha256 digest of a file, read in 1 MiB chunks.
+    """Hex sha256 digest of a file (:func:`yolo3.core.files.file_digest`).
 
     Args:
         path: the file to hash.
     """
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path)
 
 
 def _log(msg: str, quiet: bool) -> None:
