@@ -21,9 +21,8 @@ from typing import IO, Iterable, Iterator
 from ..errors import Yolo3Error
 
 __all__ = ["OutputError", "file_digest", "default_cache_dir", "writable_cache_folder", "same_file",
-           "check_output_file",
-           "check_output_dir", "refuse_overwriting",
-           "temporary_sibling", "atomic_path", "atomic_open", "StagedFiles"]
+           "check_output_file", "check_output_dir", "refuse_overwriting", "temporary_sibling", "atomic_path",
+           "atomic_open", "StagedFiles"]
 
 
 class OutputError(Yolo3Error):
