@@ -469,6 +469,25 @@ def test_bottleneck_split_reproduces_yolov4_tiny(tiny_v4, shapes):
     assert [layer.name for layer in head_model.layers if layer.weights] == ["conv_29", "conv_36"]
 
 
+def test_train_bottleneck_trains_with_the_loss_options_given(shapes, tmp_path):
+    """train_bottleneck.py --box-grad autodiff reaches the bottleneck trainer (it used to build its
+    trainer with the default loss options whatever the run asked for)."""
+    from yolo3.cli.train_bottleneck import _config, build_parser
+    from yolo3.modeling.factory import create_model
+    from yolo3.training.bottleneck import train_bottleneck
+
+    args = build_parser("train_bottleneck.py").parse_args(
+        ["--annotation", shapes["annotation"], "--classes", shapes["classes"], "--model", "yolov4-tiny",
+         "--box-grad", "autodiff", "--log-dir", str(tmp_path / "bn")])
+    loss = _config(args).loss
+    assert loss.box_grad == "autodiff"
+    _batch(shapes, create_model("yolov4-tiny", 3, TINY_64, size=64))  # writes the clean annotation file
+    model = create_model("yolov4-tiny", 3, TINY_64, size=64)
+    result = train_bottleneck(model, os.path.join(shapes["root"], "clean.txt"), None, (64, 64), str(tmp_path / "cache"),
+                              epochs=1, batch_size=4, verbose=0, progress=False, loss=loss)
+    assert result["loss"]["box_grad"] == "autodiff" and np.isfinite(result["history"]["loss"][0])
+
+
 @pytest.mark.slow  # CI runs it with make test-slow
 def test_yolov4_smoke_step_and_freezing(shapes):
     """YOLOv4 (full) at 64 pixels: CSPDarknet53 is frozen with --freeze-body 1 (sections 0..104), the three

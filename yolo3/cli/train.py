@@ -34,6 +34,7 @@ from ..training.config import (
     TrainConfig,
 )
 from ..training.distribute import split_cpu
+from ..training.loss import BOX_GRADS
 from ..training.run import run_training
 from .common import (
     HelpFormatter,
@@ -75,6 +76,7 @@ MODEL_HELP = (f"architecture: {', '.join(MODEL_KINDS)}, or a Darknet .cfg with [
               "else yolov3)")
 ANCHORS_HELP = ("anchors file (default: the bundled yolo_anchors.txt, tiny_yolo_anchors.txt for tiny; the cfg's own "
                 "for yolov4, yolov4-tiny and a .cfg); the count must fit the model's heads")
+BOX_GRAD_HELP = "box gradient of heads with Darknet's loss (yolov4 cfgs): Darknet's own or autodiff's"
 WEIGHTS_HELP = ("start from these weights: a convert.py -w weights file or a full model (.keras/.h5), layers whose "
                 "shapes differ (e.g. the heads for another class count) skipped; or a Darknet .weights file, whole "
                 "or a partial backbone (darknet53.conv.74, yolov4.conv.137, yolov4-tiny.conv.29), loaded into the "
@@ -130,8 +132,7 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
                    help="stage 1 freezes: 0 nothing, 1 the body (Darknet-53, CSPDarknet53 ...: docs/training.md; "
                         "default), 2 all but the output convolutions (keras-yolo3)")
     t.add_argument("--box-loss", choices=("mse", "ciou"), default="mse", help="box loss (mse = keras-yolo3's)")
-    t.add_argument("--box-grad", choices=("darknet", "autodiff"), default="darknet",
-                   help="box gradient of heads with Darknet's loss (yolov4 cfgs): Darknet's own or autodiff's")
+    t.add_argument("--box-grad", choices=BOX_GRADS, default="darknet", help=BOX_GRAD_HELP)
     t.add_argument("--label-smoothing", type=number_type(float, 0, 1, high_open=True), default=0.0,
                    help="class label smoothing eps")
     t.add_argument("--ignore-thresh", type=fraction, default=None, help="override the heads' ignore_thresh (0.5)")

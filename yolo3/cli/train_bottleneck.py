@@ -18,6 +18,7 @@ from ..training.bottleneck import run_bottleneck_training
 from ..training.config import (
     PRECISIONS,
     DataConfig,
+    LossConfig,
     ModelConfig,
     OptimConfig,
     RuntimeConfig,
@@ -37,7 +38,7 @@ from .common import (
     prog_name,
     run_tool,
 )
-from .train import ANCHORS_HELP, MODEL_HELP, WEIGHTS_HELP, model_kind, read_model_files
+from .train import ANCHORS_HELP, BOX_GRAD_HELP, BOX_GRADS, MODEL_HELP, WEIGHTS_HELP, model_kind, read_model_files
 
 __all__ = ["build_parser", "main"]
 
@@ -65,6 +66,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=PRECISIONS, default="float32",
                    help="mixed_bfloat16 / mixed_float16: compute in 16 bits (heads and loss in float32, the saved "
                         "model float32)")
+    p.add_argument("--box-grad", choices=BOX_GRADS, default="darknet", help=BOX_GRAD_HELP)
     p.add_argument("--log-dir", default=os.path.join("logs", "bottleneck"), help="logs and the saved model")
     p.add_argument("--cache-dir", default=None, help="feature cache (default <log-dir>/bottleneck_cache)")
     p.add_argument("--reuse-cache", action="store_true", help="use an existing cache of the same input size")
@@ -91,7 +93,7 @@ def _config(args: argparse.Namespace) -> TrainConfig:
                         val_split=args.val_split, skip_missing=args.skip_missing),
         model=ModelConfig(anchors=anchors, kind=kind, weights=args.weights, input_size=input_size),
         stages=(StageConfig(args.epochs, args.batch_size, args.lr, freeze_body=2), StageConfig(0)),
-        optim=OptimConfig(precision=args.precision),
+        optim=OptimConfig(precision=args.precision), loss=LossConfig(box_grad=args.box_grad),
         runtime=RuntimeConfig(log_dir=args.log_dir, seed=args.seed, final_name="trained_bottleneck.keras",
                               verbose="auto" if args.verbose is None else args.verbose))
 

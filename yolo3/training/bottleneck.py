@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from ..datasets.cleaning import count_lines
 from ..modeling.saving import save_model
-from .config import TrainConfig
+from .config import LossConfig, TrainConfig
 from .freezing import head_output_layers
 from .pipeline import make_eval_dataset
 from .precision import float32_copy, make_optimizer, precision_policy
@@ -209,11 +209,12 @@ def train_bottleneck(
     reuse_cache: bool = False,
     progress: bool = True,
     precision: str = "float32",
+    loss: LossConfig | None = None,
 ) -> dict:
     """Cache the body outputs of ``model`` for the images of ``train_clean`` (and ``val_clean``)
     under ``cache_dir`` and train the output convolutions on them for ``epochs`` epochs.
     ``model`` is trained in place; returns ``{"history": ..., "train_meta": ..., "val_meta": ...,
-    "steps_per_epoch": ...}``.
+    "steps_per_epoch": ..., "loss": the trainer's loss options}``.
 
     Args:
         model: the inference model; its output convolutions are trained.
@@ -231,6 +232,8 @@ def train_bottleneck(
         progress: show progress bars while caching.
         precision: the run's precision (:data:`yolo3.training.config.PRECISIONS`); build ``model``
             under it (:func:`yolo3.training.precision.precision_policy`) for the 16-bit ones.
+        loss: the loss options (box loss, label smoothing, ignore threshold, box gradient); default
+            :class:`yolo3.training.config.LossConfig`'s.
     """
     spec = target_spec_from_model(model)
     feature_model, head_model = split_at_head_convs(model)
@@ -247,7 +250,7 @@ def train_bottleneck(
 
     train_meta = cached(train_clean, train_dir)
     val_meta = cached(val_clean, val_dir) if val_clean else None
-    trainer = BottleneckTrainer(head_model, input_size)
+    trainer = BottleneckTrainer(head_model, input_size, **(loss or LossConfig()).trainer_kwargs())
     trainer.compile(optimizer=make_optimizer(lr, precision))
     steps = max(1, train_meta["images"] // batch_size)
     fit_kwargs = {}
@@ -257,8 +260,9 @@ def train_bottleneck(
                       "validation_steps": max(1, -(-val_meta["images"] // vb))}
     hist = trainer.fit(cache_dataset(train_dir, spec, batch_size, seed=seed), steps_per_epoch=steps, epochs=epochs,
                        callbacks=list(callbacks), verbose=verbose, shuffle=False, **fit_kwargs)
+    loss_used = {k: v for k, v in trainer.get_config().items() if k in LossConfig().trainer_kwargs()}
     return {"history": {k: [float(v) for v in vs] for k, vs in hist.history.items()},
-            "train_meta": train_meta, "val_meta": val_meta, "steps_per_epoch": steps}
+            "train_meta": train_meta, "val_meta": val_meta, "steps_per_epoch": steps, "loss": loss_used}
 
 
 _NO_WEIGHTS = "no --weights: the cached body is untrained (bottleneck training is meant for pretrained bodies)"
@@ -293,7 +297,7 @@ def run_bottleneck_training(config: TrainConfig, cache_dir: str | None = None, r
         model, data.train_path, data.val_path if data.n_val else None, config.model.input_size,
         cache_dir or os.path.join(runtime.log_dir, "bottleneck_cache"), epochs=stage.epochs,
         batch_size=batch, lr=stage.learning_rate or STAGE1_LR, seed=runtime.seed, reuse_cache=reuse_cache,
-        verbose=runtime.verbose, callbacks=callbacks, precision=precision)
+        verbose=runtime.verbose, callbacks=callbacks, precision=precision, loss=config.loss)
     final_path = os.path.join(runtime.log_dir, runtime.final_name)
     save_model(float32_copy(model), final_path)
     result.update(final_model=final_path, seconds=time.time() - start)

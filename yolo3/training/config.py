@@ -145,6 +145,11 @@ class LossConfig:
     ignore_thresh: float | None = None
     box_grad: str = "darknet"
 
+    def trainer_kwargs(self) -> dict:
+        """These options as keyword arguments of :class:`yolo3.training.trainer.YoloTrainer`."""
+        return {"box_loss": self.box_loss, "label_smoothing": self.label_smoothing,
+                "ignore_thresh": self.ignore_thresh, "box_grad": self.box_grad}
+
 
 @dataclass
 class EvalConfig:

@@ -184,9 +184,7 @@ class _TrainingRun:
             self.model = create_training_model(config.model, len(config.data.classes),
                                                load_weights=self.state is None, no_weights_message=_NO_WEIGHTS,
                                                log=_log)
-            self.trainer = YoloTrainer(self.model, box_loss=config.loss.box_loss,
-                                       label_smoothing=config.loss.label_smoothing,
-                                       ignore_thresh=config.loss.ignore_thresh, box_grad=config.loss.box_grad)
+            self.trainer = YoloTrainer(self.model, **config.loss.trainer_kwargs())
         self.spec = target_spec_from_model(self.model)
 
     def start_logs(self) -> None:
