@@ -9,8 +9,9 @@ are those of :class:`yolo3.ops.postprocess.Postprocessor`, whose settings config
 :class:`OnnxPostprocess`:
 
 - :func:`postprocess_graph` decodes the raw heads (sigmoid/exp, grid, anchors, ``scale_x_y``),
-  forms Darknet's scores ``objectness * class_prob`` zeroed unless ``> score_threshold``, and runs
-  ONNX's ``NonMaxSuppression`` per class (suppress on IoU ``> iou_threshold``, keep scores
+  keeps the candidate boxes (objectness ``> score_threshold``: Darknet's score ``objectness *
+  class_prob`` cannot pass otherwise), forms their scores zeroed unless ``> score_threshold``, and runs
+  ONNX's ``NonMaxSuppression`` per image and class (suppress on IoU ``> iou_threshold``, keep scores
   ``> score_threshold``: the rules of ``tf.image.combined_non_max_suppression``) on the centre-format
   boxes.
 - :func:`select_detections` (NumPy, on the few selected pairs) keeps the ``max_detections`` best per
@@ -66,7 +67,8 @@ class _GraphBuilder:
         self.nodes, self.inits = [], []
 
     def const(self, name: str, value) -> str:
-        self.inits.append(self.numpy_helper.from_array(np.ascontiguousarray(value), name))
+        value = np.ascontiguousarray(value) if np.ndim(value) else np.asarray(value)  # 0-d stays a scalar
+        self.inits.append(self.numpy_helper.from_array(value, name))
         return name
 
     def add(self, op: str, inputs: Sequence[str], output: str, **attrs) -> str:
@@ -85,10 +87,16 @@ class _GraphBuilder:
 
 def postprocess_graph(specs: Sequence[HeadSpec], grids: Sequence[Sequence[int]], input_size: Sequence[int],
                       score_threshold: float, iou_threshold: float, max_detections: int):
-    """ONNX model: raw heads ``raw_0..`` float32 (B, h_i, w_i, A*(5+C)) -> ``boxes`` (B, N, 4)
-    centre x, centre y, width, height as fractions of the network input, ``scores`` (B, C, N)
-    Darknet scores zeroed unless ``> score_threshold``, and ``selected`` int64 (K, 3) (image, class, box)
-    of the pairs per-class NMS keeps (at most ``max_detections`` per image and class).
+    """ONNX model: raw heads ``raw_0..`` float32 (B, h_i, w_i, A*(5+C)) -> the M candidate boxes (those
+    whose objectness is ``> score_threshold``: no class of another box can pass Darknet's rule
+    ``objectness * class_prob > score_threshold``) as ``boxes`` (M, 4) centre x, centre y, width, height
+    as fractions of the network input, ``scores`` (1, B*C, M) their Darknet scores zeroed unless
+    ``> score_threshold`` (row ``b*C + c`` holds class c of image b; zero for other images' boxes), and
+    ``selected`` int64 (K, 3) (0, b*C + c, candidate) of the pairs per-class NMS keeps (at most
+    ``max_detections`` per image and class).
+
+    Only the candidates reach the class sigmoids and the NMS, which are otherwise the cost of a
+    large head (YOLOv3-416: 10,647 boxes x 80 classes a picture).
 
     Args:
         specs: the head specs, in output order.
@@ -100,49 +108,85 @@ def postprocess_graph(specs: Sequence[HeadSpec], grids: Sequence[Sequence[int]],
     """
     from onnx import TensorProto
 
-    net_h, net_w = float(input_size[0]), float(input_size[1])
     g = _GraphBuilder()
     vi = g.helper.make_tensor_value_info
-    inputs, boxes, probs = [], [], []
-    num_classes = specs[0].num_classes
+    inputs, boxes, objectness, logits = [], [], [], []
     for k, (spec, (gh, gw)) in enumerate(zip(specs, grids)):
         a, c = spec.num_anchors, spec.num_classes
         inputs.append(vi(f"raw_{k}", TensorProto.FLOAT, ["batch", int(gh), int(gw), a * (5 + c)]))
-        feats = g.add("Reshape", [f"raw_{k}", g.const(f"shape5_{k}", np.array([-1, gh, gw, a, 5 + c], np.int64))],
-                      f"feats_{k}")
-        txy, twh, tobj, tcls = (f"txy_{k}", f"twh_{k}", f"tobj_{k}", f"tcls_{k}")
-        g.nodes.append(g.helper.make_node("Split", [feats, g.const(f"split_{k}", np.array([2, 2, 1, c], np.int64))],
-                                          [txy, twh, tobj, tcls], name=f"split_{k}", axis=4))
-        xy = g.add("Sigmoid", [txy], f"sig_xy_{k}")
-        if spec.scale_x_y != 1.0:
-            xy = g.add("Mul", [xy, g.const(f"sxy_{k}", np.float32(spec.scale_x_y))], f"scaled_xy_{k}")
-            xy = g.add("Sub", [xy, g.const(f"sxy_off_{k}", np.float32(0.5 * (spec.scale_x_y - 1.0)))], f"shift_xy_{k}")
-        col, row = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
-        grid = np.stack([col, row], -1)[None, :, :, None, :]
-        xy = g.add("Add", [g.const(f"grid_{k}", grid), xy], f"cell_xy_{k}")
-        xy = g.add("Div", [xy, g.const(f"grid_size_{k}", np.array([gw, gh], np.float32))], f"xy_{k}")
-        # exp(t) * anchor / net, in that order, as yolo3.ops.decode does
-        anchors = np.asarray(spec.anchors, np.float32).reshape(1, 1, 1, a, 2)
-        wh = g.add("Mul", [g.add("Exp", [twh], f"exp_wh_{k}"), g.const(f"anchors_{k}", anchors)], f"anchor_wh_{k}")
-        wh = g.add("Div", [wh, g.const(f"net_{k}", np.array([net_w, net_h], np.float32))], f"wh_{k}")
-        box = g.add("Concat", [xy, wh], f"box5_{k}", axis=-1)
-        boxes.append(g.add("Reshape", [box, g.const(f"shape_box_{k}", np.array([0, -1, 4], np.int64))], f"box_{k}"))
-        prob = g.add("Mul", [g.add("Sigmoid", [tobj], f"obj_{k}"), g.add("Sigmoid", [tcls], f"cls_{k}")], f"prob5_{k}")
-        probs.append(g.add("Reshape", [prob, g.const(f"shape_prob_{k}", np.array([0, -1, c], np.int64))], f"prob_{k}"))
-    all_boxes = g.add("Concat", boxes, "boxes", axis=1) if len(boxes) > 1 else g.add("Identity", boxes, "boxes")
-    prob = g.add("Concat", probs, "prob", axis=1) if len(probs) > 1 else g.add("Identity", probs, "prob")
+        box, obj, cls = _decode_head(g, k, spec, (int(gh), int(gw)), input_size)
+        boxes.append(box)
+        objectness.append(obj)
+        logits.append(cls)
+    num_classes = specs[0].num_classes
+    concat = lambda parts, name: (g.add("Concat", parts, name, axis=1) if len(parts) > 1  # noqa: E731
+                                  else g.add("Identity", parts, name))
+    all_boxes, obj, cls = concat(boxes, "all_boxes"), concat(objectness, "all_obj"), concat(logits, "all_logits")
     threshold = g.const("score", np.float32(score_threshold))
-    kept = g.add("Where", [g.add("Greater", [prob, threshold], "above"), prob, g.const("zero", np.float32(0.0))],
-                 "kept_scores")
-    scores = g.add("Transpose", [kept], "scores", perm=[0, 2, 1])
-    g.add("NonMaxSuppression", [all_boxes, scores, g.const("max_per_class", np.array([max_detections], np.int64)),
+    where = g.add("NonZero", [g.add("Greater", [obj, threshold], "obj_above")], "candidates")  # (2, M): image, box
+    pairs = g.add("Transpose", [where], "candidate_pairs", perm=[1, 0])
+    cand_obj = g.add("Unsqueeze", [g.add("GatherND", [obj, pairs], "cand_obj"), g.const("last", np.array([-1]))],
+                     "cand_obj_1")
+    prob = g.add("Mul", [cand_obj, g.add("Sigmoid", [g.add("GatherND", [cls, pairs], "cand_logits")], "cand_cls")],
+                 "cand_prob")
+    zero, axis0 = g.const("zero", np.float32(0.0)), g.const("axes_0", np.array([0]))
+    kept = g.add("Where", [g.add("Greater", [prob, threshold], "above"), prob, zero], "kept_scores")  # (M, C)
+    # Scores (1, B*C, M): row b*C + c holds class c of image b's candidates, zero for other images'
+    # candidates, so the NMS (per row) never compares boxes of two images and keeps its per-class cap.
+    scalar = lambda name, v: g.const(name, np.array(v, np.int64))  # noqa: E731
+    image = g.add("Gather", [where, scalar("row0", 0)], "cand_image", axis=0)  # (M,)
+    batch = g.add("Gather", [g.add("Shape", [obj], "obj_shape"), scalar("dim0", 0)], "batch")
+    images = g.add("Range", [scalar("start", 0), batch, scalar("step", 1)], "images")
+    own = g.add("Equal", [g.add("Unsqueeze", [images, g.const("axes_12", np.array([1, 2]))], "images_b11"),
+                          g.add("Unsqueeze", [image, g.const("axes_01", np.array([0, 1]))], "image_11m")], "own")
+    kept_1cm = g.add("Unsqueeze", [g.add("Transpose", [kept], "kept_cm", perm=[1, 0]), axis0], "kept_1cm")
+    per_image = g.add("Where", [own, kept_1cm, zero], "scores_bcm")  # (B, C, M)
+    # the shape spelled out: a -1 cannot be inferred when there is no candidate (M = 0)
+    rows = g.add("Unsqueeze", [g.add("Mul", [batch, scalar("classes", num_classes)], "rows"), axis0], "rows_1d")
+    count = g.add("Gather", [g.add("Shape", [where], "where_shape"), g.const("dim1", np.array([1], np.int64))],
+                  "count_1d")
+    shape = g.add("Concat", [g.const("one", np.array([1], np.int64)), rows, count], "shape_scores", axis=0)
+    scores = g.add("Reshape", [per_image, shape], "scores")
+    cand_boxes = g.add("GatherND", [all_boxes, pairs], "boxes")
+    g.add("NonMaxSuppression", [g.add("Unsqueeze", [cand_boxes, axis0], "nms_boxes"),
+                                scores, g.const("max_per_class", np.array([max_detections], np.int64)),
                                 g.const("iou", np.array([iou_threshold], np.float32)),
                                 g.const("score_threshold", np.array([score_threshold], np.float32))],
           "selected", center_point_box=1)
-    outputs = [vi("boxes", TensorProto.FLOAT, ["batch", "anchors", 4]),
-               vi("scores", TensorProto.FLOAT, ["batch", num_classes, "anchors"]),
+    outputs = [vi("boxes", TensorProto.FLOAT, ["candidates", 4]),
+               vi("scores", TensorProto.FLOAT, [1, f"batch_x_{num_classes}", "candidates"]),
                vi("selected", TensorProto.INT64, ["pairs", 3])]
     return g.model("yolo3_postprocess", inputs, outputs)
+
+
+def _decode_head(g: _GraphBuilder, k: int, spec: HeadSpec, grid: tuple[int, int], input_size: Sequence[int]):
+    """Nodes decoding raw head ``raw_k`` like :mod:`yolo3.ops.decode`: its boxes (B, N_k, 4) cxcywh
+    fractions, objectness (B, N_k) after the sigmoid and class logits (B, N_k, C); their names."""
+    (gh, gw), a, c = grid, spec.num_anchors, spec.num_classes
+    net_h, net_w = float(input_size[0]), float(input_size[1])
+    feats = g.add("Reshape", [f"raw_{k}", g.const(f"shape5_{k}", np.array([-1, gh, gw, a, 5 + c], np.int64))],
+                  f"feats_{k}")
+    txy, twh, tobj, tcls = (f"txy_{k}", f"twh_{k}", f"tobj_{k}", f"tcls_{k}")
+    g.nodes.append(g.helper.make_node("Split", [feats, g.const(f"split_{k}", np.array([2, 2, 1, c], np.int64))],
+                                      [txy, twh, tobj, tcls], name=f"split_{k}", axis=4))
+    xy = g.add("Sigmoid", [txy], f"sig_xy_{k}")
+    if spec.scale_x_y != 1.0:
+        xy = g.add("Mul", [xy, g.const(f"sxy_{k}", np.float32(spec.scale_x_y))], f"scaled_xy_{k}")
+        xy = g.add("Sub", [xy, g.const(f"sxy_off_{k}", np.float32(0.5 * (spec.scale_x_y - 1.0)))], f"shift_xy_{k}")
+    col, row = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
+    grid_xy = np.stack([col, row], -1)[None, :, :, None, :]
+    xy = g.add("Add", [g.const(f"grid_{k}", grid_xy), xy], f"cell_xy_{k}")
+    xy = g.add("Div", [xy, g.const(f"grid_size_{k}", np.array([gw, gh], np.float32))], f"xy_{k}")
+    # exp(t) * anchor / net, in that order, as yolo3.ops.decode does
+    anchors = np.asarray(spec.anchors, np.float32).reshape(1, 1, 1, a, 2)
+    wh = g.add("Mul", [g.add("Exp", [twh], f"exp_wh_{k}"), g.const(f"anchors_{k}", anchors)], f"anchor_wh_{k}")
+    wh = g.add("Div", [wh, g.const(f"net_{k}", np.array([net_w, net_h], np.float32))], f"wh_{k}")
+    box = g.add("Concat", [xy, wh], f"box5_{k}", axis=-1)
+    box = g.add("Reshape", [box, g.const(f"shape_box_{k}", np.array([0, -1, 4], np.int64))], f"box_{k}")
+    obj = g.add("Sigmoid", [tobj], f"obj5_{k}")
+    obj = g.add("Reshape", [obj, g.const(f"shape_obj_{k}", np.array([0, -1], np.int64))], f"obj_{k}")
+    cls = g.add("Reshape", [tcls, g.const(f"shape_cls_{k}", np.array([0, -1, c], np.int64))], f"cls_{k}")
+    return box, obj, cls
 
 
 def boxes_to_image_np(boxes_cxcywh: np.ndarray, sizes: np.ndarray, net_size: Sequence[int]) -> np.ndarray:
@@ -177,28 +221,30 @@ def select_detections(boxes: np.ndarray, scores: np.ndarray, selected: np.ndarra
     pixels, scores (B, K), class_ids int32 (B, K), count int32 (B,), best first, K = ``max_detections``.
 
     Args:
-        boxes: (B, N, 4) the graph's ``boxes``.
-        scores: (B, C, N) the graph's ``scores``.
-        selected: (K, 3) the graph's ``selected``.
+        boxes: (M, 4) the graph's candidate ``boxes``.
+        scores: (1, B*C, M) the graph's ``scores``.
+        selected: (K, 3) the graph's ``selected``: (0, b*C + c, candidate).
         sizes: int (B, 2) each picture's (height, width).
         input_size: network input (height, width).
         max_detections: rows kept per image.
     """
-    batch = boxes.shape[0]
+    batch = len(sizes)
+    num_classes = scores.shape[1] // batch
     out_boxes = np.zeros((batch, max_detections, 4), np.float32)
     out_scores = np.zeros((batch, max_detections), np.float32)
     out_classes = np.zeros((batch, max_detections), np.int32)
     count = np.zeros((batch,), np.int32)
     if selected.size:
-        b, c, i = selected[:, 0], selected[:, 1], selected[:, 2]
-        pair_scores = scores[b, c, i]
+        row, i = selected[:, 1], selected[:, 2]
+        b, c = row // num_classes, row % num_classes
+        pair_scores = scores[0, row, i]
         order = np.lexsort((-pair_scores, b))  # by image, then best score first
         b, c, i, pair_scores = b[order], c[order], i[order], pair_scores[order]
         starts = np.searchsorted(b, np.arange(batch))
         rank = np.arange(len(b)) - starts[b]
         keep = rank < max_detections
         b, c, i, rank, pair_scores = b[keep], c[keep], i[keep], rank[keep], pair_scores[keep]
-        out_boxes[b, rank] = boxes_to_image_np(boxes[b, i], np.asarray(sizes)[b], input_size)
+        out_boxes[b, rank] = boxes_to_image_np(boxes[i], np.asarray(sizes)[b], input_size)
         out_scores[b, rank] = pair_scores
         out_classes[b, rank] = c
         count = np.bincount(b, minlength=batch).astype(np.int32)

@@ -5,7 +5,7 @@ from a Keras model or a ``.onnx`` file) or an OpenVINO IR (``.xml`` + ``.bin``, 
 :func:`save_ir`), keeps the head metadata (anchors, classes) and compiles it for the CPU with
 the decoding + per-class NMS graph of :func:`yolo3.backends.onnx_postprocess.postprocess_graph`
 attached to its outputs, so one inference request goes from the letterboxed batch to the selected
-(image, class, box) triples; :func:`yolo3.backends.onnx_postprocess.select_detections` maps them
+(image, class, candidate box) pairs; :func:`yolo3.backends.onnx_postprocess.select_detections` maps them
 to image pixels in NumPy.
 
 Precisions (``precision=``): ``fp32`` (default, exact: ``INFERENCE_PRECISION_HINT`` f32, which
