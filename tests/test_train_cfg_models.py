@@ -380,15 +380,22 @@ def test_darknet_weights_not_ending_on_a_convolution_are_a_one_line_mismatch_err
 
 # --- training, freezing, bottleneck ------------------------------------------------------------------------------
 
-def _batch(shapes, model, size=64, n=4):
+def _clean_annotation(shapes) -> str:
+    """The shapes annotation file validated by prepare_annotations (written once)."""
     from yolo3.datasets.cleaning import prepare_annotations
-    from yolo3.training.pipeline import make_dataset
-    from yolo3.training.targets import target_spec_from_model
 
     clean = os.path.join(shapes["root"], "clean.txt")
     if not os.path.exists(clean):
         prepare_annotations(shapes["annotation"], clean, num_classes=3, progress=False)
-    return next(iter(make_dataset(clean, target_spec_from_model(model), (size, size), n, augment=False)))
+    return clean
+
+
+def _batch(shapes, model, size=64, n=4):
+    from yolo3.training.pipeline import make_dataset
+    from yolo3.training.targets import target_spec_from_model
+
+    return next(iter(make_dataset(_clean_annotation(shapes), target_spec_from_model(model), (size, size), n,
+                                  augment=False)))
 
 
 def _fit_losses(model, x, y, steps: int, lr: float = 2e-3) -> list[float]:
@@ -481,9 +488,8 @@ def test_train_bottleneck_trains_with_the_loss_options_given(shapes, tmp_path):
          "--box-grad", "autodiff", "--log-dir", str(tmp_path / "bn")])
     loss = _config(args).loss
     assert loss.box_grad == "autodiff"
-    _batch(shapes, create_model("yolov4-tiny", 3, TINY_64, size=64))  # writes the clean annotation file
     model = create_model("yolov4-tiny", 3, TINY_64, size=64)
-    result = train_bottleneck(model, os.path.join(shapes["root"], "clean.txt"), None, (64, 64), str(tmp_path / "cache"),
+    result = train_bottleneck(model, _clean_annotation(shapes), None, (64, 64), str(tmp_path / "cache"),
                               epochs=1, batch_size=4, verbose=0, progress=False, loss=loss)
     assert result["loss"]["box_grad"] == "autodiff" and np.isfinite(result["history"]["loss"][0])
 
