@@ -110,32 +110,30 @@ def postprocess_graph(specs: Sequence[HeadSpec], grids: Sequence[Sequence[int]],
 
     g = _GraphBuilder()
     vi = g.helper.make_tensor_value_info
-    inputs, boxes, objectness, logits = [], [], [], []
+    inputs, boxes, objectness, logits, owners = [], [], [], [], []
+    threshold = g.const("score", np.float32(score_threshold))
     for k, (spec, (gh, gw)) in enumerate(zip(specs, grids)):
         a, c = spec.num_anchors, spec.num_classes
         inputs.append(vi(f"raw_{k}", TensorProto.FLOAT, ["batch", int(gh), int(gw), a * (5 + c)]))
-        box, obj, cls = _decode_head(g, k, spec, (int(gh), int(gw)), input_size)
+        box, obj, cls, image = _head_candidates(g, k, spec, (int(gh), int(gw)), input_size, threshold)
         boxes.append(box)
         objectness.append(obj)
         logits.append(cls)
+        owners.append(image)
     num_classes = specs[0].num_classes
-    concat = lambda parts, name: (g.add("Concat", parts, name, axis=1) if len(parts) > 1  # noqa: E731
+    concat = lambda parts, name: (g.add("Concat", parts, name, axis=0) if len(parts) > 1  # noqa: E731
                                   else g.add("Identity", parts, name))
-    all_boxes, obj, cls = concat(boxes, "all_boxes"), concat(objectness, "all_obj"), concat(logits, "all_logits")
-    threshold = g.const("score", np.float32(score_threshold))
-    where = g.add("NonZero", [g.add("Greater", [obj, threshold], "obj_above")], "candidates")  # (2, M): image, box
-    pairs = g.add("Transpose", [where], "candidate_pairs", perm=[1, 0])
-    cand_obj = g.add("Unsqueeze", [g.add("GatherND", [obj, pairs], "cand_obj"), g.const("last", np.array([-1]))],
-                     "cand_obj_1")
-    prob = g.add("Mul", [cand_obj, g.add("Sigmoid", [g.add("GatherND", [cls, pairs], "cand_logits")], "cand_cls")],
-                 "cand_prob")
+    # the candidates of all heads: (M, 4) boxes, (M,) objectness, (M, C) class logits, (M,) image
+    cand_boxes, cand_obj = concat(boxes, "boxes"), concat(objectness, "cand_obj")
+    cand_logits, image = concat(logits, "cand_logits"), concat(owners, "cand_image")
+    cand_obj = g.add("Unsqueeze", [cand_obj, g.const("last", np.array([-1]))], "cand_obj_1")
+    prob = g.add("Mul", [cand_obj, g.add("Sigmoid", [cand_logits], "cand_cls")], "cand_prob")
     zero, axis0 = g.const("zero", np.float32(0.0)), g.const("axes_0", np.array([0]))
     kept = g.add("Where", [g.add("Greater", [prob, threshold], "above"), prob, zero], "kept_scores")  # (M, C)
     # Scores (1, B*C, M): row b*C + c holds class c of image b's candidates, zero for other images'
     # candidates, so the NMS (per row) never compares boxes of two images and keeps its per-class cap.
     scalar = lambda name, v: g.const(name, np.array(v, np.int64))  # noqa: E731
-    image = g.add("Gather", [where, scalar("row0", 0)], "cand_image", axis=0)  # (M,)
-    batch = g.add("Gather", [g.add("Shape", [obj], "obj_shape"), scalar("dim0", 0)], "batch")
+    batch = g.add("Gather", [g.add("Shape", ["raw_0"], "raw_shape"), scalar("dim0", 0)], "batch")
     images = g.add("Range", [scalar("start", 0), batch, scalar("step", 1)], "images")
     own = g.add("Equal", [g.add("Unsqueeze", [images, g.const("axes_12", np.array([1, 2]))], "images_b11"),
                           g.add("Unsqueeze", [image, g.const("axes_01", np.array([0, 1]))], "image_11m")], "own")
@@ -143,11 +141,9 @@ def postprocess_graph(specs: Sequence[HeadSpec], grids: Sequence[Sequence[int]],
     per_image = g.add("Where", [own, kept_1cm, zero], "scores_bcm")  # (B, C, M)
     # the shape spelled out: a -1 cannot be inferred when there is no candidate (M = 0)
     rows = g.add("Unsqueeze", [g.add("Mul", [batch, scalar("classes", num_classes)], "rows"), axis0], "rows_1d")
-    count = g.add("Gather", [g.add("Shape", [where], "where_shape"), g.const("dim1", np.array([1], np.int64))],
-                  "count_1d")
+    count = g.add("Shape", [image], "count_1d")
     shape = g.add("Concat", [g.const("one", np.array([1], np.int64)), rows, count], "shape_scores", axis=0)
     scores = g.add("Reshape", [per_image, shape], "scores")
-    cand_boxes = g.add("GatherND", [all_boxes, pairs], "boxes")
     g.add("NonMaxSuppression", [g.add("Unsqueeze", [cand_boxes, axis0], "nms_boxes"),
                                 scores, g.const("max_per_class", np.array([max_detections], np.int64)),
                                 g.const("iou", np.array([iou_threshold], np.float32)),
@@ -159,34 +155,43 @@ def postprocess_graph(specs: Sequence[HeadSpec], grids: Sequence[Sequence[int]],
     return g.model("yolo3_postprocess", inputs, outputs)
 
 
-def _decode_head(g: _GraphBuilder, k: int, spec: HeadSpec, grid: tuple[int, int], input_size: Sequence[int]):
-    """Nodes decoding raw head ``raw_k`` like :mod:`yolo3.ops.decode`: its boxes (B, N_k, 4) cxcywh
-    fractions, objectness (B, N_k) after the sigmoid and class logits (B, N_k, C); their names."""
+def _head_candidates(g: _GraphBuilder, k: int, spec: HeadSpec, grid: tuple[int, int], input_size: Sequence[int],
+                     threshold: str):
+    """Nodes finding raw head ``raw_k``'s candidates (objectness ``> threshold``) and decoding only
+    them like :mod:`yolo3.ops.decode`: boxes (M_k, 4) cxcywh fractions, objectness (M_k,) after the
+    sigmoid, class logits (M_k, C), image index (M_k,); their names. Candidates come in (image, y, x,
+    anchor) order."""
     (gh, gw), a, c = grid, spec.num_anchors, spec.num_classes
     net_h, net_w = float(input_size[0]), float(input_size[1])
-    feats = g.add("Reshape", [f"raw_{k}", g.const(f"shape5_{k}", np.array([-1, gh, gw, a, 5 + c], np.int64))],
-                  f"feats_{k}")
-    txy, twh, tobj, tcls = (f"txy_{k}", f"twh_{k}", f"tobj_{k}", f"tcls_{k}")
-    g.nodes.append(g.helper.make_node("Split", [feats, g.const(f"split_{k}", np.array([2, 2, 1, c], np.int64))],
-                                      [txy, twh, tobj, tcls], name=f"split_{k}", axis=4))
+    rows = g.add("Reshape", [f"raw_{k}", g.const(f"shape_rows_{k}", np.array([0, -1, 5 + c], np.int64))],
+                 f"rows_{k}")  # (B, N_k, 5 + C), N_k = h * w * A in (y, x, anchor) order
+    scalar = lambda name, v: g.const(name, np.array(v, np.int64))  # noqa: E731
+    obj = g.add("Sigmoid", [g.add("Gather", [rows, scalar(f"obj_col_{k}", 4)], f"tobj_{k}", axis=2)], f"obj_{k}")
+    where = g.add("NonZero", [g.add("Greater", [obj, threshold], f"obj_above_{k}")], f"where_{k}")  # (2, M_k)
+    pairs = g.add("Transpose", [where], f"pairs_{k}", perm=[1, 0])
+    cand = g.add("GatherND", [rows, pairs], f"cand_{k}")  # (M_k, 5 + C)
+    cand_obj = g.add("GatherND", [obj, pairs], f"obj_cand_{k}")
+    image = g.add("Gather", [where, scalar(f"row0_{k}", 0)], f"image_{k}", axis=0)
+    box_index = g.add("Gather", [where, scalar(f"row1_{k}", 1)], f"index_{k}", axis=0)
+    txy, twh, tcls = (f"txy_{k}", f"twh_{k}", f"tcls_{k}")
+    g.nodes.append(g.helper.make_node("Split", [cand, g.const(f"split_{k}", np.array([2, 2, 1, c], np.int64))],
+                                      [txy, twh, f"tobj_cand_{k}", tcls], name=f"split_{k}", axis=1))
     xy = g.add("Sigmoid", [txy], f"sig_xy_{k}")
     if spec.scale_x_y != 1.0:
         xy = g.add("Mul", [xy, g.const(f"sxy_{k}", np.float32(spec.scale_x_y))], f"scaled_xy_{k}")
         xy = g.add("Sub", [xy, g.const(f"sxy_off_{k}", np.float32(0.5 * (spec.scale_x_y - 1.0)))], f"shift_xy_{k}")
     col, row = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
-    grid_xy = np.stack([col, row], -1)[None, :, :, None, :]
-    xy = g.add("Add", [g.const(f"grid_{k}", grid_xy), xy], f"cell_xy_{k}")
+    cells = np.repeat(np.stack([col, row], -1).reshape(-1, 2), a, axis=0)  # (N_k, 2) x, y of each box
+    cell_xy = g.add("Gather", [g.const(f"grid_{k}", cells), box_index], f"cand_grid_{k}", axis=0)
+    xy = g.add("Add", [cell_xy, xy], f"cell_xy_{k}")
     xy = g.add("Div", [xy, g.const(f"grid_size_{k}", np.array([gw, gh], np.float32))], f"xy_{k}")
     # exp(t) * anchor / net, in that order, as yolo3.ops.decode does
-    anchors = np.asarray(spec.anchors, np.float32).reshape(1, 1, 1, a, 2)
-    wh = g.add("Mul", [g.add("Exp", [twh], f"exp_wh_{k}"), g.const(f"anchors_{k}", anchors)], f"anchor_wh_{k}")
+    anchors = np.tile(np.asarray(spec.anchors, np.float32).reshape(a, 2), (gh * gw, 1))  # (N_k, 2)
+    anchor_wh = g.add("Gather", [g.const(f"anchors_{k}", anchors), box_index], f"cand_anchor_{k}", axis=0)
+    wh = g.add("Mul", [g.add("Exp", [twh], f"exp_wh_{k}"), anchor_wh], f"anchor_wh_{k}")
     wh = g.add("Div", [wh, g.const(f"net_{k}", np.array([net_w, net_h], np.float32))], f"wh_{k}")
-    box = g.add("Concat", [xy, wh], f"box5_{k}", axis=-1)
-    box = g.add("Reshape", [box, g.const(f"shape_box_{k}", np.array([0, -1, 4], np.int64))], f"box_{k}")
-    obj = g.add("Sigmoid", [tobj], f"obj5_{k}")
-    obj = g.add("Reshape", [obj, g.const(f"shape_obj_{k}", np.array([0, -1], np.int64))], f"obj_{k}")
-    cls = g.add("Reshape", [tcls, g.const(f"shape_cls_{k}", np.array([0, -1, c], np.int64))], f"cls_{k}")
-    return box, obj, cls
+    box = g.add("Concat", [xy, wh], f"box_{k}", axis=-1)
+    return box, cand_obj, tcls, image
 
 
 def boxes_to_image_np(boxes_cxcywh: np.ndarray, sizes: np.ndarray, net_size: Sequence[int]) -> np.ndarray:
