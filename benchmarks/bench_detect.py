@@ -316,8 +316,8 @@ def openvino_table(rows: list[dict]) -> list[str]:
     if not precisions:
         return []
     lines = ["", "OpenVINO, same runs (**ov bare** = OpenVINO Runtime on the letterboxed batch, the network only; "
-             "**yolo3 ov** = `Detector(backend=\"openvino\", precision=...)`: TF letterbox, then network + "
-             "decoding + per-class NMS as one compiled OpenVINO model; int8 = NNCF post-training quantization "
+             "**yolo3 ov** = `Detector(backend=\"openvino\", precision=...)`: TF letterbox, then the network and "
+             "decoding + per-class NMS in OpenVINO (two compiled models); int8 = NNCF post-training quantization "
              "calibrated on the sample pictures, head convolutions kept fp32" +
              ("" if "bf16" in precisions else "; bf16 not run: this CPU has no bfloat16 units, bf16 would run "
               "fp32") + "):", "",

@@ -5,8 +5,8 @@ Darknet scores, boxes to image pixels, per-class NMS) as ONE compiled ``tf.funct
 RGB images of any sizes (never ``model.predict`` per frame). With ``backend="onnxruntime"`` the network
 and the decoding + NMS run in ONNX Runtime after a compiled TF letterbox
 (:mod:`yolo3.backends.onnx_postprocess`, configured by the same Postprocessor); with
-``backend="openvino"`` the network and that graph are compiled as one OpenVINO model
-(:mod:`yolo3.backends.openvino_runtime`), at ``precision`` fp32 (default, exact), bf16 or int8. The
+``backend="openvino"`` the network and that graph run in OpenVINO, the graph reading the network's
+outputs in place (:mod:`yolo3.backends.openvino_runtime`), at ``precision`` fp32 (default, exact), bf16 or int8. The
 default, ``backend="auto"``, is the fastest exact backend installed for the device
 (:mod:`yolo3.backends.auto`); a model file's ONNX export is cached beside it
 (:mod:`yolo3.backends.onnx_cache`), so the ONNX backends start without exporting again.
