@@ -253,6 +253,20 @@ def test_loaders_and_the_earlier_call_forms_give_the_same_detector(random_tiny, 
 
 
 @pytest.mark.skipif(not HAS_ONNX, reason="onnxruntime and onnx are optional and not installed")
+def test_onnx_backends_letterbox_a_mixed_batch_by_size_group_in_the_pictures_order(pictures):
+    """The onnxruntime backend letterboxes pictures by groups of one padded size, then runs the network
+    once (Detector.detect): each picture gets its own results, those of detecting it alone."""
+    ort = Detector(mini_yolo_model(3), score_threshold=0.01, input_size=96, backend="onnxruntime")
+    a, b, c = pictures  # 250x333 and 217x301 pad to 256x384, 300x140 to 384x256: groups interleave
+    batch = [c, a, b, np.ascontiguousarray(c[::-1]), np.ascontiguousarray(a[:, ::-1])]
+    for picture, result in zip(batch, ort.detect(batch)):
+        alone = ort.detect_one(picture)
+        assert len(result) == len(alone) > 0
+        np.testing.assert_allclose(result.boxes, alone.boxes, atol=1e-3)
+        np.testing.assert_allclose(result.scores, alone.scores, atol=1e-5)
+
+
+@pytest.mark.skipif(not HAS_ONNX, reason="onnxruntime and onnx are optional and not installed")
 def test_onnxruntime_backend_matches_tf(pictures, tmp_path):
     from yolo3.backends.onnx_export import export_onnx, save_onnx
 

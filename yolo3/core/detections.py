@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["Detections", "PAD_MULTIPLE", "stack_images", "detect_images", "BatchDetector"]
+__all__ = ["Detections", "PAD_MULTIPLE", "stack_images", "detect_images", "split_detections", "BatchDetector"]
 
 
 #: batches are zero-padded to multiples of this many pixels, so the XLA-compiled letterbox
@@ -105,10 +105,15 @@ def detect_images(run_batch, images: Sequence[np.ndarray], pad_multiple: int = P
     if len(images) == 0:
         return []
     batch, sizes = stack_images([np.asarray(im) for im in images], multiple=pad_multiple)
-    boxes, scores, class_ids, count = run_batch(batch, sizes)
+    return split_detections(*run_batch(batch, sizes))
+
+
+def split_detections(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, count: np.ndarray) -> list[Detections]:
+    """Padded NMS results (boxes (B, K, 4), scores (B, K), class_ids (B, K), count (B,)) cut into one
+    :class:`Detections` an image."""
     return [Detections(boxes[b, :n].astype(np.float32), scores[b, :n].astype(np.float32),
                        class_ids[b, :n].astype(np.int64))
-            for b, n in enumerate(count.astype(int))]
+            for b, n in enumerate(np.asarray(count).astype(int))]
 
 
 class BatchDetector:

@@ -30,7 +30,7 @@ from ..backends.onnx_postprocess import OnnxPostprocess
 from ..backends.onnx_runtime import OnnxNetwork
 from ..backends.openvino_quantize import calibration_pictures, quantize_network
 from ..backends.openvino_runtime import PRECISIONS, OpenVinoNetwork, OpenVinoUnavailableError
-from ..core.detections import BatchDetector, Detections, stack_images
+from ..core.detections import PAD_MULTIPLE, BatchDetector, Detections, split_detections, stack_images
 from ..core.files import default_cache_dir, writable_cache_folder
 from ..core.heads import get_head_specs, model_anchors
 from ..datasets.annotations import read_anchors, read_class_names
@@ -397,6 +397,7 @@ class Detector(BatchDetector):
         image_spec = tf.TensorSpec([None, None, None, 3], tf.uint8)
         sizes_spec = tf.TensorSpec([None, 2], tf.int32)
         post = self.postprocessor
+        self._letterbox_fn = None  # the ONNX backends' letterbox, apart from their network
         if self._onnx is not None:
             # The network in ONNX Runtime, decoding + NMS as an ONNX graph after it: a TF call after
             # each ONNX Runtime run costs ~2 ms on a 2-core CPU (see yolo3.backends.onnx_postprocess).
@@ -427,11 +428,52 @@ class Detector(BatchDetector):
             batch: uint8 (B, H, W, 3) RGB pictures, each in the top-left corner, zero padded.
             sizes: int (B, 2) each picture's (height, width).
         """
-        if self._onnx is not None:
-            return self._postprocess(self._onnx(self._letterbox_fn(batch, sizes).numpy()), sizes)
-        if self._openvino is not None:
-            return self._openvino_run(self._letterbox_fn(batch, sizes).numpy(), sizes)
+        if self._letterbox_fn is not None:
+            return self._run_letterboxed(self._letterbox_fn(batch, sizes).numpy(), sizes)
         return tuple(t.numpy() for t in self._detect_fn(batch, sizes))
+
+    def _run_letterboxed(self, letterboxed: np.ndarray, sizes: np.ndarray):
+        """The ONNX backends after the letterbox: float32 (B, net_h, net_w, 3) -> padded NMS results."""
+        if self._onnx is not None:
+            return self._postprocess(self._onnx(letterboxed), sizes)
+        return self._openvino_run(letterboxed, sizes)
+
+    def detect(self, images: Sequence[np.ndarray], pad_multiple: int = PAD_MULTIPLE) -> list[Detections]:
+        """Detect on uint8 (H, W, 3) RGB pictures (sizes may differ), the network running once on all.
+
+        The onnxruntime and openvino backends letterbox the pictures by groups of one padded size
+        (their height and width rounded up to ``pad_multiple``) and run the network once on the whole
+        batch: one letterbox over a batch of mixed sizes would work on copies as large as its largest
+        picture (the 7 sample pictures at batch 8: 26 ms stacked, 16 grouped). The tf backend runs
+        letterbox and network as one function over the stacked batch.
+
+        Args:
+            images: the pictures.
+            pad_multiple: see :data:`yolo3.core.detections.PAD_MULTIPLE`; 1 suits a stream of same-size
+                video frames.
+
+        Returns:
+            One :class:`Detections` a picture, boxes x1, y1, x2, y2 in its pixels.
+        """
+        if self._letterbox_fn is None or len(images) < 2:
+            return super().detect(images, pad_multiple)
+        images = [np.asarray(im) for im in images]
+        multiple = max(int(pad_multiple), 1)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, im in enumerate(images):
+            groups.setdefault((-(-im.shape[0] // multiple), -(-im.shape[1] // multiple)), []).append(i)
+        parts = []
+        for members in groups.values():
+            batch, sizes = stack_images([images[i] for i in members], multiple=multiple)
+            parts.append(self._letterbox_fn(batch, sizes).numpy())
+        if len(parts) == 1:
+            letterboxed = parts[0]
+        else:
+            letterboxed = np.empty((len(images), *parts[0].shape[1:]), np.float32)
+            for members, part in zip(groups.values(), parts):
+                letterboxed[members] = part
+        sizes = np.array([im.shape[:2] for im in images], np.int32)
+        return split_detections(*self._run_letterboxed(letterboxed, sizes))
 
 
     def _quantize_openvino(self) -> None:
