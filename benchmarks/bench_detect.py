@@ -8,9 +8,15 @@ fp32 again) and int8 (NNCF, calibrated on the sample pictures) and yolo3's openv
 
     python benchmarks/bench_detect.py                   # yolov3-tiny and yolov3 at 416, batch 1 and 8
     python benchmarks/bench_detect.py --models yolov3-tiny --reps 5 --out docs/benchmarks.md
+    python benchmarks/bench_detect.py --separate        # each runtime in its own process
 
 All contenders run in one process with interleaved repetitions (A B C D A B C D ...), and the
 best time per call is reported (the least disturbed one on a shared machine); ratios are what to read.
+With ``--separate`` each runtime (tf, onnxruntime, opencv, and openvino once per precision) runs in a
+child process of its own, one after the other: on a CPU of few cores the thread pools of the other
+runtimes (ONNX Runtime's spinning threads above all) otherwise slow the one being timed, which is not
+what a user running one backend sees. A bare network is its detector's own session or compiled model,
+so a detector and its network are measured side by side either way.
 yolov3-tiny uses the real weights (yolo3.modeling.pretrained.fetch_weights; random ones if that fails);
 yolov3 uses random Darknet weights from ../shared/oracle/make_random_weights.py (the timing of a
 network does not depend on its weight values).
@@ -122,9 +128,13 @@ class OpenCVDetector:
         return results
 
 
-def bench_model(name: str, sizes: list[int], batches: list[int], reps: int, workdir: str, images) -> list[dict]:
+#: the contender groups; --separate gives each its own process (openvino: one per precision)
+RUNTIMES = ("tf", "onnxruntime", "opencv", "openvino-fp32", "openvino-bf16", "openvino-int8")
+
+
+def bench_model(name: str, sizes: list[int], batches: list[int], reps: int, workdir: str, images,
+                runtimes=RUNTIMES) -> list[dict]:
     from yolo3.backends.onnx_export import export_onnx, save_onnx
-    from yolo3.backends.onnx_runtime import OnnxNetwork
     from yolo3.inference.detector import Detector
     from yolo3.modeling.darknet_weights import convert
     from yolo3.ops.letterbox import letterbox, stack_images
@@ -139,28 +149,25 @@ def bench_model(name: str, sizes: list[int], batches: list[int], reps: int, work
         t = time.perf_counter()
         save_onnx(export_onnx(model, input_size=(size, size)), onnx_path)
         log(f"{name}@{size}: ONNX export {time.perf_counter() - t:.1f} s")
-        bare = OnnxNetwork(onnx_path)
-        contenders = {
-            "yolo3 tf": Detector(model, size=size),
-            "yolo3 onnxruntime": Detector(onnx_path, size=size, backend="onnxruntime"),
-        }
-        openvino = openvino_contenders(onnx_path, size, workdir)
-        opencv = OpenCVDetector(cfg, weights, size)
+        contenders = {}  # name -> (kind, runner): a "detector" runs on pictures, a "bare" network on the batch
+        for runtime in runtimes:
+            if runtime == "tf":
+                contenders["yolo3 tf"] = ("detector", Detector(model, size=size))
+            elif runtime == "onnxruntime":
+                contenders.update(onnxruntime_contenders(onnx_path, size))
+            elif runtime == "opencv":
+                contenders["opencv dnn"] = ("detector", OpenCVDetector(cfg, weights, size))
+            elif runtime.split("-")[1] in openvino_precisions():
+                contenders.update(openvino_contenders(onnx_path, size, workdir, [runtime.split("-")[1]]))
         for batch in batches:
             pics = [images[i % len(images)] for i in range(batch)]
             if batch == 1:
                 pics = [images[0]]
             packed, hw = stack_images(pics)
             letterboxed = letterbox(packed, hw, (size, size)).numpy()
-            calls = {
-                "yolo3 tf": lambda pics=pics, tf_det=contenders["yolo3 tf"]: tf_det.detect(pics),
-                "yolo3 onnxruntime": lambda pics=pics, ort_det=contenders["yolo3 onnxruntime"]: ort_det.detect(pics),
-                "opencv dnn": lambda pics=pics, opencv=opencv: opencv.detect(pics),
-                "onnxruntime bare network": lambda batch=letterboxed, bare=bare: bare(batch),
-            }
-            for key, (kind, runner) in openvino.items():
-                calls[key] = ((lambda pics=pics, det=runner: det.detect(pics)) if kind == "detector"
-                              else (lambda batch=letterboxed, net=runner: net(batch)))
+            calls = {key: ((lambda pics=pics, det=runner: det.detect(pics)) if kind == "detector"
+                           else (lambda batch=letterboxed, net=runner: net(batch)))
+                     for key, (kind, runner) in contenders.items()}
             t = time.perf_counter()
             for fn in calls.values():  # warm-up: tracing, XLA compilation, first allocations
                 fn()
@@ -178,6 +185,38 @@ def bench_model(name: str, sizes: list[int], batches: list[int], reps: int, work
     return rows
 
 
+def onnxruntime_contenders(onnx_path: str, size: int) -> dict:
+    """yolo3's onnxruntime backend, and its own ONNX Runtime session timed alone as the bare network: a
+    second session would bring a second thread pool, whose threads spin after each run and take the
+    cores from the first (tiny at batch 1 on 2 cores: 28 ms instead of 14)."""
+    from yolo3.inference.detector import Detector
+
+    detector = Detector(onnx_path, size=size, backend="onnxruntime")
+    return {"yolo3 onnxruntime": ("detector", detector), "onnxruntime bare network": ("bare", detector._onnx)}
+
+
+def bench_separately(args) -> list[dict]:
+    """Each runtime in a child process of its own (``--runtimes X --json F``), one after the other,
+    rows merged: no thread pool of another runtime shares the cores with the one being timed."""
+    import json
+    import subprocess
+
+    merged: dict[tuple, dict] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for runtime in RUNTIMES:
+            out = os.path.join(folder, f"{runtime}.json")
+            cmd = [sys.executable, __file__, "--runtimes", runtime, "--json", out, "--reps", str(args.reps),
+                   "--models", *args.models, "--sizes", *map(str, args.sizes), "--batches", *map(str, args.batches)]
+            log(f"--- {runtime}: its own process")
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            if not os.path.exists(out):
+                continue
+            for row in json.load(open(out, encoding="utf-8")):
+                key = (row["model"], row["size"], row["batch"])
+                merged.setdefault(key, {**row, "ms": {}})["ms"].update(row["ms"])
+    return list(merged.values())
+
+
 def openvino_precisions() -> list[str]:
     """fp32, bf16 where OpenVINO's CPU plugin has bfloat16 units, int8 where nncf is installed."""
     if importlib.util.find_spec("openvino") is None:
@@ -190,25 +229,22 @@ def openvino_precisions() -> list[str]:
     return out + (["int8"] if importlib.util.find_spec("nncf") is not None else [])
 
 
-def openvino_contenders(onnx_path: str, size: int, workdir: str) -> dict:
-    """name -> ("bare", net(letterboxed batch)) or ("detector", Detector) for each of :func:`openvino_precisions`."""
-    from yolo3.backends.openvino_quantize import quantize_model
-    from yolo3.backends.openvino_runtime import OpenVinoNetwork
+def openvino_contenders(onnx_path: str, size: int, workdir: str, precisions: list[str]) -> dict:
+    """name -> ("bare", net(letterboxed batch)) or ("detector", Detector) for each of ``precisions``.
+    The bare network is the detector's own compiled network (a second inference request on it): the
+    same model and threads, so the ratio is what the letterbox and the decoding + NMS add."""
     from yolo3.inference.detector import Detector
-    from yolo3.ops.letterbox import letterbox_image
 
     out = {}
     calibration = str(SHARED / "darknet" / "images")
-    for precision in openvino_precisions():
+    for precision in precisions:
         t = time.perf_counter()
-        net = OpenVinoNetwork(onnx_path)
-        if precision == "int8":
-            pictures = sorted(str(p) for p in Path(calibration).glob("*.jpg"))
-            net.model = quantize_model(net, pictures, lambda image: letterbox_image(image, (size, size))[None])
-        out[f"openvino bare {precision}"] = ("bare", net.network("fp32" if precision == "int8" else precision))
-        out[f"yolo3 openvino {precision}"] = ("detector", Detector(
-            onnx_path, size=size, backend="openvino", precision=precision, cache_dir=workdir,
-            calibration=calibration if precision == "int8" else None))
+        detector = Detector(onnx_path, size=size, backend="openvino", precision=precision, cache_dir=workdir,
+                            calibration=calibration if precision == "int8" else None)
+        request = detector._openvino_run.compiled.create_infer_request()
+        out[f"openvino bare {precision}"] = ("bare", lambda images, request=request: list(request.infer(
+            [np.ascontiguousarray(images, np.float32)]).values()))
+        out[f"yolo3 openvino {precision}"] = ("detector", detector)
         log(f"openvino {precision}@{size}: set-up {time.perf_counter() - t:.1f} s")
     return out
 
@@ -275,17 +311,19 @@ def update_section(path: str, name: str, text: str) -> None:
         f.write(new if new.endswith("\n") else new + "\n")
 
 
-def markdown_table(rows: list[dict], reps: int) -> str:
+def markdown_table(rows: list[dict], reps: int, separate: bool = False) -> str:
     lines = [
         "### End-to-end detection (decoded picture -> final boxes)",
         "",
-        f"`python benchmarks/bench_detect.py` on {datetime.date.today()}: {reps} interleaved repetitions, "
+        f"`python benchmarks/bench_detect.py{' --separate' if separate else ''}` on {datetime.date.today()}: "
+        f"{reps} interleaved repetitions, "
         "best (minimum) time per call divided by the batch size (on a shared machine the minimum is the "
         "least disturbed measurement of each contender).",
         "",
         f"Machine: {machine_note()}.",
         "",
-        "Contenders, all in one process: **yolo3 tf** = `Detector` with the TensorFlow backend "
+        ("Contenders, each runtime in a process of its own (the contenders of one runtime interleaved): "
+         if separate else "Contenders, all in one process: ") + "**yolo3 tf** = `Detector` with the TensorFlow backend "
         "(letterbox + network + decoding + NMS in one `tf.function`; letterbox, network and decoding "
         "XLA-compiled, BatchNormalization folded into the convolutions); **yolo3 ort** = "
         "`Detector(backend=\"onnxruntime\")` (the same network written as ONNX by yolo3.backends.onnx_export "
@@ -342,14 +380,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     ap.add_argument("--reps", type=int, default=7, help="interleaved repetitions per cell (default 7)")
     ap.add_argument("--out", default=None, help="markdown file for the table (e.g. docs/benchmarks.md)")
+    ap.add_argument("--separate", action="store_true",
+                    help="run each runtime in a process of its own (no other runtime's threads on the cores); "
+                         "the default interleaves all of them in one process")
+    ap.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), choices=RUNTIMES, help=argparse.SUPPRESS)
+    ap.add_argument("--json", default=None, help=argparse.SUPPRESS)  # a --separate child's rows
     args = ap.parse_args(argv)
-    images = sample_images()
-    rows = []
-    with tempfile.TemporaryDirectory() as workdir:
-        for name in args.models:
-            rows += bench_model(name, args.sizes, args.batches, args.reps, workdir, images)
+    if args.separate:
+        rows = bench_separately(args)
+    else:
+        images = sample_images()
+        rows = []
+        with tempfile.TemporaryDirectory() as workdir:
+            for name in args.models:
+                rows += bench_model(name, args.sizes, args.batches, args.reps, workdir, images, args.runtimes)
+    if args.json:
+        import json
+
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(rows, f)
+        return 0
     if args.out:
-        update_section(args.out, "bench_detect", markdown_table(rows, args.reps))
+        update_section(args.out, "bench_detect", markdown_table(rows, args.reps, args.separate))
         log(f"wrote {args.out}")
     for r in rows:
         m = r["ms"]
