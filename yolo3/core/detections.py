@@ -108,7 +108,8 @@ def detect_images(run_batch, images: Sequence[np.ndarray], pad_multiple: int = P
     return split_detections(*run_batch(batch, sizes))
 
 
-def split_detections(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, count: np.ndarray) -> list[Detections]:
+def split_detections(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray,
+                     count: np.ndarray) -> list[Detections]:
     """Padded NMS results (boxes (B, K, 4), scores (B, K), class_ids (B, K), count (B,)) cut into one
     :class:`Detections` an image."""
     return [Detections(boxes[b, :n].astype(np.float32), scores[b, :n].astype(np.float32),
