@@ -242,8 +242,8 @@ def openvino_contenders(onnx_path: str, size: int, workdir: str, precisions: lis
         detector = Detector(onnx_path, size=size, backend="openvino", precision=precision, cache_dir=workdir,
                             calibration=calibration if precision == "int8" else None)
         request = detector._openvino_run.compiled.create_infer_request()
-        out[f"openvino bare {precision}"] = ("bare", lambda images, request=request: list(request.infer(
-            [np.ascontiguousarray(images, np.float32)]).values()))
+        out[f"openvino bare {precision}"] = ("bare", lambda images, request=request: request.infer(
+            [np.ascontiguousarray(images, np.float32)], share_inputs=True, share_outputs=True))  # as the backend
         out[f"yolo3 openvino {precision}"] = ("detector", detector)
         log(f"openvino {precision}@{size}: set-up {time.perf_counter() - t:.1f} s")
     return out

@@ -197,10 +197,11 @@ class OpenVinoNetwork:
         input_size, max_detections = tuple(post.input_size), int(post.max_detections)
 
         def run(images: np.ndarray, sizes: np.ndarray):
-            request.infer([np.ascontiguousarray(images, np.float32)])
+            # share_*: no copy of the batch in, nor of the heads and results out (0.2 ms on tiny)
+            request.infer([np.ascontiguousarray(images, np.float32)], share_inputs=True, share_outputs=True)
             for k in heads:  # no copy: the tail reads the network's output memory
                 tail_request.set_input_tensor(k, request.get_output_tensor(k))
-            tail_request.infer()
+            tail_request.infer(share_outputs=True)
             boxes, scores, selected = (tail_request.get_output_tensor(k).data for k in range(3))
             return select_detections(boxes, scores, selected, sizes, input_size, max_detections)
 
