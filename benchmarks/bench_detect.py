@@ -329,8 +329,9 @@ def markdown_table(rows: list[dict], reps: int, separate: bool = False) -> str:
         "`Detector(backend=\"onnxruntime\")` (the same network written as ONNX by yolo3.backends.onnx_export "
         "and run by ONNX Runtime after the TF letterbox, then decoding/NMS as an ONNX graph of its own: "
         "yolo3.backends.onnx_postprocess); **opencv** = "
-        "`cv2.dnn.readNetFromDarknet` with `blobFromImages` + `NMSBoxesBatched`; **ort bare** = ONNX "
-        "Runtime on an already letterboxed float batch (the network only: a floor, not a detector). "
+        "`cv2.dnn.readNetFromDarknet` with `blobFromImages` + `NMSBoxesBatched`; **ort bare** = yolo3 "
+        "ort's own ONNX Runtime session on an already letterboxed float batch (the network only: a floor, "
+        "not a detector). "
         "Batch 1 uses dog.jpg (768x576); batch 8 the sample pictures of several sizes.",
         "",
         "| model | size | batch | yolo3 tf ms/img | yolo3 ort ms/img | opencv ms/img | ort bare ms/img "
@@ -353,10 +354,10 @@ def openvino_table(rows: list[dict]) -> list[str]:
     precisions = [p for p in ("fp32", "bf16", "int8") if rows and f"openvino bare {p}" in rows[0]["ms"]]
     if not precisions:
         return []
-    lines = ["", "OpenVINO, same runs (**ov bare** = OpenVINO Runtime on the letterboxed batch, the network only; "
-             "**yolo3 ov** = `Detector(backend=\"openvino\", precision=...)`: TF letterbox, then the network and "
-             "decoding + per-class NMS in OpenVINO (two compiled models); int8 = NNCF post-training quantization "
-             "calibrated on the sample pictures, head convolutions kept fp32" +
+    lines = ["", "OpenVINO, same runs (**ov bare** = yolo3 ov's own compiled network on the letterboxed batch, "
+             "the network only; **yolo3 ov** = `Detector(backend=\"openvino\", precision=...)`: TF letterbox, "
+             "then the network and decoding + per-class NMS in OpenVINO (two compiled models); int8 = NNCF "
+             "post-training quantization calibrated on the sample pictures, head convolutions kept fp32" +
              ("" if "bf16" in precisions else "; bf16 not run: this CPU has no bfloat16 units, bf16 would run "
               "fp32") + "):", "",
              "| model | size | batch | " + " | ".join(f"ov bare {p} | yolo3 ov {p} | yolo3 ov / ov bare {p}"
