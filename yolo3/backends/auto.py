@@ -2,12 +2,13 @@
 backend installed for the device, and one line saying which and why.
 
 - TensorFlow sees a GPU: ``tf`` (the other backends run on the CPU here).
-- On a CPU: the first of :data:`CPU_PREFERENCE` whose packages are installed, else ``tf``. ONNX
-  Runtime comes first: on a Xeon with AMX (issue 16) its bare fp32 network took 19.3 ms against
-  OpenVINO's 34.0 ms on yolov3-tiny (OpenVINO's tiny fp32 varies between 17.8 and 34 ms run to run)
-  and 220 against 214 ms on yolov3; on an AVX2 AMD EPYC the two were within the noise
-  (docs/benchmarks.md). Both run the same ONNX export as TF within the documented fp32 tolerance
-  (boxes within 0.05 px, scores 1e-4: docs/detection.md).
+- On a CPU: the first of :data:`CPU_PREFERENCE` whose packages are installed, else ``tf``. Each
+  timed in a process of its own on a Xeon with AMX (``bench_detect.py --separate``, issue 16), the two
+  are level on yolov3-tiny and OpenVINO is 10% faster on yolov3; on an AVX2 AMD EPYC they were within
+  the noise (docs/benchmarks.md). ONNX Runtime stays first while a hang seen twice inside OpenVINO
+  (one-off scripts compiling YOLOv3, never yolo3's own runs) is unexplained. Both run the same ONNX
+  export as TF within the documented fp32 tolerance (boxes within 0.05 px, scores 1e-4:
+  docs/detection.md).
 - Reduced precision is never chosen silently: ``precision`` bf16 or int8 with ``auto`` means the one
   backend that runs it, ``openvino``, and the line says so.
 - A model file only one runtime reads decides: an OpenVINO IR ``.xml`` is ``openvino``; an ``.onnx``
