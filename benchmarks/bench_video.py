@@ -90,11 +90,15 @@ def sequential_rate(detector, src, dst, batch_size) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", choices=("yolov3-tiny", "yolov3"), default="yolov3-tiny",
+                    help="yolov3 runs random weights (its timing does not depend on them)")
     ap.add_argument("--frames", type=int, default=96)
     ap.add_argument("--width", type=int, default=640)
     ap.add_argument("--height", type=int, default=480)
     ap.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 4])
-    ap.add_argument("--backend", choices=("tf", "onnxruntime"), default="tf")
+    ap.add_argument("--backend", choices=("tf", "onnxruntime", "openvino"), default="tf")
+    ap.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
+                    help="openvino only; int8 calibrates on the sample pictures")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--out", default=None, help="markdown file to update (e.g. docs/benchmarks.md)")
     args = ap.parse_args(argv)
@@ -105,9 +109,12 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
-        cfg = cfg_path("yolov3-tiny")
-        weights, note = weights_for("yolov3-tiny", cfg, workdir)
-        detector = Detector(convert(cfg, weights, progress=False), backend=args.backend)
+        cfg = cfg_path(args.model)
+        weights, note = weights_for(args.model, cfg, workdir)
+        options = {} if args.precision == "fp32" else {"precision": args.precision, "cache_dir": workdir}
+        if args.precision == "int8":
+            options["calibration"] = str(SHARED / "darknet" / "images")
+        detector = Detector(convert(cfg, weights, progress=False), backend=args.backend, input_size=416, **options)
         src = os.path.join(workdir, "in.avi")
         make_video(src, args.frames, (args.width, args.height), 25.0)
         frames = decoded_frames(src)
@@ -126,8 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     table = [
         "### Video loop (yolo_video.py --input)",
         "",
-        f"`python benchmarks/bench_video.py` on {datetime.date.today()}: yolov3-tiny ({note}) at 416, "
-        f"backend {args.backend}, a generated {args.width}x{args.height} MJPG video of {args.frames} frames "
+        f"`python benchmarks/bench_video.py` on {datetime.date.today()}: {args.model} ({note}) at 416, "
+        f"backend {args.backend}"
+        f"{'' if args.precision == 'fp32' else ' ' + args.precision}, a generated {args.width}x{args.height} "
+        f"MJPG video of {args.frames} frames "
         f"written back as mp4v with the detections drawn; best of {args.reps} interleaved runs.",
         "",
         f"Machine: {machine_note()}.",
