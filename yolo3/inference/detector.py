@@ -455,9 +455,9 @@ class Detector(BatchDetector):
         Returns:
             One :class:`Detections` a picture, boxes x1, y1, x2, y2 in its pixels.
         """
-        if self._letterbox_fn is None or len(images) < 2:
-            return super().detect(images, pad_multiple)
         images = [np.asarray(im) for im in images]
+        if self._letterbox_fn is None or len(images) < 2 or any(im.ndim != 3 for im in images):
+            return super().detect(images, pad_multiple)  # (which also says what is wrong with a picture)
         multiple = max(int(pad_multiple), 1)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, im in enumerate(images):
