@@ -252,6 +252,33 @@ def test_loaders_and_the_earlier_call_forms_give_the_same_detector(random_tiny, 
         Detector(random_tiny, score_threshold=1.0)
 
 
+@pytest.mark.parametrize("backend", ["tf", pytest.param("onnxruntime", marks=pytest.mark.skipif(
+    not HAS_ONNX, reason="onnxruntime and onnx are optional and not installed"))])
+def test_a_size_that_keeps_coming_stops_being_padded(backend, pictures):
+    """Batches are padded to PAD_MULTIPLE (one letterbox compilation per size bucket) until a picture
+    size has come EXACT_AFTER times; then a batch of known sizes is not padded, with the same results."""
+    from yolo3.core.detections import EXACT_AFTER, PAD_MULTIPLE
+
+    detector = Detector(mini_yolo_model(3), score_threshold=0.01, input_size=96, backend=backend)
+    shapes = []  # the padded batches reaching the letterbox
+    name = "run_batch" if backend == "tf" else "_letterbox_fn"  # the ONNX backends letterbox by size group
+    inner = getattr(detector, name)
+    setattr(detector, name, lambda batch, sizes: shapes.append(batch.shape) or inner(batch, sizes))
+    picture, other = pictures[0], pictures[2]  # 250x333, 300x140
+    first = detector.detect_one(picture)
+    for _ in range(EXACT_AFTER):
+        last = detector.detect_one(picture)
+    assert PAD_MULTIPLE == 128 and shapes == [(1, 256, 384, 3)] * EXACT_AFTER + [(1, 250, 333, 3)]
+    assert len(first) > 0
+    np.testing.assert_allclose(last.boxes, first.boxes, atol=1e-3)
+    np.testing.assert_array_equal(last.class_ids, first.class_ids)
+    detector.detect([picture, other])  # a size not seen that often: padded again
+    expected = [(2, 384, 384, 3)] if backend == "tf" else [(1, 256, 384, 3), (1, 384, 256, 3)]
+    assert shapes[-len(expected):] == expected
+    detector.detect([picture], pad_multiple=64)  # asked for: as asked
+    assert shapes[-1] == (1, 256, 384, 3)
+
+
 @pytest.mark.skipif(not HAS_ONNX, reason="onnxruntime and onnx are optional and not installed")
 def test_onnx_backends_letterbox_a_mixed_batch_by_size_group_in_the_pictures_order(pictures):
     """The onnxruntime backend letterboxes pictures by groups of one padded size, then runs the network

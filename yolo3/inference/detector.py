@@ -30,7 +30,7 @@ from ..backends.onnx_postprocess import OnnxPostprocess
 from ..backends.onnx_runtime import OnnxNetwork
 from ..backends.openvino_quantize import calibration_pictures, quantize_network
 from ..backends.openvino_runtime import PRECISIONS, OpenVinoNetwork, OpenVinoUnavailableError
-from ..core.detections import PAD_MULTIPLE, BatchDetector, Detections, split_detections, stack_images
+from ..core.detections import BatchDetector, Detections, split_detections, stack_images
 from ..core.files import default_cache_dir, writable_cache_folder
 from ..core.heads import get_head_specs, model_anchors
 from ..datasets.annotations import read_anchors, read_class_names
@@ -438,7 +438,7 @@ class Detector(BatchDetector):
             return self._postprocess(self._onnx(letterboxed), sizes)
         return self._openvino_run(letterboxed, sizes)
 
-    def detect(self, images: Sequence[np.ndarray], pad_multiple: int = PAD_MULTIPLE) -> list[Detections]:
+    def detect(self, images: Sequence[np.ndarray], pad_multiple: int | None = None) -> list[Detections]:
         """Detect on uint8 (H, W, 3) RGB pictures (sizes may differ), the network running once on all.
 
         The onnxruntime and openvino backends letterbox the pictures by groups of one padded size
@@ -449,8 +449,8 @@ class Detector(BatchDetector):
 
         Args:
             images: the pictures.
-            pad_multiple: see :data:`yolo3.core.detections.PAD_MULTIPLE`; 1 suits a stream of same-size
-                video frames.
+            pad_multiple: pad to a multiple of this many pixels; default
+                :meth:`~yolo3.core.detections.BatchDetector.pad_multiple_for`.
 
         Returns:
             One :class:`Detections` a picture, boxes x1, y1, x2, y2 in its pixels.
@@ -458,7 +458,7 @@ class Detector(BatchDetector):
         images = [np.asarray(im) for im in images]
         if self._letterbox_fn is None or len(images) < 2 or any(im.ndim != 3 for im in images):
             return super().detect(images, pad_multiple)  # (which also says what is wrong with a picture)
-        multiple = max(int(pad_multiple), 1)
+        multiple = max(self.pad_multiple_for(images, pad_multiple), 1)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, im in enumerate(images):
             groups.setdefault((-(-im.shape[0] // multiple), -(-im.shape[1] // multiple)), []).append(i)
