@@ -13,7 +13,7 @@ decides. This script times, in one process, interleaved, best of ``--reps`` call
 - ``ov gather``: yolo3's gathers written as an OpenVINO graph, index tables from NumPy;
 - ``ov bare net``: yolov3-tiny's bare network in OpenVINO at ``--precision`` (bf16 where the CPU has
   bfloat16 units), fed the letterboxed batch: the time the letterbox is compared with;
-- ``ov net+nms``: the same network with yolo3's decoding + NMS compiled into it (the openvino backend's model).
+- ``ov net+nms``: the same network followed by yolo3's decoding + NMS (the openvino backend's two models).
 
 Each alternative's largest difference from yolo3's letterbox is printed (0.8 on a row means Darknet's
 last-row quirk, which only yolo3's letterbox and the gathers copy).
