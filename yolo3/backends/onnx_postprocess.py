@@ -71,6 +71,10 @@ class _GraphBuilder:
         self.inits.append(self.numpy_helper.from_array(value, name))
         return name
 
+    def int64(self, name: str, value) -> str:
+        """An int64 constant (indices, axes, shapes)."""
+        return self.const(name, np.array(value, np.int64))
+
     def add(self, op: str, inputs: Sequence[str], output: str, **attrs) -> str:
         self.nodes.append(self.helper.make_node(op, list(inputs), [output], name=output, **attrs))
         return output
@@ -132,15 +136,14 @@ def postprocess_graph(specs: Sequence[HeadSpec], grids: Sequence[Sequence[int]],
     kept = g.add("Where", [g.add("Greater", [prob, threshold], "above"), prob, zero], "kept_scores")  # (M, C)
     # Scores (1, B*C, M): row b*C + c holds class c of image b's candidates, zero for other images'
     # candidates, so the NMS (per row) never compares boxes of two images and keeps its per-class cap.
-    scalar = lambda name, v: g.const(name, np.array(v, np.int64))  # noqa: E731
-    batch = g.add("Gather", [g.add("Shape", ["raw_0"], "raw_shape"), scalar("dim0", 0)], "batch")
-    images = g.add("Range", [scalar("start", 0), batch, scalar("step", 1)], "images")
+    batch = g.add("Gather", [g.add("Shape", ["raw_0"], "raw_shape"), g.int64("dim0", 0)], "batch")
+    images = g.add("Range", [g.int64("start", 0), batch, g.int64("step", 1)], "images")
     own = g.add("Equal", [g.add("Unsqueeze", [images, g.const("axes_12", np.array([1, 2]))], "images_b11"),
                           g.add("Unsqueeze", [image, g.const("axes_01", np.array([0, 1]))], "image_11m")], "own")
     kept_1cm = g.add("Unsqueeze", [g.add("Transpose", [kept], "kept_cm", perm=[1, 0]), axis0], "kept_1cm")
     per_image = g.add("Where", [own, kept_1cm, zero], "scores_bcm")  # (B, C, M)
     # the shape spelled out: a -1 cannot be inferred when there is no candidate (M = 0)
-    rows = g.add("Unsqueeze", [g.add("Mul", [batch, scalar("classes", num_classes)], "rows"), axis0], "rows_1d")
+    rows = g.add("Unsqueeze", [g.add("Mul", [batch, g.int64("classes", num_classes)], "rows"), axis0], "rows_1d")
     count = g.add("Shape", [image], "count_1d")
     shape = g.add("Concat", [g.const("one", np.array([1], np.int64)), rows, count], "shape_scores", axis=0)
     scores = g.add("Reshape", [per_image, shape], "scores")
@@ -165,14 +168,13 @@ def _head_candidates(g: _GraphBuilder, k: int, spec: HeadSpec, grid: tuple[int, 
     net_h, net_w = float(input_size[0]), float(input_size[1])
     rows = g.add("Reshape", [f"raw_{k}", g.const(f"shape_rows_{k}", np.array([0, -1, 5 + c], np.int64))],
                  f"rows_{k}")  # (B, N_k, 5 + C), N_k = h * w * A in (y, x, anchor) order
-    scalar = lambda name, v: g.const(name, np.array(v, np.int64))  # noqa: E731
-    obj = g.add("Sigmoid", [g.add("Gather", [rows, scalar(f"obj_col_{k}", 4)], f"tobj_{k}", axis=2)], f"obj_{k}")
+    obj = g.add("Sigmoid", [g.add("Gather", [rows, g.int64(f"obj_col_{k}", 4)], f"tobj_{k}", axis=2)], f"obj_{k}")
     where = g.add("NonZero", [g.add("Greater", [obj, threshold], f"obj_above_{k}")], f"where_{k}")  # (2, M_k)
     pairs = g.add("Transpose", [where], f"pairs_{k}", perm=[1, 0])
     cand = g.add("GatherND", [rows, pairs], f"cand_{k}")  # (M_k, 5 + C)
     cand_obj = g.add("GatherND", [obj, pairs], f"obj_cand_{k}")
-    image = g.add("Gather", [where, scalar(f"row0_{k}", 0)], f"image_{k}", axis=0)
-    box_index = g.add("Gather", [where, scalar(f"row1_{k}", 1)], f"index_{k}", axis=0)
+    image = g.add("Gather", [where, g.int64(f"row0_{k}", 0)], f"image_{k}", axis=0)
+    box_index = g.add("Gather", [where, g.int64(f"row1_{k}", 1)], f"index_{k}", axis=0)
     txy, twh, tcls = (f"txy_{k}", f"twh_{k}", f"tcls_{k}")
     g.nodes.append(g.helper.make_node("Split", [cand, g.const(f"split_{k}", np.array([2, 2, 1, c], np.int64))],
                                       [txy, twh, f"tobj_cand_{k}", tcls], name=f"split_{k}", axis=1))
