@@ -7,8 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["Detections", "PAD_MULTIPLE", "EXACT_AFTER", "stack_images", "detect_images", "split_detections",
-           "BatchDetector"]
+__all__ = ["Detections", "PAD_MULTIPLE", "EXACT_AFTER", "padded_size", "stack_images", "detect_images",
+           "split_detections", "BatchDetector"]
 
 
 #: batches are zero-padded to multiples of this many pixels, so the XLA-compiled letterbox
@@ -65,6 +65,13 @@ class Detections:
                 "detections": self.to_list(class_names)}
 
 
+def padded_size(size: Sequence[int], multiple: int) -> tuple[int, int]:
+    """(height, width) in pixels rounded up to a ``multiple`` (at least 1): the batch size
+    :func:`stack_images` pads a picture of that size to."""
+    multiple = max(int(multiple), 1)
+    return -(-int(size[0]) // multiple) * multiple, -(-int(size[1]) // multiple) * multiple
+
+
 def stack_images(images: Sequence[np.ndarray], multiple: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Pack uint8 (H_i, W_i, 3) images into one zero-padded (B, H, W, 3) array plus int32 (B, 2)
     sizes (height, width), the input of :func:`yolo3.ops.letterbox.letterbox`.
@@ -86,9 +93,7 @@ def stack_images(images: Sequence[np.ndarray], multiple: int = 1) -> tuple[np.nd
         if im.ndim != 3 or im.shape[2] != 3 or im.dtype != np.uint8:
             raise ValueError(f"expected uint8 (H, W, 3) RGB images, got {im.dtype} {im.shape}")
     sizes = np.array([im.shape[:2] for im in images], np.int32)
-    multiple = max(int(multiple), 1)
-    height = -(-int(sizes[:, 0].max()) // multiple) * multiple
-    width = -(-int(sizes[:, 1].max()) // multiple) * multiple
+    height, width = padded_size(sizes.max(axis=0), multiple)
     if (sizes == (height, width)).all():
         return (images[0][None] if len(images) == 1 else np.stack(images)), sizes
     batch = np.zeros((len(images), height, width, 3), np.uint8)

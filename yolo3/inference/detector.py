@@ -30,7 +30,7 @@ from ..backends.onnx_postprocess import OnnxPostprocess
 from ..backends.onnx_runtime import OnnxNetwork
 from ..backends.openvino_quantize import calibration_pictures, quantize_network
 from ..backends.openvino_runtime import PRECISIONS, OpenVinoNetwork, OpenVinoUnavailableError
-from ..core.detections import BatchDetector, Detections, split_detections, stack_images
+from ..core.detections import BatchDetector, Detections, padded_size, split_detections, stack_images
 from ..core.files import default_cache_dir, writable_cache_folder
 from ..core.heads import get_head_specs, model_anchors
 from ..datasets.annotations import read_anchors, read_class_names
@@ -458,10 +458,10 @@ class Detector(BatchDetector):
         images = [np.asarray(im) for im in images]
         if self._letterbox_fn is None or len(images) < 2 or any(im.ndim != 3 for im in images):
             return super().detect(images, pad_multiple)  # (which also says what is wrong with a picture)
-        multiple = max(self.pad_multiple_for(images, pad_multiple), 1)
+        multiple = self.pad_multiple_for(images, pad_multiple)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, im in enumerate(images):
-            groups.setdefault((-(-im.shape[0] // multiple), -(-im.shape[1] // multiple)), []).append(i)
+            groups.setdefault(padded_size(im.shape, multiple), []).append(i)
         parts = []
         for members in groups.values():
             batch, sizes = stack_images([images[i] for i in members], multiple=multiple)
