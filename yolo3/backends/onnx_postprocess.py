@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from ..core.heads import HeadSpec
+from ..ops.letterbox_remap import letterbox_size_np
 
 if TYPE_CHECKING:  # the module itself needs no TensorFlow
     from ..ops.postprocess import Postprocessor
@@ -34,27 +35,6 @@ __all__ = ["letterbox_size_np", "postprocess_graph", "select_detections", "boxes
 
 
 OPSET = 17
-
-
-def letterbox_size_np(image_h: np.ndarray, image_w: np.ndarray, net_h: int, net_w: int):
-    """NumPy twin of :func:`yolo3.ops.letterbox.letterbox_size`: int32 (new_h, new_w) per image.
-
-    Args:
-        image_h: image height(s) in pixels (int array-like).
-        image_w: image width(s) in pixels, same shape as ``image_h``.
-        net_h: network input height in pixels.
-        net_w: network input width in pixels.
-
-    Returns:
-        ``(new_h, new_w)``: int32 arrays shaped like ``image_h``, the resized image's size in pixels.
-    """
-    image_h = np.asarray(image_h, np.int32)
-    image_w = np.asarray(image_w, np.int32)
-    width_limited = (np.float32(net_w) / image_w.astype(np.float32)
-                     < np.float32(net_h) / image_h.astype(np.float32))
-    new_w = np.where(width_limited, net_w, image_w * net_h // image_h).astype(np.int32)
-    new_h = np.where(width_limited, image_h * net_w // image_w, net_h).astype(np.int32)
-    return new_h, new_w
 
 
 class _GraphBuilder:

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["Detections", "PAD_MULTIPLE", "EXACT_AFTER", "padded_size", "stack_images", "detect_images",
+__all__ = ["Detections", "PAD_MULTIPLE", "EXACT_AFTER", "padded_size", "check_images", "stack_images", "detect_images",
            "split_detections", "BatchDetector"]
 
 
@@ -72,6 +72,15 @@ def padded_size(size: Sequence[int], multiple: int) -> tuple[int, int]:
     return -(-int(size[0]) // multiple) * multiple, -(-int(size[1]) // multiple) * multiple
 
 
+def check_images(images: Sequence[np.ndarray]) -> None:
+    """Raise ValueError unless ``images`` is a non-empty sequence of uint8 (H, W, 3) arrays."""
+    if len(images) == 0:
+        raise ValueError("no images to stack")
+    for im in images:
+        if im.ndim != 3 or im.shape[2] != 3 or im.dtype != np.uint8:
+            raise ValueError(f"expected uint8 (H, W, 3) RGB images, got {im.dtype} {im.shape}")
+
+
 def stack_images(images: Sequence[np.ndarray], multiple: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Pack uint8 (H_i, W_i, 3) images into one zero-padded (B, H, W, 3) array plus int32 (B, 2)
     sizes (height, width), the input of :func:`yolo3.ops.letterbox.letterbox`.
@@ -87,11 +96,7 @@ def stack_images(images: Sequence[np.ndarray], multiple: int = 1) -> tuple[np.nd
     Raises:
         ValueError: no images, or one that is not uint8 (H, W, 3).
     """
-    if len(images) == 0:
-        raise ValueError("no images to stack")
-    for im in images:
-        if im.ndim != 3 or im.shape[2] != 3 or im.dtype != np.uint8:
-            raise ValueError(f"expected uint8 (H, W, 3) RGB images, got {im.dtype} {im.shape}")
+    check_images(images)
     sizes = np.array([im.shape[:2] for im in images], np.int32)
     height, width = padded_size(sizes.max(axis=0), multiple)
     if (sizes == (height, width)).all():
