@@ -39,7 +39,7 @@ from bench_detect import machine_note, sample_images  # noqa: E402
 
 def letterbox_plan(image_hw, net: int) -> dict:
     """Darknet's resize size and paste offsets for one picture (the NumPy twin of letterbox_size)."""
-    from yolo3.backends.onnx_postprocess import letterbox_size_np
+    from yolo3.ops.letterbox_remap import letterbox_size_np
 
     new_h, new_w = (int(v[0]) for v in letterbox_size_np(np.array([image_hw[0]]), np.array([image_hw[1]]), net, net))
     top, left = (net - new_h) // 2, (net - new_w) // 2

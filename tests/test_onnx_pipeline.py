@@ -1,4 +1,5 @@
-"""The onnxruntime backend's decoding + NMS graph equals yolo3.ops.postprocess.Postprocessor in TF."""
+"""The ONNX backends' decoding + NMS in NumPy (yolo3.ops.postprocess_numpy) equal
+yolo3.ops.postprocess.Postprocessor in TF."""
 from __future__ import annotations
 
 import importlib.util
@@ -31,7 +32,7 @@ def _postprocessor(specs, score, iou, max_boxes):
 
 @pytest.mark.parametrize("scale_x_y,score,max_boxes", [(1.0, 0.25, 100), (1.05, 0.05, 7), (1.1, 0.0, 30)])
 def test_postprocess_equals_tf_decode_and_nms(scale_x_y, score, max_boxes):
-    from yolo3.backends.onnx_postprocess import OnnxPostprocess
+    from yolo3.ops.postprocess_numpy import NumpyPostprocess
 
     num_classes = 4
     specs = _specs(num_classes, scale_x_y)
@@ -43,7 +44,7 @@ def test_postprocess_equals_tf_decode_and_nms(scale_x_y, score, max_boxes):
         r[..., 4::5 + num_classes] -= 2.0
     sizes = np.array([[480, 640], [300, 200], [96, 128]], np.int32)
     settings = _postprocessor(specs, score, 0.45, max_boxes)
-    boxes, scores, classes, count = OnnxPostprocess(settings)(raw, sizes)
+    boxes, scores, classes, count = NumpyPostprocess(settings)(raw, sizes)
     ref_boxes, ref_scores, ref_classes, ref_count = (t.numpy() for t in settings(raw, sizes))
     np.testing.assert_array_equal(count, ref_count)
     assert count.max() > 0 and (max_boxes > 50 or count.max() == max_boxes)
@@ -62,19 +63,19 @@ def test_postprocess_equals_tf_decode_and_nms(scale_x_y, score, max_boxes):
 
 
 def test_no_detections_gives_empty_padded_results():
-    from yolo3.backends.onnx_postprocess import OnnxPostprocess
+    from yolo3.ops.postprocess_numpy import NumpyPostprocess
 
     specs = _specs(2, 1.0)
     raw = [np.full((2, NET[0] // s, NET[1] // s, 3 * 7), -20.0, np.float32) for s in (32, 16)]
-    post = OnnxPostprocess(_postprocessor(specs, 0.25, 0.45, 5))
+    post = NumpyPostprocess(_postprocessor(specs, 0.25, 0.45, 5))
     boxes, scores, classes, count = post(raw, np.array([[10, 10], [50, 20]]))
     assert boxes.shape == (2, 5, 4) and scores.shape == (2, 5) and classes.shape == (2, 5)
     np.testing.assert_array_equal(count, [0, 0])
 
 
 def test_boxes_to_image_np_equals_tf():
-    from yolo3.backends.onnx_postprocess import boxes_to_image_np
     from yolo3.ops.letterbox import boxes_to_image
+    from yolo3.ops.postprocess_numpy import boxes_to_image_np
 
     rng = np.random.default_rng(3)
     sizes = np.array([[480, 640], [640, 480], [333, 517], [50, 1000]], np.int32)
@@ -82,3 +83,25 @@ def test_boxes_to_image_np_equals_tf():
     ref = boxes_to_image(boxes, sizes, NET).numpy()
     ours = boxes_to_image_np(boxes.reshape(-1, 4), np.repeat(sizes, 6, axis=0), NET).reshape(4, 6, 4)
     np.testing.assert_allclose(ours, ref, rtol=1e-6, atol=1e-4)
+
+
+def test_wild_logits_give_infinite_boxes_without_warnings_or_lost_pairs():
+    """exp of a huge tw/th overflows to an infinite box (in TF too); the NMS still keeps the other
+    pairs, and NumPy's overflow stays quiet."""
+    import warnings
+
+    from yolo3.ops.postprocess_numpy import NumpyPostprocess
+
+    specs = _specs(2, 1.0)
+    raw = [np.full((1, NET[0] // s, NET[1] // s, 3 * 7), -20.0, np.float32) for s in (32, 16)]
+    raw[0][0, 0, 0, 0:7] = [0.0, 0.0, 200.0, 0.0, 5.0, 5.0, -5.0]  # an infinite-width box of class 0
+    raw[0][0, 1, 2, 0:7] = [0.0, 0.0, 0.0, 0.0, 5.0, 5.0, -5.0]  # an ordinary one, overlapping it
+    raw[1][0, 3, 3, 7:14] = [0.0, 0.0, 0.0, 0.0, 5.0, -5.0, 5.0]  # class 1
+    settings = _postprocessor(specs, 0.25, 0.45, 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        boxes, scores, classes, count = NumpyPostprocess(settings)(raw, np.array([[96, 128]]))
+    ref_boxes, ref_scores, ref_classes, ref_count = (t.numpy() for t in settings(raw, np.array([[96, 128]])))
+    np.testing.assert_array_equal(count, ref_count)
+    assert count[0] == 3 and sorted(classes[0, :3]) == [0, 0, 1]
+    assert np.isinf(boxes[0, :3]).any() and np.isfinite(boxes[0, :3]).sum() >= 8

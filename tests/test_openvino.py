@@ -101,16 +101,21 @@ def test_fp32_equals_the_tf_backend(tiny, oracle_pictures):
 
 def test_the_network_compiles_with_static_shapes_and_the_nms_runs_after_it_in_float32(mini):
     """NMS's data-dependent shapes compiled into the network's model made OpenVINO run the whole
-    network as a dynamic model (YOLOv3 int8: 22.4 ms instead of 19.6); bf16 must not reach the decoding."""
+    network as a dynamic model (YOLOv3 int8: 22.4 ms instead of 19.6): the compiled model ends at the
+    raw heads, float32 even at bf16, and the decoding + NMS run in NumPy after it."""
     import warnings
+
+    from yolo3.ops.postprocess_numpy import NumpyPostprocess
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PrecisionFallbackWarning)  # bf16 where the CPU has no bf16 units
         run = Detector(mini, backend="openvino", precision="bf16")._openvino_run
-    for output in run.compiled.outputs:  # the raw heads, (batch, h, w, A*(5+C)): all but the batch known
+    assert len(run.compiled.outputs) == 1  # mini's one head, (1, h, w, A*(5+C)), every dimension known
+    for output in run.compiled.outputs:
         shape = output.get_partial_shape()
-        assert len(shape) == 4 and all(d.is_static for d in list(shape)[1:]), shape
-    assert run.tail.get_property("INFERENCE_PRECISION_HINT").get_type_name() == "f32"
+        assert len(shape) == 4 and shape.is_static and shape[0].get_length() == 1, shape
+        assert output.get_element_type().get_type_name() == "f32"
+    assert isinstance(run.post, NumpyPostprocess)
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """Layer 4, runtimes other than Keras: the ONNX writer (``onnx_export``), ONNX Runtime
-(``onnx_runtime``, ``onnx_postprocess``), OpenVINO Runtime (``openvino_runtime``, int8 by NNCF in
+(``onnx_runtime``), OpenVINO Runtime (``openvino_runtime``, int8 by NNCF in
 ``openvino_quantize``) and TFLite (``tflite``). The optional packages (onnx, onnxruntime, tf2onnx,
 openvino, nncf, LiteRT) are imported here and only here. See docs/architecture.md.
 """

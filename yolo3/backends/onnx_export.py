@@ -4,8 +4,8 @@ The exported graph is the bare network: input ``images`` float32 (N, H, W, 3) RG
 like the Keras model), outputs the raw head convolutions (N, h, w, A*(5+C)) in the model's output
 order. The head metadata (anchors, masks, classes, scale_x_y, net size) is stored in the ONNX
 file's ``metadata_props`` under :data:`HEADS_METADATA_KEY`, so a ``.onnx`` file alone is enough
-for :class:`yolo3.inference.detector.Detector`, which runs letterbox, decoding and NMS as ONNX graphs of
-its own around it (:mod:`yolo3.backends.onnx_postprocess`).
+for :class:`yolo3.inference.detector.Detector`, which runs the letterbox before it and the decoding and
+NMS after it (:mod:`yolo3.ops.postprocess_numpy`).
 
 The export writes the ONNX graph directly from the Keras layers (every layer type a Darknet cfg
 produces; BatchNormalization folded into the convolutions) with the ``onnx`` package. tf2onnx

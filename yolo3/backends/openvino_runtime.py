@@ -2,11 +2,14 @@
 
 :class:`OpenVinoNetwork` reads the project's own ONNX export (:func:`yolo3.backends.onnx_export.export_onnx`,
 from a Keras model or a ``.onnx`` file) or an OpenVINO IR (``.xml`` + ``.bin``, written by
-:func:`save_ir`), keeps the head metadata (anchors, classes) and compiles it for the CPU, followed by
-the decoding + per-class NMS graph of :func:`yolo3.backends.onnx_postprocess.postprocess_graph`
-reading its outputs in place, so two inference requests go from the letterboxed batch to the
-selected (image, class, candidate box) pairs; :func:`yolo3.backends.onnx_postprocess.select_detections` maps them
-to image pixels in NumPy.
+:func:`save_ir`), keeps the head metadata (anchors, classes) and compiles it for the CPU, one batch size at a time
+(:class:`OpenVinoPipeline`); the decoding + per-class NMS of
+:class:`yolo3.ops.postprocess_numpy.NumpyPostprocess` read its output tensors in place.
+
+Two earlier designs were measured and left: the NMS compiled into the network's model (its
+data-dependent shapes made OpenVINO's CPU plugin run the whole network as a dynamic model: YOLOv3-416
+int8, batch 1, 22.4 ms against 19.6), and the NMS as a second compiled OpenVINO model (0.2-0.25 ms a
+run whatever its work, 17 us on yolov3-tiny; the NumPy steps take 0.15-0.2 ms in all).
 
 Precisions (``precision=``): ``fp32`` (default, exact: ``INFERENCE_PRECISION_HINT`` f32, which
 OpenVINO would otherwise lower to bf16 on CPUs with AMX), ``bf16`` (the CPU's bfloat16 units; where
@@ -29,8 +32,8 @@ import numpy as np
 from ..core.files import atomic_path, file_digest
 from ..core.heads import head_specs_from_json, head_specs_to_json
 from ..errors import Yolo3Error
+from ..ops.postprocess_numpy import NumpyPostprocess
 from .onnx_export import HEADS_METADATA_KEY, export_onnx
-from .onnx_postprocess import postprocess_graph, select_detections
 
 if TYPE_CHECKING:
     from ..ops.postprocess import Postprocessor
@@ -170,35 +173,24 @@ class OpenVinoNetwork:
         return self.grids(input_size)
 
     def pipeline(self, post: Postprocessor, precision: str = "fp32") -> OpenVinoPipeline:
-        """Compile the network and its decoding + NMS (:class:`OpenVinoPipeline`): ``run(images, sizes)``
-        with float32 (B, H, W, 3) letterboxed pictures (0..1) and their int (B, 2) original (height,
-        width) gives padded boxes (B, K, 4) xyxy in image pixels, scores (B, K), class ids (B, K),
-        counts (B,).
-
-        Two compiled models, one after the other, the second reading the first's output tensors in
-        place: the network, whose shapes are all known once the batch is, at ``precision``; and the
-        decoding + NMS graph (:func:`postprocess_graph`), whose candidate count is only known at run
-        time, in float32. Compiled as one model, the data-dependent shapes made OpenVINO's CPU plugin
-        treat the whole network as dynamic, which cost more than the decoding and NMS themselves
-        (YOLOv3-416 int8, batch 1: 22.4 ms one model, 19.6 split, bare network 19.2).
+        """Compile the network at ``precision`` (``fp32`` or ``bf16``; an int8 model comes from
+        :mod:`yolo3.backends.openvino_quantize`, compiled with ``fp32``) and follow it with the decoding +
+        NMS of :class:`yolo3.ops.postprocess_numpy.NumpyPostprocess`: see :class:`OpenVinoPipeline`.
 
         Args:
             post: the settings (heads, input size, thresholds, max detections).
-            precision: ``fp32`` or ``bf16`` (an int8 model comes from :meth:`quantize`, then ``int8``).
+            precision: the network's precision.
         """
         config = compile_config(self.core, precision, self.threads)
         height, width = (int(v) for v in post.input_size)
+        self.grids(post.input_size)  # the spatial size fixed (a model exported without one)
 
         def compile_network(batch: int):
             model = self.model.clone()
             model.reshape([batch, height, width, 3])
             return self.core.compile_model(model, "CPU", config)
 
-        graph = postprocess_graph(self.head_specs, self.grids(post.input_size), post.input_size,
-                                  post.score_threshold, post.iou_threshold, post.max_detections)
-        tail = self.core.compile_model(self.core.read_model(graph.SerializeToString()), "CPU",
-                                       compile_config(self.core, "fp32", self.threads))
-        return OpenVinoPipeline(compile_network, tail, post)
+        return OpenVinoPipeline(compile_network, NumpyPostprocess(post))
 
     def network(self, precision: str = "fp32", batch: int | None = None):
         """The bare network compiled at ``precision`` (benchmarks): ``net(float32 images) -> raw heads``
@@ -221,8 +213,9 @@ class OpenVinoNetwork:
 
 
 class OpenVinoPipeline:
-    """``run(images, sizes)``: the network, then the decoding + NMS reading its outputs in place (see
-    :meth:`OpenVinoNetwork.pipeline`); padded boxes (B, K, 4) xyxy in image pixels, scores (B, K),
+    """``run(images, sizes)``: float32 (B, H, W, 3) letterboxed pictures (0..1) and their int (B, 2)
+    original (height, width) -> the network, then :class:`yolo3.ops.postprocess_numpy.NumpyPostprocess`
+    on its output tensors in place: padded boxes (B, K, 4) xyxy in picture pixels, scores (B, K),
     class ids (B, K), counts (B,).
 
     The network is compiled for one batch size at a time: with the batch left dynamic OpenVINO's CPU
@@ -231,18 +224,16 @@ class OpenVinoPipeline:
     it comes (0.1-0.5 s), up to :data:`STATIC_BATCHES` sizes, and runs the dynamic-batch network before.
 
     ``compiled`` is the batch-1 network's ``ov.CompiledModel`` (``get_property("INFERENCE_PRECISION_HINT")``...),
-    ``tail`` the decoding + NMS's.
+    ``post`` the decoding + NMS.
     """
 
-    def __init__(self, compile_network: Callable, tail, post: Postprocessor):
-        self._compile_network, self.tail = compile_network, tail
+    def __init__(self, compile_network: Callable, post: NumpyPostprocess):
+        self._compile_network, self.post = compile_network, post
         self.compiled = compile_network(1)
         self._requests = {1: self.compiled.create_infer_request()}
         self._dynamic = None  # the dynamic-batch network's request, compiled when first needed
         self._seen: dict[int, int] = {}
-        self._tail_request = tail.create_infer_request()
         self._heads = range(len(self.compiled.outputs))
-        self._input_size, self._max_detections = tuple(post.input_size), int(post.max_detections)
 
     def request(self, batch: int):
         """The inference request for a batch of ``batch`` pictures (see the class docstring)."""
@@ -259,13 +250,9 @@ class OpenVinoPipeline:
 
     def __call__(self, images: np.ndarray, sizes: np.ndarray):
         request = self.request(len(images))
-        # share_*: no copy of the batch in, nor of the heads and results out (0.2 ms on tiny)
+        # share_*: no copy of the batch in, nor of the heads out (0.2 ms on tiny)
         request.infer([np.ascontiguousarray(images, np.float32)], share_inputs=True, share_outputs=True)
-        for k in self._heads:  # no copy: the tail reads the network's output memory
-            self._tail_request.set_input_tensor(k, request.get_output_tensor(k))
-        self._tail_request.infer(share_outputs=True)
-        boxes, scores, selected = (self._tail_request.get_output_tensor(k).data for k in range(3))
-        return select_detections(boxes, scores, selected, sizes, self._input_size, self._max_detections)
+        return self.post([request.get_output_tensor(k).data for k in self._heads], sizes)
 
 
 def save_ir(model, path: str, head_specs) -> None:

@@ -3,10 +3,10 @@
 :class:`Detector` runs letterbox -> network -> :class:`yolo3.ops.postprocess.Postprocessor` (decoding,
 Darknet scores, boxes to image pixels, per-class NMS) as ONE compiled ``tf.function`` over a batch of
 RGB images of any sizes (never ``model.predict`` per frame). With ``backend="onnxruntime"`` the network
-and the decoding + NMS run in ONNX Runtime after a compiled TF letterbox
-(:mod:`yolo3.backends.onnx_postprocess`, configured by the same Postprocessor); with
-``backend="openvino"`` the network and that graph run in OpenVINO, the graph reading the network's
-outputs in place (:mod:`yolo3.backends.openvino_runtime`), at ``precision`` fp32 (default, exact), bf16 or int8. The
+runs in ONNX Runtime after a compiled TF letterbox, and the decoding + NMS in NumPy after it
+(:mod:`yolo3.ops.postprocess_numpy`, configured by the same Postprocessor); with ``backend="openvino"``
+the network runs in OpenVINO (:mod:`yolo3.backends.openvino_runtime`), at ``precision`` fp32 (default,
+exact), bf16 or int8 (both letterboxed by OpenCV: :mod:`yolo3.ops.letterbox_remap`). The
 default, ``backend="auto"``, is the fastest exact backend installed for the device
 (:mod:`yolo3.backends.auto`); a model file's ONNX export is cached beside it
 (:mod:`yolo3.backends.onnx_cache`), so the ONNX backends start without exporting again.
@@ -26,7 +26,6 @@ import tensorflow as tf
 from ..backends.auto import BackendChoice, choose_backend
 from ..backends.onnx_cache import cached_onnx_export, model_stem
 from ..backends.onnx_export import OnnxUnavailableError
-from ..backends.onnx_postprocess import OnnxPostprocess
 from ..backends.onnx_runtime import OnnxNetwork
 from ..backends.openvino_quantize import calibration_pictures, quantize_network
 from ..backends.openvino_runtime import PRECISIONS, OpenVinoNetwork, OpenVinoUnavailableError
@@ -40,6 +39,7 @@ from ..modeling.pretrained import pretrained_classes_path, pretrained_model_path
 from ..modeling.saving import load_model
 from ..ops.letterbox_remap import RemapLetterbox
 from ..ops.postprocess import PostprocessError, Postprocessor, rename_legacy_settings
+from ..ops.postprocess_numpy import NumpyPostprocess
 from ..resources import resolve_data_path
 from .drawing import class_colors, draw_detections
 
@@ -402,12 +402,12 @@ class Detector(BatchDetector):
         self._letterbox_fn = None  # the ONNX backends' letterbox, apart from their network
         self._remap_letterbox = None  # openvino at bf16 and int8: OpenCV's letterbox, uint8 into the network
         if self._onnx is not None:
-            # The network in ONNX Runtime, decoding + NMS as an ONNX graph after it: a TF call after
-            # each ONNX Runtime run costs ~2 ms on a 2-core CPU (see yolo3.backends.onnx_postprocess).
+            # The network in ONNX Runtime, decoding + NMS in NumPy after it: a TF call after each
+            # ONNX Runtime run costs ~2 ms on a 2-core CPU (its thread pool wakes up again).
             self._letterbox_fn = post.letterbox_function(self.xla, input_signature=[image_spec, sizes_spec])
-            self._postprocess = OnnxPostprocess(post)
+            self._postprocess = NumpyPostprocess(post)
             return
-        if self._openvino is not None:  # network, decoding and NMS in one OpenVINO model
+        if self._openvino is not None:  # the network in OpenVINO, decoding + NMS in NumPy
             self._letterbox_fn = post.letterbox_function(self.xla, input_signature=[image_spec, sizes_spec])
             if self.precision == "int8" and self._openvino.precision != "int8":
                 self._quantize_openvino()  # (calibrated on the exact letterbox)

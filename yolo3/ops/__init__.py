@@ -1,4 +1,5 @@
-"""Layer 3, TensorFlow graph pieces shared by every runtime: Darknet's letterbox (``letterbox``),
-the one head decoder (``decode``) and the one post-processing pipeline (``postprocess``). Nothing
-here reads files. See docs/architecture.md.
+"""Layer 3, the pipeline pieces shared by every runtime, in TensorFlow: Darknet's letterbox (``letterbox``),
+the one head decoder (``decode``) and the one post-processing pipeline (``postprocess``); and their
+NumPy/OpenCV twins for the ONNX backends: the post-processing (``postprocess_numpy``) and the
+reduced-precision letterbox (``letterbox_remap``). Nothing here reads files. See docs/architecture.md.
 """
