@@ -30,9 +30,15 @@ def _postprocessor(specs, score, iou, max_boxes):
     return Postprocessor(specs, NET, score_threshold=score, iou_threshold=iou, max_detections=max_boxes)
 
 
+@pytest.mark.parametrize("one_call", [True, False], ids=["cv2-nms", "tf-nms-on-the-candidates"])
 @pytest.mark.parametrize("scale_x_y,score,max_boxes", [(1.0, 0.25, 100), (1.05, 0.05, 7), (1.1, 0.0, 30)])
-def test_postprocess_equals_tf_decode_and_nms(scale_x_y, score, max_boxes):
+def test_postprocess_equals_tf_decode_and_nms(scale_x_y, score, max_boxes, one_call, monkeypatch):
+    """Both NMS paths (one cv2.dnn.NMSBoxes call for few pairs, TF's own NMS on the candidates for
+    many) against the TF pipeline on every anchor."""
+    from yolo3.ops import postprocess_numpy
     from yolo3.ops.postprocess_numpy import NumpyPostprocess
+
+    monkeypatch.setattr(postprocess_numpy, "ONE_CALL_MAX_PAIRS", 10**9 if one_call else 0)
 
     num_classes = 4
     specs = _specs(num_classes, scale_x_y)
@@ -105,3 +111,22 @@ def test_wild_logits_give_infinite_boxes_without_warnings_or_lost_pairs():
     np.testing.assert_array_equal(count, ref_count)
     assert count[0] == 3 and sorted(classes[0, :3]) == [0, 0, 1]
     assert np.isinf(boxes[0, :3]).any() and np.isfinite(boxes[0, :3]).sum() >= 8
+
+
+def test_many_pairs_go_to_tensorflows_nms_not_opencvs(monkeypatch):
+    """cv2.dnn.NMSBoxes compares each pair with every pair kept so far and has no per-class cap:
+    with an untrained network (12.6 million pairs for a YOLOv3-608 batch of 8 at 0.25) it ran for
+    hours. Above ONE_CALL_MAX_PAIRS pairs, TF's capped NMS runs on the candidates instead."""
+    from yolo3.ops import postprocess_numpy
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("OpenCV's NMS got more pairs than ONE_CALL_MAX_PAIRS")
+
+    monkeypatch.setattr(postprocess_numpy, "per_class_nms", refuse)
+    specs = _specs(4, 1.0)
+    raw = [np.random.default_rng(1).normal(0, 0.3, (3, NET[0] // s, NET[1] // s, 27)).astype(np.float32)
+           for s in (32, 16)]
+    post = postprocess_numpy.NumpyPostprocess(_postprocessor(specs, 0.0, 0.45, 20))
+    assert np.count_nonzero(post.candidates(raw)[2]) > postprocess_numpy.ONE_CALL_MAX_PAIRS
+    boxes, scores, classes, count = post(raw, np.array([[96, 128]] * 3))
+    np.testing.assert_array_equal(count, [20, 20, 20])

@@ -400,7 +400,7 @@ class Detector(BatchDetector):
         sizes_spec = tf.TensorSpec([None, 2], tf.int32)
         post = self.postprocessor
         self._letterbox_fn = None  # the ONNX backends' letterbox, apart from their network
-        self._remap_letterbox = None  # openvino at bf16 and int8: OpenCV's letterbox, uint8 into the network
+        self._remap_letterbox = None  # openvino at bf16 and int8: OpenCV's letterbox (yolo3.ops.letterbox_remap)
         if self._onnx is not None:
             # The network in ONNX Runtime, decoding + NMS in NumPy after it: a TF call after each
             # ONNX Runtime run costs ~2 ms on a 2-core CPU (its thread pool wakes up again).

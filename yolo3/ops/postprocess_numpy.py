@@ -8,16 +8,17 @@ arithmetic:
 - their boxes as :mod:`yolo3.ops.decode` computes them (``(cell + sigmoid(t)*s - (s-1)/2) / grid``,
   ``exp(t) * anchor / net``), their Darknet scores ``objectness * sigmoid(class logit)`` kept when
   ``> score_threshold``, then mapped to picture pixels like :func:`yolo3.ops.letterbox.boxes_to_image`;
-- per picture and class, greedy NMS by ``cv2.dnn.NMSBoxes`` (suppress on IoU ``> iou_threshold``, keep
-  scores ``> score_threshold``: the rules of ``tf.image.combined_non_max_suppression``), the pairs of
-  each (picture, class) moved apart so that one call never compares two of them;
-- the ``max_detections`` best pairs of each picture, best first (a per-class cap of ``max_detections``,
-  as TF applies, cannot change which pairs those are).
+- per picture and class, greedy NMS (suppress on IoU ``> iou_threshold``, keep scores
+  ``> score_threshold``, at most ``max_detections`` kept: the rules of
+  ``tf.image.combined_non_max_suppression``), by one ``cv2.dnn.NMSBoxes`` call (:func:`per_class_nms`)
+  for the usual few pairs, by that TF function on the candidates for many;
+- the ``max_detections`` best pairs of each picture, best first.
 
 It replaced an ONNX graph run by the backend's own runtime after the network: that graph's own work
 took 17 us on yolov3-tiny, but a run cost 0.2-0.25 ms (shape inference of its dynamic shapes, waking
-the runtime's threads) and reading its outputs back 0.13 ms more; this takes 0.15-0.2 ms in all
-(yolov3-tiny bf16 in OpenVINO, batch 1). NumPy and OpenCV only, no TensorFlow.
+the runtime's threads) and reading its outputs back 0.13 ms more; this takes 0.14 ms in all when warm,
+0.3 right after the network (yolov3-tiny bf16 in OpenVINO, batch 1). NumPy and OpenCV, and TensorFlow
+only for the NMS of more than :data:`ONE_CALL_MAX_PAIRS` pairs.
 """
 from __future__ import annotations
 
@@ -26,13 +27,14 @@ from typing import TYPE_CHECKING, Sequence
 import cv2
 import numpy as np
 
+from .decode import batched_nms
 from .letterbox_remap import letterbox_size_np
 
-if TYPE_CHECKING:  # the module itself needs no TensorFlow
+if TYPE_CHECKING:
     from ..core.heads import HeadSpec
     from .postprocess import Postprocessor
 
-__all__ = ["boxes_to_image_np", "NumpyPostprocess"]
+__all__ = ["boxes_to_image_np", "per_class_nms", "NumpyPostprocess"]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -65,9 +67,18 @@ def boxes_to_image_np(boxes_cxcywh: np.ndarray, sizes: np.ndarray, net_size: Seq
     return np.stack([cx - w / two, cy - h / two, cx + w / two, cy + h / two], axis=-1).astype(np.float32)
 
 
+#: above this many (picture, box, class) pairs the NMS is TensorFlow's (see NumpyPostprocess)
+ONE_CALL_MAX_PAIRS = 2048
+
+
 def per_class_nms(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, score_threshold: float,
-                  iou_threshold: float) -> np.ndarray:
-    """Greedy NMS within each group (picture x class): indices of the kept pairs, best score first.
+                  iou_threshold: float, max_per_group: int) -> np.ndarray:
+    """Greedy NMS within each group (picture x class), at most ``max_per_group`` kept a group, by one
+    ``cv2.dnn.NMSBoxes`` call: each group moved to its own stretch of the plane, then cut to its cap
+    (greedy NMS decides in score order, ties by pair order, so its first kept pairs do not depend on
+    where it stops). Returns the indices of the kept pairs, best score first. OpenCV compares each
+    pair with every pair kept so far: meant for the few pairs of a trained model (see
+    :data:`ONE_CALL_MAX_PAIRS`).
 
     Args:
         boxes: float (P, 4) x1, y1, x2, y2 (any units).
@@ -75,18 +86,23 @@ def per_class_nms(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, sco
         groups: int (P,) the group of each pair: pairs of two groups never suppress each other.
         score_threshold: keep scores above it.
         iou_threshold: suppress a pair whose IoU with a kept pair of its group is above it.
+        max_per_group: pairs kept per group at most.
     """
     if len(boxes) == 0:
         return np.zeros(0, np.int64)
     # infinite boxes (a wild exp) as boxes a million pixels wide: the groups' spacing stays finite
     corners = np.clip(np.nan_to_num(np.asarray(boxes, np.float64)), -1e6, 1e6)
+    wh = np.maximum(corners[:, 2:] - corners[:, :2], 1e-7)  # OpenCV takes two empty boxes as identical
     low = corners.min()
     # each group on its own stretch of the plane, one box span apart: no IoU between two groups
     shift = groups.astype(np.float64) * (corners.max() - low + 1.0) - low
-    wh = np.maximum(corners[:, 2:] - corners[:, :2], 1e-7)  # OpenCV takes two empty boxes as identical
     rects = np.concatenate([corners[:, :2] + shift[:, None], wh], axis=1)
     keep = cv2.dnn.NMSBoxes(rects, np.asarray(scores, np.float32), float(score_threshold), float(iou_threshold))
-    return np.asarray(keep, np.int64).reshape(-1)
+    keep = np.asarray(keep, np.int64).reshape(-1)
+    by_group = keep[np.argsort(groups[keep], kind="stable")]
+    rank = np.arange(len(by_group)) - np.searchsorted(groups[by_group], groups[by_group])
+    capped = set(by_group[rank >= max_per_group].tolist())
+    return keep if not capped else np.array([i for i in keep if i not in capped], np.int64)
 
 
 class NumpyPostprocess:
@@ -124,9 +140,10 @@ class NumpyPostprocess:
         return found
 
     def candidates(self, raw: Sequence[np.ndarray]):
-        """The (picture, box, class) pairs whose Darknet score is ``> score_threshold``: picture index
-        (P,), class (P,), score float32 (P,), box float32 (P, 4) centre x, centre y, width, height as
-        fractions of the network input; in head, picture, row, column, anchor, class order."""
+        """The M anchors whose objectness is ``> score_threshold`` (no class of another can pass):
+        picture index (M,), box float32 (M, 4) centre x, centre y, width, height as fractions of the
+        network input, Darknet scores float32 (M, C) zeroed unless ``> score_threshold``; in head,
+        picture, row, column, anchor order."""
         grids = tuple((int(r.shape[1]), int(r.shape[2])) for r in raw)
         net_wh = np.array([self.input_size[1], self.input_size[0]], np.float32)
         threshold = np.float32(self.score_threshold)
@@ -135,8 +152,6 @@ class NumpyPostprocess:
             rows = np.asarray(head, np.float32).reshape(len(head), -1, 5 + spec.num_classes)  # (B, N, 5+C)
             objectness = _sigmoid(rows[:, :, 4])
             image, index = np.nonzero(objectness > threshold)
-            if len(image) == 0:
-                continue
             cand = rows[image, index]
             xy = _sigmoid(cand[:, 0:2])
             if spec.scale_x_y != 1.0:
@@ -145,10 +160,7 @@ class NumpyPostprocess:
             with np.errstate(over="ignore"):  # a wild t > 88 gives an infinite box, as in TF and Darknet
                 wh = np.exp(cand[:, 2:4]) * anchors[index] / net_wh  # exp(t) * anchor / net, Darknet's order
             prob = objectness[image, index][:, None] * _sigmoid(cand[:, 5:])
-            pair, cls = np.nonzero(prob > threshold)
-            parts.append((image[pair], cls, prob[pair, cls], np.concatenate([xy, wh], axis=1)[pair]))
-        if not parts:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros((0, 4), np.float32)
+            parts.append((image, np.concatenate([xy, wh], axis=1), np.where(prob > threshold, prob, np.float32(0))))
         return tuple(np.concatenate(items) for items in zip(*parts))
 
     def __call__(self, raw: Sequence[np.ndarray], sizes: np.ndarray):
@@ -156,20 +168,35 @@ class NumpyPostprocess:
         out_boxes = np.zeros((batch, k, 4), np.float32)
         out_scores = np.zeros((batch, k), np.float32)
         out_classes = np.zeros((batch, k), np.int32)
-        count = np.zeros((batch,), np.int32)
-        image, cls, scores, boxes = self.candidates(raw)
-        if len(image) == 0:
-            return out_boxes, out_scores, out_classes, count
+        image, boxes, prob = self.candidates(raw)
         corners = boxes_to_image_np(boxes, np.asarray(sizes)[image], self.input_size)
-        num_classes = self.head_specs[0].num_classes
-        keep = per_class_nms(corners, scores, image * num_classes + cls, self.score_threshold, self.iou_threshold)
-        keep = keep[np.argsort(image[keep], kind="stable")]  # by picture, best score first within each
-        image = image[keep]
-        rank = np.arange(len(keep)) - np.searchsorted(image, image)
+        cand, cls = np.nonzero(prob)
+        if len(cand) > ONE_CALL_MAX_PAIRS:
+            return self._tensorflow_nms(image, corners, prob, batch)
+        scores = prob[cand, cls]
+        keep = per_class_nms(corners[cand], scores, image[cand] * prob.shape[1] + cls, self.score_threshold,
+                             self.iou_threshold, k)
+        keep = keep[np.argsort(image[cand][keep], kind="stable")]  # by picture, best score first within each
+        owner = image[cand][keep]
+        rank = np.arange(len(keep)) - np.searchsorted(owner, owner)
         first = rank < k
-        keep, image, rank = keep[first], image[first], rank[first]
-        out_boxes[image, rank] = corners[keep]
-        out_scores[image, rank] = scores[keep]
-        out_classes[image, rank] = cls[keep]
-        count = np.bincount(image, minlength=batch).astype(np.int32)
-        return out_boxes, out_scores, out_classes, count
+        keep, owner, rank = keep[first], owner[first], rank[first]
+        out_boxes[owner, rank] = corners[cand[keep]]
+        out_scores[owner, rank] = scores[keep]
+        out_classes[owner, rank] = cls[keep]
+        return out_boxes, out_scores, out_classes, np.bincount(owner, minlength=batch).astype(np.int32)
+
+    def _tensorflow_nms(self, image: np.ndarray, corners: np.ndarray, prob: np.ndarray, batch: int):
+        """Many pairs (an untrained model, a threshold near 0): TF's per-class NMS on the candidates,
+        each picture's in one zero-padded row, as :class:`yolo3.ops.postprocess.Postprocessor` runs
+        it on every anchor. OpenCV's NMS compares each pair with every pair kept so far, with no cap:
+        hours for the 12.6 million pairs of a random-weight YOLOv3-608 batch of 8 at 0.25."""
+        order = np.argsort(image, kind="stable")  # by picture, in candidate order
+        slot = np.arange(len(order)) - np.searchsorted(image[order], image[order])
+        width = int(slot.max()) + 1
+        boxes = np.zeros((batch, width, 4), np.float32)
+        scores = np.zeros((batch, width, prob.shape[1]), np.float32)
+        boxes[image[order], slot] = corners[order]
+        scores[image[order], slot] = prob[order]
+        result = batched_nms(boxes, scores, self.iou_threshold, self.score_threshold, self.max_detections)
+        return tuple(np.asarray(t) for t in result)
