@@ -43,6 +43,31 @@ def test_import_yolo3_is_silent_at_level_2():
     assert result.stderr == "", result.stderr
 
 
+def test_another_thread_can_import_while_the_first_keras_import_runs():
+    """yolo3's hook imported TensorFlow inside ``find_spec``, which Python calls holding its global
+    import lock: a thread importing anything meanwhile waited for the whole TensorFlow import, and
+    deadlocked it when TensorFlow waited for that thread (7 runs in 8 of ``import openvino;
+    import yolo3.core.heads`` hung). An audit hook, in TensorFlow's own import, lets a thread import
+    a module and waits up to 10 s for it."""
+    code = """
+import sys, threading
+import yolo3
+waited = []
+def hook(event, args):
+    if event == "import" and str(args[0]).startswith("tensorflow.") and not waited:
+        thread = threading.Thread(target=lambda: __import__("wave"), daemon=True)
+        thread.start()
+        thread.join(10)
+        waited.append(thread.is_alive())
+sys.addaudithook(hook)
+import keras
+print(waited, "wave" in sys.modules, keras.saving.get_registered_object("yolo3>YoloHead") is not None)
+"""
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[False]", "True", "True"], result.stdout
+
+
 def test_python_m_tool_defaults_to_quiet_without_the_variable(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env["PYTHONPATH"] = str(ROOT)

@@ -35,7 +35,13 @@ from .errors import Yolo3Error  # noqa: E402
 class _FirstTensorFlowImport(_abc.MetaPathFinder, _abc.Loader):
     """Runs at the first import of TensorFlow or Keras, whoever asks for it: TensorFlow's quiet import
     (which imports Keras), then the registration of the package's layers; the import asked for then
-    gets the module already loaded. Removes itself from ``sys.meta_path`` on that first import."""
+    gets the module already loaded. Removes itself from ``sys.meta_path`` on that first import.
+
+    ``find_spec`` only claims the import: Python calls it holding its global import lock, and under
+    that lock TensorFlow's import deadlocked whenever another thread imported a module meanwhile
+    (7 times in 8 after ``import openvino``). The work is in ``create_module``, under the lock of the
+    module being imported only.
+    """
 
     def __init__(self):
         self.specs = {}
@@ -44,14 +50,15 @@ class _FirstTensorFlowImport(_abc.MetaPathFinder, _abc.Loader):
         if name not in ("tensorflow", "keras") or self not in _sys.meta_path:
             return None
         _sys.meta_path.remove(self)
-        _import_tensorflow()  # holds back the import-time lines TF_CPP_MIN_LOG_LEVEL hides
-        _importlib.import_module("keras")
-        _importlib.import_module("yolo3.core.layers")  # registers the custom layers
-        self.specs[name] = _sys.modules[name].__spec__
         return _util.spec_from_loader(name, self)
 
     def create_module(self, spec):
-        return _sys.modules[spec.name]
+        _import_tensorflow()  # holds back the import-time lines TF_CPP_MIN_LOG_LEVEL hides
+        _importlib.import_module("keras")
+        _importlib.import_module("yolo3.core.layers")  # registers the custom layers
+        module = _sys.modules[spec.name]
+        self.specs[spec.name] = module.__spec__
+        return module
 
     def exec_module(self, module):
         module.__spec__ = self.specs.pop(module.__name__)  # the import machinery replaced it with ours
