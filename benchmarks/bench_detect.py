@@ -15,8 +15,9 @@ best time per call is reported (the least disturbed one on a shared machine); ra
 With ``--separate`` each runtime (tf, onnxruntime, opencv, and openvino once per precision) runs in a
 child process of its own, one after the other: on a CPU of few cores the thread pools of the other
 runtimes (ONNX Runtime's spinning threads above all) otherwise slow the one being timed, which is not
-what a user running one backend sees. A bare network is its detector's own session or compiled model,
-so a detector and its network are measured side by side either way.
+what a user running one backend sees. A bare network is its detector's own ONNX Runtime session, or
+its OpenVINO model compiled apart for each batch size at the same precision (as the detector compiles
+its own), so a detector and its network are measured side by side either way.
 yolov3-tiny uses the real weights (yolo3.modeling.pretrained.fetch_weights; random ones if that fails);
 yolov3 uses random Darknet weights from ../shared/oracle/make_random_weights.py (the timing of a
 network does not depend on its weight values).
@@ -343,8 +344,8 @@ def markdown_table(rows: list[dict], reps: int, separate: bool = False) -> str:
         "(letterbox + network + decoding + NMS in one `tf.function`; letterbox, network and decoding "
         "XLA-compiled, BatchNormalization folded into the convolutions); **yolo3 ort** = "
         "`Detector(backend=\"onnxruntime\")` (the same network written as ONNX by yolo3.backends.onnx_export "
-        "and run by ONNX Runtime after the TF letterbox, then decoding/NMS as an ONNX graph of its own: "
-        "yolo3.backends.onnx_postprocess); **opencv** = "
+        "and run by ONNX Runtime after the TF letterbox, then decoding/NMS in NumPy: "
+        "yolo3.ops.postprocess_numpy); **opencv** = "
         "`cv2.dnn.readNetFromDarknet` with `blobFromImages` + `NMSBoxesBatched`; **ort bare** = yolo3 "
         "ort's own ONNX Runtime session on an already letterboxed float batch (the network only: a floor, "
         "not a detector). "
@@ -370,9 +371,10 @@ def openvino_table(rows: list[dict]) -> list[str]:
     precisions = [p for p in ("fp32", "bf16", "int8") if rows and f"openvino bare {p}" in rows[0]["ms"]]
     if not precisions:
         return []
-    lines = ["", "OpenVINO, same runs (**ov bare** = yolo3 ov's own compiled network on the letterboxed batch, "
-             "the network only; **yolo3 ov** = `Detector(backend=\"openvino\", precision=...)`: TF letterbox, "
-             "then the network and decoding + per-class NMS in OpenVINO (two compiled models); int8 = NNCF "
+    lines = ["", "OpenVINO, same runs (**ov bare** = yolo3 ov's model compiled apart for the batch size at the "
+             "same precision, on the letterboxed float batch: the network only; **yolo3 ov** = "
+             "`Detector(backend=\"openvino\", precision=...)`: the TF letterbox at fp32, OpenCV's at bf16 and int8, "
+             "the network compiled for the batch size, decoding + per-class NMS in NumPy; int8 = NNCF "
              "post-training quantization calibrated on the sample pictures, head convolutions kept fp32" +
              ("" if "bf16" in precisions else "; bf16 not run: this CPU has no bfloat16 units, bf16 would run "
               "fp32") + "):", "",
