@@ -3,12 +3,13 @@ backend installed for the device, and one line saying which and why.
 
 - TensorFlow sees a GPU: ``tf`` (the other backends run on the CPU here).
 - On a CPU: the first of :data:`CPU_PREFERENCE` whose packages are installed, else ``tf``. Each
-  timed in a process of its own on a Xeon with AMX (``bench_detect.py --separate``, issue 16), the two
-  are level on yolov3-tiny and OpenVINO is 10% faster on yolov3; on an AVX2 AMD EPYC they were within
-  the noise (docs/benchmarks.md). ONNX Runtime stays first while a hang seen twice inside OpenVINO
-  (one-off scripts compiling YOLOv3, never yolo3's own runs) is unexplained. Both run the same ONNX
-  export as TF within the documented fp32 tolerance (boxes within 0.05 px, scores 1e-4:
-  docs/detection.md).
+  timed in a process of its own on a Xeon with AMX (``bench_detect.py --separate``, issue 16), the
+  openvino backend's fp32 end to end takes 0.86-0.94 of the onnxruntime backend's time (both
+  models, batch 1 and 8); on an AVX2 AMD EPYC they were within the noise, before the latest changes
+  (docs/benchmarks.md). The hang seen in OpenVINO one-off scripts was yolo3's import hook importing
+  TensorFlow under Python's global import lock (fixed, yolo3/__init__.py); ONNX Runtime stays first
+  until the EPYC is measured again. Both run the same ONNX export as TF within the documented fp32
+  tolerance (boxes within 0.05 px, scores 1e-4: docs/detection.md).
 - Reduced precision is never chosen silently: ``precision`` bf16 or int8 with ``auto`` means the one
   backend that runs it, ``openvino``, and the line says so.
 - A model file only one runtime reads decides: an OpenVINO IR ``.xml`` is ``openvino``; an ``.onnx``
