@@ -25,9 +25,12 @@ from conftest import DARKNET_IMAGES, ROOT, require_shared, run_script
 SAVED_MODEL_TOL = (2.5e-4, 5e-6)
 TFLITE_FLOAT32_TOL = (4e-4, 1e-5)
 TFLITE_FLOAT16_TOL = (0.26, 0.0054)
-ONNX_TOL = (1.2e-4, 1e-6)
+# Boxes: a float32 corner between 512 and 1024 px moves 6.1e-5 px per rounding step. The decoding in
+# NumPy (since 2026-12-03; an ONNX graph before) rounds differently from TF's: 2 steps (1.22e-4) measured
+# in CI on dog.jpg with the tf2onnx export; 2.5e-4 allows 4.
+ONNX_TOL = (2.5e-4, 1e-6)
 # tf2onnx's graph (the fallback) sums in its own order: measured 1.01e-6 on a score in CI, 5e-6 like SavedModel
-TF2ONNX_TOL = (1.2e-4, 5e-6)
+TF2ONNX_TOL = (2.5e-4, 5e-6)
 # int8 (docs/export.md): same classes; each box IoU >= 0.65 with the float box, score within 0.1
 INT8_MIN_IOU = 0.65
 INT8_SCORE_TOL = 0.1
