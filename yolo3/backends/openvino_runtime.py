@@ -9,7 +9,8 @@ from a Keras model or a ``.onnx`` file) or an OpenVINO IR (``.xml`` + ``.bin``, 
 Two earlier designs were measured and left: the NMS compiled into the network's model (its
 data-dependent shapes made OpenVINO's CPU plugin run the whole network as a dynamic model: YOLOv3-416
 int8, batch 1, 22.4 ms against 19.6), and the NMS as a second compiled OpenVINO model (0.2-0.25 ms a
-run whatever its work, 17 us on yolov3-tiny; the NumPy steps take 0.15-0.2 ms in all).
+run whatever its work, 17 us on yolov3-tiny; the NumPy steps take 0.14 ms warm, 0.3 right after
+the network).
 
 Precisions (``precision=``): ``fp32`` (default, exact: ``INFERENCE_PRECISION_HINT`` f32, which
 OpenVINO would otherwise lower to bf16 on CPUs with AMX), ``bf16`` (the CPU's bfloat16 units; where
@@ -181,27 +182,24 @@ class OpenVinoNetwork:
             post: the settings (heads, input size, thresholds, max detections).
             precision: the network's precision.
         """
-        config = compile_config(self.core, precision, self.threads)
-        height, width = (int(v) for v in post.input_size)
         self.grids(post.input_size)  # the spatial size fixed (a model exported without one)
+        return OpenVinoPipeline(lambda batch: self._compile(precision, batch), NumpyPostprocess(post))
 
-        def compile_network(batch: int):
-            model = self.model.clone()
-            model.reshape([batch, height, width, 3])
-            return self.core.compile_model(model, "CPU", config)
-
-        return OpenVinoPipeline(compile_network, NumpyPostprocess(post))
-
-    def network(self, precision: str = "fp32", batch: int | None = None):
-        """The bare network compiled at ``precision`` (benchmarks): ``net(float32 images) -> raw heads``
-        (OpenVINO's own output memory, valid until the next call); ``batch``: compiled for that batch
-        size only, as :class:`OpenVinoPipeline` does."""
+    def _compile(self, precision: str, batch: int | None = None):
+        """The network compiled at ``precision``, for ``batch`` pictures (-1: any number; None: the
+        model's own batch dimension)."""
         model = self.model
         if batch is not None:
             model = model.clone()
             rest = [d.get_length() if d.is_static else -1 for d in list(model.inputs[0].get_partial_shape())[1:]]
             model.reshape([int(batch), *rest])
-        compiled = self.core.compile_model(model, "CPU", compile_config(self.core, precision, self.threads))
+        return self.core.compile_model(model, "CPU", compile_config(self.core, precision, self.threads))
+
+    def network(self, precision: str = "fp32", batch: int | None = None):
+        """The bare network compiled at ``precision`` (benchmarks): ``net(float32 images) -> raw heads``
+        (OpenVINO's own output memory, valid until the next call); ``batch``: compiled for that batch
+        size only, as :class:`OpenVinoPipeline` does."""
+        compiled = self._compile(precision, batch)
         request = compiled.create_infer_request()
         outputs = range(len(compiled.outputs))
 

@@ -101,8 +101,7 @@ def per_class_nms(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, sco
     keep = np.asarray(keep, np.int64).reshape(-1)
     by_group = keep[np.argsort(groups[keep], kind="stable")]
     rank = np.arange(len(by_group)) - np.searchsorted(groups[by_group], groups[by_group])
-    capped = set(by_group[rank >= max_per_group].tolist())
-    return keep if not capped else np.array([i for i in keep if i not in capped], np.int64)
+    return keep[~np.isin(keep, by_group[rank >= max_per_group])]
 
 
 class NumpyPostprocess:
@@ -174,10 +173,11 @@ class NumpyPostprocess:
         if len(cand) > ONE_CALL_MAX_PAIRS:
             return self._tensorflow_nms(image, corners, prob, batch)
         scores = prob[cand, cls]
-        keep = per_class_nms(corners[cand], scores, image[cand] * prob.shape[1] + cls, self.score_threshold,
+        pair_image = image[cand]
+        keep = per_class_nms(corners[cand], scores, pair_image * prob.shape[1] + cls, self.score_threshold,
                              self.iou_threshold, k)
-        keep = keep[np.argsort(image[cand][keep], kind="stable")]  # by picture, best score first within each
-        owner = image[cand][keep]
+        keep = keep[np.argsort(pair_image[keep], kind="stable")]  # by picture, best score first within each
+        owner = pair_image[keep]
         rank = np.arange(len(keep)) - np.searchsorted(owner, owner)
         first = rank < k
         keep, owner, rank = keep[first], owner[first], rank[first]
