@@ -167,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     yolo3_xla = tf.function(lambda i, s: letterbox(i, s, (net_size, net_size)), jit_compile=True, autograph=False)
     network = OpenVinoNetwork(tf.keras.models.load_model(pretrained_model_path("yolov3-tiny", quiet=True)),
                               input_size=(net_size, net_size))
-    bare = network.network(args.precision)
     full = network.pipeline(Postprocessor(network.head_specs, (net_size, net_size)), args.precision)
+    bare = full.infer  # the pipeline's own network: a second compiled copy would share the cores
     contenders = {"yolo3 xla": lambda img, p: yolo3_xla(*stack_images([img])).numpy(), "tf resize": tf_resize(net_size),
                   "ort resize": ort_resize(net_size), "ov interpolate": ov_interpolate(core, net_size),
                   "ov gather": ov_gather(core, net_size)}

@@ -30,11 +30,12 @@ def _postprocessor(specs, score, iou, max_boxes):
     return Postprocessor(specs, NET, score_threshold=score, iou_threshold=iou, max_detections=max_boxes)
 
 
+@pytest.mark.parametrize("batch", [3, 1])
 @pytest.mark.parametrize("one_call", [True, False], ids=["cv2-nms", "tf-nms-on-the-candidates"])
 @pytest.mark.parametrize("scale_x_y,score,max_boxes", [(1.0, 0.25, 100), (1.05, 0.05, 7), (1.1, 0.0, 30)])
-def test_postprocess_equals_tf_decode_and_nms(scale_x_y, score, max_boxes, one_call, monkeypatch):
+def test_postprocess_equals_tf_decode_and_nms(scale_x_y, score, max_boxes, one_call, batch, monkeypatch):
     """Both NMS paths (one cv2.dnn.NMSBoxes call for few pairs, TF's own NMS on the candidates for
-    many) against the TF pipeline on every anchor."""
+    many) against the TF pipeline on every anchor; batch 1 takes a path of its own."""
     from yolo3.ops import postprocess_numpy
     from yolo3.ops.postprocess_numpy import NumpyPostprocess
 
@@ -43,12 +44,11 @@ def test_postprocess_equals_tf_decode_and_nms(scale_x_y, score, max_boxes, one_c
     num_classes = 4
     specs = _specs(num_classes, scale_x_y)
     rng = np.random.default_rng(0)
-    batch = 3
     raw = [rng.normal(0, 1.5, (batch, NET[0] // s, NET[1] // s, 3 * (5 + num_classes))).astype(np.float32)
            for s in (32, 16)]
     for r in raw:  # a few confident anchors, and class logits high for two classes at once
         r[..., 4::5 + num_classes] -= 2.0
-    sizes = np.array([[480, 640], [300, 200], [96, 128]], np.int32)
+    sizes = np.array([[480, 640], [300, 200], [96, 128]], np.int32)[:batch]
     settings = _postprocessor(specs, score, 0.45, max_boxes)
     boxes, scores, classes, count = NumpyPostprocess(settings)(raw, sizes)
     ref_boxes, ref_scores, ref_classes, ref_count = (t.numpy() for t in settings(raw, sizes))
@@ -66,6 +66,29 @@ def test_postprocess_equals_tf_decode_and_nms(scale_x_y, score, max_boxes, one_c
     # the padding after each image's count is zero, like combined_non_max_suppression's
     for b in range(batch):
         assert not scores[b, count[b]:].any() and not boxes[b, count[b]:].any()
+
+
+@pytest.mark.parametrize("score", [0.25, 0.5, 0.9, 1e-6])
+def test_the_objectness_prefilter_keeps_every_anchor_the_exact_test_keeps(score):
+    """Anchors are picked by their objectness logit before any sigmoid is taken: none whose float32
+    sigmoid is > score_threshold may be lost. Logits a few float32 steps either side of the threshold's
+    logit, class logits that make the class probability 1."""
+    from yolo3.ops.postprocess_numpy import NumpyPostprocess, _sigmoid
+
+    specs = _specs(2, 1.0)
+    logit = np.float32(np.log(score / (1 - score)))
+    steps = np.arange(-70, 70, dtype=np.float32)  # float32 steps of the logit
+    values = (logit + steps * np.spacing(max(np.abs(logit), np.float32(1)))).astype(np.float32)
+    raw = [np.full((1, NET[0] // s, NET[1] // s, 3 * 7), -30.0, np.float32) for s in (32, 16)]
+    flat = raw[1].reshape(-1, 7)  # the 144 anchors of the second head
+    flat[:len(values), 4] = values
+    flat[:len(values), 5:] = 30.0
+    post = NumpyPostprocess(_postprocessor(specs, score, 0.45, 5))
+    image, boxes, prob = post.candidates(raw)
+    expected = int(np.count_nonzero(_sigmoid(values) > np.float32(score)))
+    assert 0 < expected < len(values)
+    assert len(image) == expected
+    assert np.all(prob.max(axis=1) > np.float32(score))
 
 
 def test_no_detections_gives_empty_padded_results():

@@ -4,7 +4,9 @@ The NumPy twin of :class:`yolo3.ops.postprocess.Postprocessor`, configured by it
 arithmetic:
 
 - only the candidates are decoded: the anchors whose objectness is ``> score_threshold`` (Darknet's score
-  ``objectness * class_prob`` cannot pass otherwise), a few dozen of YOLOv3-416's 10,647 a picture;
+  ``objectness * class_prob`` cannot pass otherwise), a few dozen of YOLOv3-416's 10,647 a picture, found
+  by comparing the objectness logits with the threshold's logit (less a margin), the exact sigmoid test
+  then taken on those only;
 - their boxes as :mod:`yolo3.ops.decode` computes them (``(cell + sigmoid(t)*s - (s-1)/2) / grid``,
   ``exp(t) * anchor / net``), their Darknet scores ``objectness * sigmoid(class logit)`` kept when
   ``> score_threshold``, then mapped to picture pixels like :func:`yolo3.ops.letterbox.boxes_to_image`;
@@ -16,8 +18,9 @@ arithmetic:
 
 It replaced an ONNX graph run by the backend's own runtime after the network: that graph's own work
 took 17 us on yolov3-tiny, but a run cost 0.2-0.25 ms (shape inference of its dynamic shapes, waking
-the runtime's threads) and reading its outputs back 0.13 ms more; this takes 0.14 ms in all when warm,
-0.3 right after the network (yolov3-tiny bf16 in OpenVINO, batch 1). NumPy and OpenCV, and TensorFlow
+the runtime's threads) and reading its outputs back 0.13 ms more. This takes 0.16 ms warm, 0.23 right
+after the network (yolov3-tiny bf16 in OpenVINO, batch 1): few NumPy calls matter more than little
+work, since each costs microseconds with the caches the network left. NumPy and OpenCV, and TensorFlow
 only for the NMS of more than :data:`ONE_CALL_MAX_PAIRS` pairs.
 """
 from __future__ import annotations
@@ -42,6 +45,28 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
         return np.float32(1) / (np.float32(1) + np.exp(-x))
 
 
+def _picture_constants(sizes: np.ndarray, net_size: Sequence[int]) -> np.ndarray:
+    """float32 (B, 4, 2) per picture, each row (x, y): the letterbox's offset ``(net - new) / 2 / net`` and
+    fraction ``new / net`` of the network input, ``net / new``, and the picture's size, computed in
+    float32 in :func:`yolo3.ops.letterbox.boxes_to_image`'s order."""
+    net_h, net_w = int(net_size[0]), int(net_size[1])
+    sizes = np.asarray(sizes, np.int32).reshape(-1, 2)
+    new_h, new_w = letterbox_size_np(sizes[:, 0], sizes[:, 1], net_h, net_w)
+    net = np.array([net_w, net_h], np.float32)
+    new = np.stack([new_w, new_h], axis=-1).astype(np.float32)
+    return np.stack([(net - new) / np.float32(2.0) / net, new / net, net / new,
+                     sizes[:, ::-1].astype(np.float32)], axis=1)
+
+
+def _to_image(boxes_cxcywh: np.ndarray, constants: np.ndarray) -> np.ndarray:
+    """(K, 4) cxcywh fractions of the network input -> (K, 4) xyxy picture pixels, given each box's
+    (K, 4, 2) or one (4, 2) :func:`_picture_constants`."""
+    offset, fraction, ratio, size = (constants[..., i, :] for i in range(4))
+    centre = (boxes_cxcywh[:, :2] - offset) / fraction * size
+    half = boxes_cxcywh[:, 2:] * ratio * size / np.float32(2.0)
+    return np.concatenate([centre - half, centre + half], axis=1)
+
+
 def boxes_to_image_np(boxes_cxcywh: np.ndarray, sizes: np.ndarray, net_size: Sequence[int]) -> np.ndarray:
     """NumPy twin of :func:`yolo3.ops.letterbox.boxes_to_image` for (K, 4) boxes, each with its own image size.
 
@@ -53,18 +78,7 @@ def boxes_to_image_np(boxes_cxcywh: np.ndarray, sizes: np.ndarray, net_size: Seq
     Returns:
         float32 (K, 4) x1, y1, x2, y2 in original-image pixels, not clipped.
     """
-    net_h, net_w = np.float32(net_size[0]), np.float32(net_size[1])
-    sizes = np.asarray(sizes, np.int32).reshape(-1, 2)
-    new_h, new_w = letterbox_size_np(sizes[:, 0], sizes[:, 1], int(net_size[0]), int(net_size[1]))
-    img_h, img_w = sizes[:, 0].astype(np.float32), sizes[:, 1].astype(np.float32)
-    new_h, new_w = new_h.astype(np.float32), new_w.astype(np.float32)
-    two = np.float32(2.0)
-    cx, cy, w, h = np.asarray(boxes_cxcywh, np.float32).T
-    cx = (cx - (net_w - new_w) / two / net_w) / (new_w / net_w) * img_w
-    cy = (cy - (net_h - new_h) / two / net_h) / (new_h / net_h) * img_h
-    w = w * (net_w / new_w) * img_w
-    h = h * (net_h / new_h) * img_h
-    return np.stack([cx - w / two, cy - h / two, cx + w / two, cy + h / two], axis=-1).astype(np.float32)
+    return _to_image(np.asarray(boxes_cxcywh, np.float32), _picture_constants(sizes, net_size))
 
 
 #: above this many (picture, box, class) pairs the NMS is TensorFlow's (see NumpyPostprocess)
@@ -99,6 +113,8 @@ def per_class_nms(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, sco
     rects = np.concatenate([corners[:, :2] + shift[:, None], wh], axis=1)
     keep = cv2.dnn.NMSBoxes(rects, np.asarray(scores, np.float32), float(score_threshold), float(iou_threshold))
     keep = np.asarray(keep, np.int64).reshape(-1)
+    if len(keep) <= max_per_group:  # no group can be over its cap
+        return keep
     by_group = keep[np.argsort(groups[keep], kind="stable")]
     rank = np.arange(len(by_group)) - np.searchsorted(groups[by_group], groups[by_group])
     return keep[~np.isin(keep, by_group[rank >= max_per_group])]
@@ -122,20 +138,43 @@ class NumpyPostprocess:
         self.score_threshold = float(settings.score_threshold)
         self.iou_threshold = float(settings.iou_threshold)
         self.max_detections = int(settings.max_detections)
-        self._tables: dict[tuple, list] = {}  # head grids -> each head's cell and anchor of every box
+        self._tables: dict[tuple, tuple[np.ndarray, list[int]]] = {}  # head grids -> anchor table, head starts
+        self._pictures: dict[bytes, np.ndarray] = {}  # picture sizes -> _picture_constants (a few kept)
+        # no objectness logit below this can give a sigmoid > score_threshold (a margin for float32
+        # rounding; the exact test follows on the few that pass)
+        with np.errstate(divide="ignore"):
+            logit = np.log(self.score_threshold) - np.log1p(-self.score_threshold)
+        self._logit_floor = np.float32(logit - 1e-3 * max(1.0, abs(logit)))
+        self._net_wh = np.array([self.input_size[1], self.input_size[0]], np.float32)
 
-    def _head_tables(self, grids: tuple) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Per head: (N, 2) cell x, y and (N, 2) anchor w, h of its N = h*w*A boxes, (2,) grid w, h."""
+    def _anchor_table(self, grids: tuple) -> tuple[np.ndarray, list[int]]:
+        """float32 (N, 8) for the N = sum of h*w*A anchors of all heads, in head, row, column, anchor
+        order: cell x, y; grid w, h; anchor w, h in pixels; Darknet's xy scale and its offset
+        ``(scale - 1) / 2``; and the first row of each head."""
         found = self._tables.get(grids)
         if found is None:
-            found = []
+            rows, starts = [], []
             for spec, (gh, gw) in zip(self.head_specs, grids):
                 a = spec.num_anchors
                 col, row = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
-                cells = np.repeat(np.stack([col, row], -1).reshape(-1, 2), a, axis=0)
-                anchors = np.tile(np.asarray(spec.anchors, np.float32).reshape(a, 2), (gh * gw, 1))
-                found.append((cells, anchors, np.array([gw, gh], np.float32)))
-            self._tables[grids] = found
+                table = np.empty((gh * gw * a, 8), np.float32)
+                table[:, 0:2] = np.repeat(np.stack([col, row], -1).reshape(-1, 2), a, axis=0)
+                table[:, 2:4] = (gw, gh)
+                table[:, 4:6] = np.tile(np.asarray(spec.anchors, np.float32).reshape(a, 2), (gh * gw, 1))
+                table[:, 6:8] = (np.float32(spec.scale_x_y), np.float32(0.5 * (spec.scale_x_y - 1.0)))
+                starts.append(sum(len(r) for r in rows))
+                rows.append(table)
+            found = self._tables[grids] = (np.concatenate(rows), starts)
+        return found
+
+    def _picture_constants(self, sizes: np.ndarray) -> np.ndarray:
+        """:func:`_picture_constants` of the batch's (B, 2) sizes, kept for the last few batches."""
+        key = sizes.tobytes()
+        found = self._pictures.get(key)
+        if found is None:
+            if len(self._pictures) >= 16:
+                self._pictures.clear()
+            found = self._pictures[key] = _picture_constants(sizes, self.input_size)
         return found
 
     def candidates(self, raw: Sequence[np.ndarray]):
@@ -143,24 +182,25 @@ class NumpyPostprocess:
         picture index (M,), box float32 (M, 4) centre x, centre y, width, height as fractions of the
         network input, Darknet scores float32 (M, C) zeroed unless ``> score_threshold``; in head,
         picture, row, column, anchor order."""
-        grids = tuple((int(r.shape[1]), int(r.shape[2])) for r in raw)
-        net_wh = np.array([self.input_size[1], self.input_size[0]], np.float32)
+        table, starts = self._anchor_table(tuple((int(r.shape[1]), int(r.shape[2])) for r in raw))
         threshold = np.float32(self.score_threshold)
         parts = []
-        for spec, (cells, anchors, grid_wh), head in zip(self.head_specs, self._head_tables(grids), raw):
+        for spec, start, head in zip(self.head_specs, starts, raw):
             rows = np.asarray(head, np.float32).reshape(len(head), -1, 5 + spec.num_classes)  # (B, N, 5+C)
-            objectness = _sigmoid(rows[:, :, 4])
-            image, index = np.nonzero(objectness > threshold)
-            cand = rows[image, index]
-            xy = _sigmoid(cand[:, 0:2])
-            if spec.scale_x_y != 1.0:
-                xy = xy * np.float32(spec.scale_x_y) - np.float32(0.5 * (spec.scale_x_y - 1.0))
-            xy = (cells[index] + xy) / grid_wh
-            with np.errstate(over="ignore"):  # a wild t > 88 gives an infinite box, as in TF and Darknet
-                wh = np.exp(cand[:, 2:4]) * anchors[index] / net_wh  # exp(t) * anchor / net, Darknet's order
-            prob = objectness[image, index][:, None] * _sigmoid(cand[:, 5:])
-            parts.append((image, np.concatenate([xy, wh], axis=1), np.where(prob > threshold, prob, np.float32(0))))
-        return tuple(np.concatenate(items) for items in zip(*parts))
+            image, index = np.nonzero(rows[:, :, 4] > self._logit_floor)
+            parts.append((image, index + start, rows[image, index]))
+        image, index, cand = parts[0] if len(parts) == 1 else (np.concatenate(p) for p in zip(*parts))
+        objectness = _sigmoid(cand[:, 4])
+        passed = objectness > threshold
+        if not passed.all():
+            image, index, cand, objectness = image[passed], index[passed], cand[passed], objectness[passed]
+        anchor = table[index]
+        xy = _sigmoid(cand[:, 0:2]) * anchor[:, 6:7] - anchor[:, 7:8]  # Darknet's scale_x_y (1: unchanged)
+        xy = (anchor[:, 0:2] + xy) / anchor[:, 2:4]
+        with np.errstate(over="ignore"):  # a wild t > 88 gives an infinite box, as in TF and Darknet
+            wh = np.exp(cand[:, 2:4]) * anchor[:, 4:6] / self._net_wh  # exp(t) * anchor / net, Darknet's order
+        prob = objectness[:, None] * _sigmoid(cand[:, 5:])
+        return image, np.concatenate([xy, wh], axis=1), np.where(prob > threshold, prob, np.float32(0))
 
     def __call__(self, raw: Sequence[np.ndarray], sizes: np.ndarray):
         batch, k = len(sizes), self.max_detections
@@ -168,19 +208,26 @@ class NumpyPostprocess:
         out_scores = np.zeros((batch, k), np.float32)
         out_classes = np.zeros((batch, k), np.int32)
         image, boxes, prob = self.candidates(raw)
-        corners = boxes_to_image_np(boxes, np.asarray(sizes)[image], self.input_size)
         cand, cls = np.nonzero(prob)
+        if len(cand) == 0:
+            return out_boxes, out_scores, out_classes, np.zeros(batch, np.int32)
+        constants = self._picture_constants(np.ascontiguousarray(sizes, np.int32))
+        corners = _to_image(boxes, constants[0] if batch == 1 else constants[image])
         if len(cand) > ONE_CALL_MAX_PAIRS:
             return self._tensorflow_nms(image, corners, prob, batch)
         scores = prob[cand, cls]
-        pair_image = image[cand]
-        keep = per_class_nms(corners[cand], scores, pair_image * prob.shape[1] + cls, self.score_threshold,
-                             self.iou_threshold, k)
-        keep = keep[np.argsort(pair_image[keep], kind="stable")]  # by picture, best score first within each
-        owner = pair_image[keep]
-        rank = np.arange(len(keep)) - np.searchsorted(owner, owner)
-        first = rank < k
-        keep, owner, rank = keep[first], owner[first], rank[first]
+        if batch == 1:  # one picture: the groups are the classes, the kept pairs its ranks
+            keep = per_class_nms(corners[cand], scores, cls, self.score_threshold, self.iou_threshold, k)[:k]
+            owner, rank = np.zeros(len(keep), np.int64), np.arange(len(keep))
+        else:
+            pair_image = image[cand]
+            keep = per_class_nms(corners[cand], scores, pair_image * prob.shape[1] + cls, self.score_threshold,
+                                 self.iou_threshold, k)
+            keep = keep[np.argsort(pair_image[keep], kind="stable")]  # by picture, best score first within each
+            owner = pair_image[keep]
+            rank = np.arange(len(keep)) - np.searchsorted(owner, owner)
+            first = rank < k
+            keep, owner, rank = keep[first], owner[first], rank[first]
         out_boxes[owner, rank] = corners[cand[keep]]
         out_scores[owner, rank] = scores[keep]
         out_classes[owner, rank] = cls[keep]
