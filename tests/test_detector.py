@@ -11,6 +11,7 @@ from PIL import Image
 from test_decode import darknet_do_nms_sort
 from test_letterbox import darknet_correct_box, darknet_letterbox_image
 
+from yolo3.backends.auto import choose_backend
 from yolo3.core.detections import Detections
 from yolo3.core.heads import get_head_specs
 from yolo3.datasets.imageio import read_image_rgb
@@ -214,8 +215,9 @@ def test_loads_saved_model_and_yolo_class(random_tiny, pictures, tmp_path):
     yolo = YOLO(model_path=path, classes_path=str(tmp_path / "names.txt"), score=0.3)
     drawn = yolo.detect_image(Image.fromarray(pictures[0]).convert("RGBA"))
     assert drawn.size == (333, 250) and drawn.mode == "RGB"
-    expected = Detector(random_tiny, score_threshold=0.3).detect_one(pictures[0])
-    np.testing.assert_allclose(yolo.last_detections.boxes, expected.boxes, atol=1e-3)
+    expected = Detector(random_tiny, score_threshold=0.3, backend="tf").detect_one(pictures[0])
+    # YOLO runs the default backend (auto): TF's boxes within the documented 0.05 px (docs/detection.md)
+    np.testing.assert_allclose(yolo.last_detections.boxes, expected.boxes, atol=0.05)
     assert len(expected) > 0 and not np.array_equal(np.asarray(drawn), pictures[0])
     assert YOLO.get_defaults("iou") == 0.45
     yolo.close_session()
@@ -302,14 +304,14 @@ def test_onnxruntime_backend_matches_tf(pictures, tmp_path):
     ort = Detector(model, score_threshold=0.01, input_size=96, backend="onnxruntime")  # exported on the spot
     onnx_path = str(tmp_path / "mini.onnx")
     save_onnx(export_onnx(model, input_size=(96, 96)), onnx_path)
-    from_file = Detector.from_file(onnx_path, score_threshold=0.01, input_size=96)  # .onnx: from_onnx
+    from_file = Detector.from_file(onnx_path, score_threshold=0.01, input_size=96)  # .onnx: from_onnx, auto
     assert from_file.num_classes == 3 and from_file.anchors.shape == (3, 2)
     for a, b, c in zip(tf_det, ort.detect(pictures), from_file.detect(pictures)):
         assert len(a) == len(b) == len(c) > 0
         np.testing.assert_allclose(a.boxes, b.boxes, atol=0.05)
         np.testing.assert_allclose(a.scores, b.scores, atol=1e-4)
         np.testing.assert_allclose(a.boxes, c.boxes, atol=0.05)
-    assert from_file.backend == "onnxruntime"
+    assert from_file.backend == choose_backend("fp32", onnx_path).backend != "tf"
     with pytest.raises(DetectorError, match="takes 96x96"):
         Detector.from_onnx(onnx_path)  # default size: the cfg's 64
     with pytest.raises(DetectorError, match="onnxruntime"):

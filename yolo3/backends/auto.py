@@ -2,14 +2,13 @@
 backend installed for the device, and one line saying which and why.
 
 - TensorFlow sees a GPU: ``tf`` (the other backends run on the CPU here).
-- On a CPU: the first of :data:`CPU_PREFERENCE` whose packages are installed, else ``tf``. Each
-  timed in a process of its own on a Xeon with AMX (``bench_detect.py --separate``, issue 16), the
-  openvino backend's fp32 end to end takes 0.86-0.94 of the onnxruntime backend's time (both
-  models, batch 1 and 8); on an AVX2 AMD EPYC they were within the noise, before the latest changes
-  (docs/benchmarks.md). The hang seen in OpenVINO one-off scripts was yolo3's import hook importing
-  TensorFlow under Python's global import lock (fixed, yolo3/__init__.py); ONNX Runtime stays first
-  until the EPYC is measured again. Both run the same ONNX export as TF within the documented fp32
-  tolerance (boxes within 0.05 px, scores 1e-4: docs/detection.md).
+- On a CPU: the first of :func:`cpu_preference` whose packages are installed, else ``tf``. On x86-64
+  that is OpenVINO, then ONNX Runtime: each timed in a process of its own on a Xeon with AMX
+  (``bench_detect.py --separate``, issue 16), the openvino backend's fp32 end to end takes 0.86-1.0 of
+  the onnxruntime backend's time (both models, batch 1 and 8: docs/benchmarks.md), and it starts as
+  fast (it reads the ONNX export by its path); on an AVX2 AMD EPYC the two were within the noise.
+  Elsewhere (ARM) ONNX Runtime first: OpenVINO was not measured there. Both run the same ONNX export
+  as TF within the documented fp32 tolerance (boxes within 0.05 px, scores 1e-4: docs/detection.md).
 - Reduced precision is never chosen silently: ``precision`` bf16 or int8 with ``auto`` means the one
   backend that runs it, ``openvino``, and the line says so.
 - A model file only one runtime reads decides: an OpenVINO IR ``.xml`` is ``openvino``; an ``.onnx``
@@ -19,15 +18,18 @@ backend installed for the device, and one line saying which and why.
 from __future__ import annotations
 
 import importlib.util
+import platform
 from dataclasses import dataclass
 
 import tensorflow as tf
 
-__all__ = ["CPU_PREFERENCE", "BACKEND_PACKAGES", "BackendChoice", "backend_installed", "gpu_visible",
-           "choose_backend"]
+__all__ = ["X86_PREFERENCE", "OTHER_CPU_PREFERENCE", "cpu_preference", "BACKEND_PACKAGES", "BackendChoice",
+           "backend_installed", "gpu_visible", "choose_backend"]
 
-#: the exact CPU backends, fastest first (measured: see the module docstring)
-CPU_PREFERENCE = ("onnxruntime", "openvino")
+#: the exact CPU backends, fastest first, on x86-64 (measured: see the module docstring)
+X86_PREFERENCE = ("openvino", "onnxruntime")
+#: the same on other CPUs (ARM), where OpenVINO was not measured
+OTHER_CPU_PREFERENCE = ("onnxruntime", "openvino")
 #: the optional packages each backend needs (also what the scripts' --backend check asks for)
 BACKEND_PACKAGES = {"onnxruntime": ("onnxruntime", "onnx"), "openvino": ("openvino", "onnx"), "tf": ()}
 
@@ -47,6 +49,12 @@ class BackendChoice:
 def backend_installed(backend: str) -> bool:
     """Whether the optional packages ``backend`` needs are importable (found, not imported)."""
     return all(importlib.util.find_spec(package) is not None for package in BACKEND_PACKAGES[backend])
+
+
+def cpu_preference(machine: str | None = None) -> tuple[str, ...]:
+    """The exact CPU backends, fastest first, for ``machine`` (``platform.machine()`` by default)."""
+    machine = (machine if machine is not None else platform.machine()).lower()
+    return X86_PREFERENCE if machine in ("x86_64", "amd64", "x64") else OTHER_CPU_PREFERENCE
 
 
 def gpu_visible() -> bool:
@@ -72,7 +80,7 @@ def choose_backend(precision: str = "fp32", model_path: str | None = None, tf_se
         return BackendChoice("tf", "xla/fold_batchnorm are TensorFlow settings")
     if not onnx_file and gpu_visible():
         return BackendChoice("tf", "TensorFlow sees a GPU")
-    for backend in CPU_PREFERENCE:
+    for backend in cpu_preference():
         if backend_installed(backend):
             return BackendChoice(backend, "the fastest exact (fp32) backend installed for this CPU; "
                                           "--backend tf|onnxruntime|openvino to choose")
