@@ -468,6 +468,13 @@ class Detector(BatchDetector):
             letterboxed = self._remap_letterbox(images)
             sizes = np.array([im.shape[:2] for im in images], np.int32)
             return split_detections(*self._openvino_run(letterboxed, sizes))
+        # fp32 in OpenVINO: pictures of a size that repeats are letterboxed inside the network
+        if self._openvino is not None and images and all(
+                im.ndim == 3 and im.shape[2] == 3 and im.dtype == np.uint8 for im in images):
+            heads = self._openvino_run.infer_pictures(images)
+            if heads is not None:
+                sizes = np.array([im.shape[:2] for im in images], np.int32)
+                return split_detections(*self._openvino_run.post(heads, sizes))
         if self._letterbox_fn is None or len(images) < 2 or any(im.ndim != 3 for im in images):
             return super().detect(images, pad_multiple)  # (which also says what is wrong with a picture)
         multiple = self.pad_multiple_for(images, pad_multiple)
