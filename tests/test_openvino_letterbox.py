@@ -124,3 +124,20 @@ def test_the_letterbox_stays_outside_where_it_would_not_pay(mini, pictures, monk
             detector.detect_one(pictures["a"])
         assert detector._openvino_run.letterboxed_key is None
         assert detector._openvino_run.infer_pictures([pictures["a"]]) is None
+
+
+def test_a_letterbox_openvino_cannot_compile_stays_outside_with_a_warning(mini, pictures):
+    detector = Detector(mini, backend="openvino", score_threshold=0.01)
+    exact = Detector(mini, backend="tf", score_threshold=0.01, xla=False)
+    run = detector._openvino_run
+
+    def fail(batch, picture_hw):
+        raise RuntimeError("Exception from src/inference/src/cpp/core.cpp: unsupported")
+
+    run._compile_letterboxed = fail
+    want = exact.detect_one(pictures["a"])
+    _same(detector.detect_one(pictures["a"]), want)
+    with pytest.warns(RuntimeWarning, match="stays outside.*unsupported"):
+        _same(detector.detect_one(pictures["a"]), want)
+    _same(detector.detect_one(pictures["a"]), want)  # no second attempt, no second warning
+    assert run.letterboxed_key is None and run._compile_letterboxed is None

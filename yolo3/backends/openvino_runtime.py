@@ -312,8 +312,14 @@ class OpenVinoPipeline:
             again, self._last_key = key == self._last_key, key
             if not again or 0 in letterbox_size_np(h, w, *self.post.input_size):
                 return None
-            self._letterboxed = None  # the previous size's network goes first: its weights
-            slot = self._static(self._compile_letterboxed(key[0], (key[1], key[2])))
+            self._letterboxed = self.letterboxed_key = None  # the previous size's network goes first: its weights
+            try:
+                slot = self._static(self._compile_letterboxed(key[0], (key[1], key[2])))
+            except RuntimeError as exc:  # OpenVINO's compile errors: keep letterboxing outside
+                warnings.warn(f"the letterbox could not be compiled into the network, it stays outside ({exc})",
+                              RuntimeWarning, stacklevel=2)
+                self._compile_letterboxed = None
+                return None
             slot.bound[0] = np.empty((*key, 3), np.uint8)
             slot.request.set_input_tensor(self._tensor(slot.bound[0], shared_memory=True))
             self._letterboxed, self.letterboxed_key = slot, key
