@@ -4,7 +4,7 @@ backend installed for the device, and one line saying which and why.
 - TensorFlow sees a GPU: ``tf`` (the other backends run on the CPU here).
 - On a CPU: the first of :func:`cpu_preference` whose packages are installed, else ``tf``. On x86-64
   that is OpenVINO, then ONNX Runtime: each timed in a process of its own on a Xeon with AMX
-  (``bench_detect.py --separate``, issue 16), the openvino backend's fp32 end to end takes 0.86-1.0 of
+  (``bench_detect.py --separate``, issue 16), the openvino backend's fp32 end to end takes 0.85-1.0 of
   the onnxruntime backend's time (both models, batch 1 and 8: docs/benchmarks.md), and it starts as
   fast (it reads the ONNX export by its path); on an AVX2 AMD EPYC the two were within the noise.
   Elsewhere (ARM) ONNX Runtime first: OpenVINO was not measured there. Both run the same ONNX export
