@@ -195,7 +195,7 @@ def test_saved_model_other_size_without_xla(tiny_model, images, tmp_path):
 
     path = export_saved_model(tiny_model, str(tmp_path / "sm320"), input_size=(320, 320), xla=False,
                               score_threshold=0.1, max_detections=50)
-    expected = Detector(tiny_model, input_size=320, score_threshold=0.1, max_detections=50).detect(
+    expected = Detector(tiny_model, input_size=320, score_threshold=0.1, max_detections=50, backend="tf").detect(
         [images["person"]])[0]
     outputs = tf.saved_model.load(path).signatures["serving_default"](images=tf.constant(images["person"][None]))
     assert outputs["boxes"].shape == (1, 50, 4)
