@@ -370,9 +370,10 @@ def openvino_table(rows: list[dict]) -> list[str]:
     precisions = [p for p in ("fp32", "bf16", "int8") if rows and f"openvino bare {p}" in rows[0]["ms"]]
     if not precisions:
         return []
-    lines = ["", "OpenVINO, same runs (**ov bare** = yolo3 ov's model compiled apart for the batch size at the "
-             "same precision, on the letterboxed float batch: the network only; **yolo3 ov** = "
-             "`Detector(backend=\"openvino\", precision=...)`: the TF letterbox at fp32, OpenCV's at bf16 and int8, "
+    lines = ["", "OpenVINO, same runs (**ov bare** = yolo3 ov's own compiled network for the batch size, on the "
+             "letterboxed float batch: the network only; **yolo3 ov** = "
+             "`Detector(backend=\"openvino\", precision=...)`: at fp32 the TF letterbox, or for a picture size "
+             "that repeats the same letterbox compiled into the network, OpenCV's at bf16 and int8, "
              "the network compiled for the batch size, decoding + per-class NMS in NumPy; int8 = NNCF "
              "post-training quantization calibrated on the sample pictures, head convolutions kept fp32" +
              ("" if "bf16" in precisions else "; bf16 not run: this CPU has no bfloat16 units, bf16 would run "

@@ -21,39 +21,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..ops.letterbox_remap import letterbox_size_np
+from ..ops.letterbox_remap import GREY, darknet_sampling, letterbox_size_np
 
-__all__ = ["darknet_sampling", "letterbox_graph", "with_letterbox", "GREY"]
-
-GREY = 0.5  # Darknet's border
-
-
-def darknet_sampling(out_len: int, in_len: int, last_copies: bool):
-    """Darknet's bilinear sampling of ``in_len`` source pixels at ``out_len`` output pixels, as
-    :func:`yolo3.ops.letterbox._source_coords` computes it in float32: int32 (out_len,) first and second
-    source index, float32 (out_len,) weights of the first and of the second.
-
-    Args:
-        out_len: output pixels (> 0).
-        in_len: source pixels (> 0).
-        last_copies: the horizontal pass: the last output pixel (or every one of a 1-pixel source)
-            copies source pixel ``in_len - 1`` (weights 1 and 0). Otherwise the vertical pass: there
-            the last row keeps its first weight ``1 - frac`` and drops the second row (weight 0).
-    """
-    pos = np.arange(out_len, dtype=np.int32)
-    scale = np.float32(in_len - 1) / np.float32(max(out_len - 1, 1)) if out_len > 1 else np.float32(0)
-    src = pos.astype(np.float32) * scale
-    first = src.astype(np.int32)  # truncation; src >= 0
-    frac = (src - first.astype(np.float32)).astype(np.float32)
-    first = np.clip(first, 0, in_len - 1)
-    second = np.minimum(first + 1, in_len - 1).astype(np.int32)
-    last = (pos == out_len - 1) | (in_len == 1)
-    if last_copies:
-        first = np.where(last, in_len - 1, first).astype(np.int32)
-        frac = np.where(last, np.float32(0), frac).astype(np.float32)
-    weight0 = (np.float32(1) - frac).astype(np.float32)
-    weight1 = frac if last_copies else np.where(last, np.float32(0), frac).astype(np.float32)
-    return first, second, weight0, weight1
+__all__ = ["letterbox_graph", "with_letterbox"]
 
 
 def letterbox_graph(pictures, picture_hw: Sequence[int], net_size: Sequence[int]):

@@ -26,7 +26,8 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -213,13 +214,14 @@ class OpenVinoNetwork:
         return self.core.compile_model(model, "CPU", compile_config(self.core, precision, self.threads))
 
 
-class _Request(NamedTuple):
+@dataclass
+class _Request:
     """An inference request, and for a static batch size the float32 arrays bound as its outputs
-    (None: dynamic batch, outputs read back after each run) and the array last bound as its input."""
+    (None: dynamic batch, outputs read back after each run) and the array bound as its input."""
 
     request: object
     heads: list[np.ndarray] | None
-    bound: list  # [the input array bound, or None]
+    bound: np.ndarray | None = None
 
 
 class OpenVinoPipeline:
@@ -261,7 +263,7 @@ class OpenVinoPipeline:
         heads = [np.empty(tuple(output.get_shape()), np.float32) for output in compiled.outputs]
         for k, head in enumerate(heads):
             request.set_output_tensor(k, self._tensor(head, shared_memory=True))
-        return _Request(request, heads, [None])
+        return _Request(request, heads)
 
     def request(self, batch: int) -> _Request:
         """The inference request for a batch of ``batch`` pictures (see the class docstring)."""
@@ -273,7 +275,7 @@ class OpenVinoPipeline:
             found = self._requests[batch] = self._static(self._compile_network(batch))
             return found
         if self._dynamic is None:
-            self._dynamic = _Request(self._compile_network(-1).create_infer_request(), None, [None])
+            self._dynamic = _Request(self._compile_network(-1).create_infer_request(), None)
         return self._dynamic
 
     def infer(self, images: np.ndarray) -> list[np.ndarray]:
@@ -289,9 +291,9 @@ class OpenVinoPipeline:
         if slot.heads is None:  # dynamic batch: the outputs' shapes follow the input's
             slot.request.infer([images], share_inputs=True, share_outputs=True)
             return [slot.request.get_output_tensor(k).data for k in self._heads]
-        if slot.bound[0] is not images:
+        if slot.bound is not images:
             slot.request.set_input_tensor(self._tensor(images, shared_memory=True))
-            slot.bound[0] = images
+            slot.bound = images
         slot.request.start_async()
         slot.request.wait()
         return slot.heads
@@ -320,12 +322,12 @@ class OpenVinoPipeline:
                               RuntimeWarning, stacklevel=2)
                 self._compile_letterboxed = None
                 return None
-            slot.bound[0] = np.empty((*key, 3), np.uint8)
-            slot.request.set_input_tensor(self._tensor(slot.bound[0], shared_memory=True))
+            slot.bound = np.empty((*key, 3), np.uint8)
+            slot.request.set_input_tensor(self._tensor(slot.bound, shared_memory=True))
             self._letterboxed, self.letterboxed_key = slot, key
         slot = self._letterboxed
         for b, picture in enumerate(pictures):
-            slot.bound[0][b] = picture
+            slot.bound[b] = picture
         slot.request.start_async()
         slot.request.wait()
         return slot.heads

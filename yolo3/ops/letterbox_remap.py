@@ -24,7 +24,7 @@ import numpy as np
 
 from ..core.detections import check_images
 
-__all__ = ["letterbox_size_np", "RemapPlan", "remap_plan", "RemapLetterbox", "GREY"]
+__all__ = ["letterbox_size_np", "darknet_sampling", "RemapPlan", "remap_plan", "RemapLetterbox", "GREY"]
 
 GREY = 0.5  # the border, as Darknet's
 _REMAP_LIMIT = 32767  # cv2.remap's largest source or output side (SHRT_MAX)
@@ -58,6 +58,33 @@ def _darknet_source(out_len: int, in_len: int) -> np.ndarray:
         return np.zeros(out_len, np.float32)
     scale = np.float32(in_len - 1) / np.float32(out_len - 1)
     return np.arange(out_len, dtype=np.float32) * scale
+
+
+def darknet_sampling(out_len: int, in_len: int, last_copies: bool):
+    """Darknet's bilinear sampling of ``in_len`` source pixels at ``out_len`` output pixels, as
+    :func:`yolo3.ops.letterbox._source_coords` computes it in float32 (the exact letterbox's tables, for
+    :mod:`yolo3.backends.openvino_letterbox`): int32 (out_len,) first and second
+    source index, float32 (out_len,) weights of the first and of the second.
+
+    Args:
+        out_len: output pixels (> 0).
+        in_len: source pixels (> 0).
+        last_copies: the horizontal pass: the last output pixel (or every one of a 1-pixel source)
+            copies source pixel ``in_len - 1`` (weights 1 and 0). Otherwise the vertical pass: there
+            the last row keeps its first weight ``1 - frac`` and drops the second row (weight 0).
+    """
+    src = _darknet_source(out_len, in_len)
+    first = src.astype(np.int32)  # truncation; src >= 0
+    frac = (src - first.astype(np.float32)).astype(np.float32)
+    first = np.clip(first, 0, in_len - 1)
+    second = np.minimum(first + 1, in_len - 1).astype(np.int32)
+    last = (np.arange(out_len) == out_len - 1) | (in_len == 1)
+    if last_copies:
+        first = np.where(last, in_len - 1, first).astype(np.int32)
+        frac = np.where(last, np.float32(0), frac).astype(np.float32)
+    weight0 = (np.float32(1) - frac).astype(np.float32)
+    weight1 = frac if last_copies else np.where(last, np.float32(0), frac).astype(np.float32)
+    return first, second, weight0, weight1
 
 
 class RemapPlan(NamedTuple):
