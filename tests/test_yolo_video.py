@@ -145,6 +145,7 @@ class _RecordingDetector:
     """Stands in for a Detector in the video loop: keeps the frames it is given, detects nothing."""
 
     class_names = ["thing"]
+    copies = True
 
     def __init__(self):
         self.frames = []
@@ -152,7 +153,7 @@ class _RecordingDetector:
     def detect(self, images, **kwargs):
         from yolo3.core.detections import Detections
 
-        self.frames.extend(np.array(image) for image in images)
+        self.frames.extend(np.array(image) if self.copies else image for image in images)
         empty = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
         return [empty for _ in images]
 
@@ -177,6 +178,45 @@ def test_video_frames_reach_the_model_as_rgb(tmp_path):
         left, right = rgb[8:40, 4:28].mean(axis=(0, 1)), rgb[8:40, 36:60].mean(axis=(0, 1))
         assert left[0] > 180 and left[2] < 50, left    # red where the red was
         assert right[2] > 180 and right[0] < 50, right  # blue where the blue was
+
+
+class _ReferenceKeepingDetector(_RecordingDetector):
+    """Keeps the frames it is given themselves (no copies), and draws by copying, as Detector.draw does."""
+
+    copies = False
+
+    def draw(self, image, detections):
+        return image.copy()
+
+
+def test_video_loop_frames_are_their_own_and_written_in_their_colours(tmp_path):
+    """The reader decodes into one reused buffer and the writer converts its drawn copy to BGR in place:
+    every frame the detector got must still hold its own picture after the loop (a frame aliasing the
+    decode buffer would hold the last one), and the written video must keep the source's colours."""
+    from yolo3.inference.video import process_video
+
+    src, out = tmp_path / "levels.avi", tmp_path / "out.avi"
+    levels = [20, 70, 120, 170, 220]
+    writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for level in levels:
+        frame = np.zeros((48, 64, 3), np.uint8)
+        frame[:, :32] = (0, 0, level)  # BGR: red on the left, its brightness the frame's number
+        frame[:, 32:] = (230, 0, 0)  # blue on the right
+        writer.write(frame)
+    writer.release()
+    detector = _ReferenceKeepingDetector()
+    process_video(detector, str(src), output=str(out), batch_size=2, progress=False)
+    assert len(detector.frames) == len(levels)
+    for rgb, level in zip(detector.frames, levels):
+        assert abs(rgb[8:40, 4:28, 0].mean() - level) < 12, (rgb[8:40, 4:28].mean(axis=(0, 1)), level)
+    capture = cv2.VideoCapture(str(out))
+    for level in levels:
+        ok, bgr = capture.read()
+        assert ok
+        left, right = bgr[8:40, 4:28].mean(axis=(0, 1)), bgr[8:40, 36:60].mean(axis=(0, 1))
+        assert abs(left[2] - level) < 12 and left[0] < 50, (left, level)  # red stays red, in BGR on disk
+        assert right[0] > 180 and right[2] < 50, right
+    capture.release()
 
 
 @pytest.mark.slow  # minutes on 2 cores (training graphs / fresh processes); CI runs it with `make test-slow`

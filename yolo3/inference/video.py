@@ -314,8 +314,10 @@ class _VideoOutput:
 
 def _frames(capture: cv2.VideoCapture, max_frames: int | None) -> Iterator[tuple[int, np.ndarray]]:
     index = 0
+    decoded = None  # OpenCV decodes into the previous frame's array (the RGB copy below is what leaves)
     while max_frames is None or index < max_frames:
-        ok, frame = capture.read()
+        ok, frame = capture.read(decoded) if decoded is not None else capture.read()
+        decoded = frame if isinstance(capture, cv2.VideoCapture) else None
         if not ok or frame is None:
             return
         if frame.ndim == 2:
@@ -390,7 +392,8 @@ def process_video(detector, source: str | int, output: str | None = None, batch_
             records.append(det.record(index, image.shape, detector.class_names))
         if not draw:
             return
-        drawn = cv2.cvtColor(detector.draw(image, det), cv2.COLOR_RGB2BGR)
+        drawn = detector.draw(image, det)  # a copy of its own: converted to BGR in place
+        drawn = cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR, dst=drawn)
         if output:
             video_out.write(drawn)
         if show:
