@@ -63,8 +63,8 @@ def _darknet_source(out_len: int, in_len: int) -> np.ndarray:
 def darknet_sampling(out_len: int, in_len: int, last_copies: bool):
     """Darknet's bilinear sampling of ``in_len`` source pixels at ``out_len`` output pixels, as
     :func:`yolo3.ops.letterbox._source_coords` computes it in float32 (the exact letterbox's tables, for
-    :mod:`yolo3.backends.openvino_letterbox`): int32 (out_len,) first and second
-    source index, float32 (out_len,) weights of the first and of the second.
+    :mod:`yolo3.backends.openvino_letterbox`, and the source points of :func:`remap_plan`): int32
+    (out_len,) first and second source index, float32 (out_len,) weights of the first and of the second.
 
     Args:
         out_len: output pixels (> 0).
@@ -110,13 +110,12 @@ def remap_plan(image_hw: Sequence[int], net_size: Sequence[int]) -> RemapPlan:
     top, left = (net_h - new_h) // 2, (net_w - new_w) // 2
     if new_h == 0 or new_w == 0:  # a picture so long that it letterboxes to nothing: all grey
         return RemapPlan(None, top, left, new_h, new_w, 1.0, None, None)
-    sy, sx = _darknet_source(new_h, h), _darknet_source(new_w, w)
-    sx[-1] = w - 1  # Darknet's last column copies the last source pixel
-    last_row_factor = 1.0
-    if new_h > 1 and h > 1:  # Darknet's last row: (1-dy) * row[iy], no second row
-        iy = np.floor(sy[-1])
-        last_row_factor = float(np.float32(1) - (sy[-1] - np.float32(iy)))
-        sy[-1] = iy
+    # each output pixel's source coordinate, first index + second weight: Darknet's last column copies the
+    # last source pixel; its last row is (1-dy) * row[iy], no second row (remapped at iy, then scaled)
+    ix, _, _, wx = darknet_sampling(new_w, w, last_copies=True)
+    iy, _, wy0, wy = darknet_sampling(new_h, h, last_copies=False)
+    sx, sy = ix.astype(np.float32) + wx, iy.astype(np.float32) + wy
+    last_row_factor = float(wy0[-1])  # the last row's first weight, 1 - dy
     rows = cols = None
     if max(h, w) >= _REMAP_LIMIT:  # gather each output pixel's two source rows/columns, side by side
         rows, sy = _pairs(sy, h)
