@@ -18,7 +18,6 @@ from yolo3.cli.backend_options import announce_backend, backend_options
 from yolo3.cli.common import UsageError
 from yolo3.inference.detector import Detector
 
-BACKEND_PACKAGES_OF = {"openvino": ("openvino", "onnx"), "onnxruntime": ("onnxruntime", "onnx")}
 HAS_ORT = all(importlib.util.find_spec(p) is not None for p in ("onnxruntime", "onnx"))
 needs_ort = pytest.mark.skipif(not HAS_ORT, reason="optional dependencies onnxruntime + onnx not installed")
 
@@ -54,7 +53,7 @@ def test_auto_prefers_openvino_on_x86_and_onnxruntime_elsewhere(installed, monke
     installed("onnxruntime", "onnx", "openvino")
     assert auto.choose_backend("fp32", "m.keras").backend == first
     assert auto.choose_backend("fp32", "m.onnx").backend == first
-    installed(*BACKEND_PACKAGES_OF[second])
+    installed(*auto.BACKEND_PACKAGES[second])
     assert auto.choose_backend("fp32", "m.keras").backend == second
     assert auto.choose_backend("fp32", "m.keras").line().startswith(f"backend auto: {second} (the fastest exact")
 
